@@ -1,0 +1,222 @@
+"""Configuration: TOML into frozen dataclasses, validated key by key.
+
+Every error names the key, the value given and what is allowed, e.g.
+``links.action = "bounce": use one of reject, quarantine, tempfail, accept``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "/etc/nolink/nolink.toml"
+ACTIONS = ("reject", "quarantine", "tempfail", "accept")
+DEFAULT_REJECT_TEXT = (
+    "Message refused: mail from this agency to citizens must not contain links "
+    "(Cabinet resolution of 18 Nov 2025). Found {where}. Remove the link and send again. Ref {ref}"
+)
+DEFAULT_HEADERS = (
+    "Subject",
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Sender",
+    "List-*",
+    "Content-Base",
+    "Content-Location",
+    "Organization",
+    "Comments",
+    "Keywords",
+)
+
+
+def _choice(*allowed: str) -> dict[str, Any]:
+    return {"choices": allowed}
+
+
+def _range(lo: float, hi: float) -> dict[str, Any]:
+    return {"range": (lo, hi)}
+
+
+@dataclass(frozen=True, slots=True)
+class MilterConfig:
+    socket: str = "unix:/var/spool/postfix/nolink/nolink.sock"
+    socket_mode: str = field(default="0660", metadata={"pattern": "octal"})
+    spool_threshold: int = field(default=1024 * 1024, metadata=_range(0, 1 << 40))
+    on_error: str = field(default="tempfail", metadata=_choice("tempfail", "accept"))
+    timeout: float = field(default=60.0, metadata=_range(0.1, 3600))
+    max_message_size: int = field(default=64 * 1024 * 1024, metadata=_range(0, 1 << 40))
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeConfig:
+    internal_domains: tuple[str, ...] = ()
+    sender_domains: tuple[str, ...] = ()
+    daemon_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinksConfig:
+    action: str = field(default="reject", metadata=_choice(*ACTIONS))
+    reject_text: str = field(default=DEFAULT_REJECT_TEXT, metadata={"pattern": "ascii"})
+    count_email: bool = False
+    headers: tuple[str, ...] = DEFAULT_HEADERS
+    max_depth: int = field(default=100, metadata=_range(1, 10000))
+    scan_attachments: bool = True
+    max_archive_depth: int = field(default=3, metadata=_range(0, 20))
+    max_pdf_pages: int = field(default=50, metadata=_range(0, 100000))
+    psl_file: str = "bundled"
+
+
+@dataclass(frozen=True, slots=True)
+class DkimConfig:
+    enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    listen: str = "127.0.0.1:9428"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    mode: str = field(default="enforce", metadata=_choice("enforce", "dry_run"))
+    milter: MilterConfig = MilterConfig()
+    scope: ScopeConfig = ScopeConfig()
+    links: LinksConfig = LinksConfig()
+    dkim: DkimConfig = DkimConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    source: str = field(default="(defaults)", compare=False, metadata={"internal": True})
+    digest: str = field(default="", compare=False, metadata={"internal": True})
+
+
+def _describe(t: Any) -> str:
+    if get_origin(t) is tuple:
+        return "a list of strings"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(t, str(t))
+
+
+def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
+    if get_origin(t) is tuple:
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise ConfigError(f'{key} = {value!r}: expected {_describe(t)}, e.g. ["go.th"]')
+        return tuple(value)
+    ok = (
+        isinstance(value, bool)
+        if t is bool
+        else isinstance(value, int) and not isinstance(value, bool)
+        if t is int
+        else isinstance(value, (int, float)) and not isinstance(value, bool)
+        if t is float
+        else isinstance(value, t)
+    )
+    if not ok:
+        raise ConfigError(f"{key} = {value!r}: expected {_describe(t)}")
+    if t is float:
+        value = float(value)
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{key} = {value!r}: use one of {', '.join(meta['choices'])}")
+    if "range" in meta:
+        lo, hi = meta["range"]
+        if not lo <= value <= hi:
+            raise ConfigError(f"{key} = {value!r}: must be between {lo} and {hi}")
+    if meta.get("pattern") == "octal":
+        try:
+            if not 0 <= int(value, 8) <= 0o777:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f'{key} = {value!r}: expected an octal file mode such as "0660"') from None
+    if meta.get("pattern") == "ascii" and (not value.isascii() or any(c in value for c in "\r\n")):
+        raise ConfigError(f"{key}: SMTP replies must be one line of ASCII; remove non-ASCII characters")
+    return value
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        where = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]} in {where}; known keys: {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in table.items():
+        f = known[name]
+        t = hints[name]
+        key = prefix + name
+        if is_dataclass(t):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} must be a table: write [{key}] on its own line")
+            kwargs[name] = _build(t, value, key + ".")  # type: ignore[arg-type]
+        else:
+            kwargs[name] = _check_value(key, t, f.metadata, value)
+    return cls(**kwargs)
+
+
+def _normalise_domains(cfg: Config) -> Config:
+    def norm(key: str, values: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for v in values:
+            d = v.strip().strip(".").lower()
+            if not d or " " in d or "@" in d:
+                raise ConfigError(f'scope.{key}: {v!r} is not a domain name (write e.g. "go.th")')
+            try:
+                d = d.encode("idna").decode("ascii") if not d.isascii() else d
+            except UnicodeError:
+                raise ConfigError(f"scope.{key}: {v!r} is not a valid internationalised domain") from None
+            out.append(d)
+        return tuple(out)
+
+    scope = replace(
+        cfg.scope,
+        internal_domains=norm("internal_domains", cfg.scope.internal_domains),
+        sender_domains=norm("sender_domains", cfg.scope.sender_domains),
+    )
+    return replace(cfg, scope=scope)
+
+
+def parse(text: str, source: str = "(string)") -> Config:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    try:
+        cfg = _build(Config, table, "")
+        cfg = _normalise_domains(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return replace(cfg, source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:12])
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Load a config file. None: DEFAULT_PATH when it exists, else the built-in defaults."""
+    if path is None:
+        if not Path(DEFAULT_PATH).exists():
+            return Config()
+        path = DEFAULT_PATH
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file; give an existing file with -c") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read: {e}") from None
+    return parse(text, str(p))
+
+
+def as_dict(cfg: Any) -> dict[str, Any]:
+    """The effective config as plain TOML-able values (for show-config and JSON)."""
+    out: dict[str, Any] = {}
+    for f in fields(cfg):
+        if f.metadata.get("internal"):
+            continue
+        v = getattr(cfg, f.name)
+        out[f.name] = as_dict(v) if is_dataclass(v) else list(v) if isinstance(v, tuple) else v
+    return out

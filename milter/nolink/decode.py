@@ -1,0 +1,143 @@
+"""Turn raw MIME bytes into text: Content-Transfer-Encoding, charsets, RFC 2047 headers.
+
+Nothing here raises on bad input: broken base64 is repaired, broken quoted-printable is taken as far
+as it goes, an unknown or wrong charset falls back to detection (charset-normalizer) and finally to
+latin-1, which maps every byte to one character and so loses nothing a link could be made of.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import re
+from email.header import decode_header
+
+from charset_normalizer import from_bytes
+
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_ALIASES = {
+    "windows-874": "cp874",
+    "x-windows-874": "cp874",
+    "win-874": "cp874",
+    "ms874": "cp874",
+    "tis620": "tis_620",
+    "tis-620": "tis_620",
+    "iso-8859-11": "iso8859_11",
+    "iso8859-11": "iso8859_11",
+    "x-tis620": "tis_620",
+    "x-sjis": "shift_jis",
+    "unicode-1-1-utf-7": "utf-7",
+    "ansi_x3.4-1968": "ascii",
+    "us-ascii": "ascii",
+    "x-unknown": "",
+    "unknown-8bit": "",
+}
+_LATIN = frozenset(("iso8859-1", "iso8859-15", "cp1252", "iso8859-2", "ascii"))
+_THAI_RUN = re.compile(rb"[\xa1-\xfb]{3,}")
+DETECT_LIMIT = 64 * 1024  # bytes given to the detector: enough to recognise a charset, bounded in time
+
+
+def b64decode(data: bytes) -> bytes:
+    """Base64 as mail clients decode it: stray characters skipped, padding repaired."""
+    clean = _B64_JUNK.sub(b"", data.split(b"=", 1)[0] if b"=" in data.rstrip(b"=\r\n \t") else data)
+    clean = _B64_JUNK.sub(b"", clean)
+    if len(clean) % 4 == 1:
+        clean = clean[:-1]
+    try:
+        return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
+    except binascii.Error:  # pragma: no cover - the input is already clean
+        return b""
+
+
+def qpdecode(data: bytes) -> bytes:
+    """Quoted-printable; soft line breaks (also inside a URL) are joined."""
+    data = data.replace(b"=\r\n", b"").replace(b"=\n", b"")
+    return binascii.a2b_qp(data)
+
+
+def transfer_decode(data: bytes, cte: str) -> bytes:
+    cte = cte.strip().lower()
+    if cte == "base64":
+        return b64decode(data)
+    if cte in ("quoted-printable", "quoted_printable"):
+        return qpdecode(data)
+    return data
+
+
+def codec_for(charset: str | None) -> str:
+    """Python codec name for a declared charset, or "" when there is none or it is unknown."""
+    if not charset:
+        return ""
+    name = charset.strip().strip("\"'").lower()
+    name = _ALIASES.get(name, name)
+    if not name:
+        return ""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return ""
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Decode with the declared charset; when it is missing, unknown or wrong, detect; never fail."""
+    codec = codec_for(charset)
+    if codec in _LATIN and _looks_thai(data):
+        codec = "cp874"  # Thai mail labelled iso-8859-1 / windows-1252 by a misconfigured client
+    if codec:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _looks_thai(data):
+        try:
+            return data.decode("cp874")
+        except UnicodeDecodeError:
+            pass
+    best = from_bytes(data[:DETECT_LIMIT]).best()
+    if best is not None and best.encoding:
+        try:
+            return data.decode(best.encoding, "replace")
+        except LookupError:  # pragma: no cover - the detector names Python codecs
+            pass
+    return data.decode("latin-1")
+
+
+def _looks_thai(data: bytes) -> bool:
+    """TIS-620 text is runs of bytes in 0xA1-0xFB; Latin-1 text has lone accented letters."""
+    sample = data[:DETECT_LIMIT]
+    high = sum(1 for b in sample if b >= 0x80)
+    if high < 6:
+        return False
+    in_runs = sum(len(m) for m in _THAI_RUN.findall(sample))
+    return in_runs >= 0.7 * high
+
+
+def header_text(value: str) -> str:
+    """An RFC 2047 header as a reader sees it.
+
+    Adjacent encoded-words are joined without the space between them (RFC 2047 section 6.2), so a
+    URL split across two encoded-words comes back whole. Raw 8-bit bytes (which the parser keeps as
+    surrogates) are decoded like a body.
+    """
+    if any("\udc80" <= c <= "\udcff" for c in value):
+        value = decode_bytes(value.encode("ascii", "surrogateescape"))
+    value = re.sub(r"\r?\n[ \t]", " ", value)
+    if "=?" not in value:
+        return value
+    try:
+        parts = decode_header(value)
+    except Exception:
+        return value
+    out: list[str] = []
+    for chunk, cs in parts:
+        if isinstance(chunk, bytes):
+            out.append(decode_bytes(chunk, cs) if cs else chunk.decode("latin-1"))
+        else:
+            out.append(chunk)
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""Link finders: plain text, HTML, attachments. Each returns Link values with their location."""

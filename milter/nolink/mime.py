@@ -1,0 +1,130 @@
+"""Walk a message: every header block and every leaf part, numbered as IMAP numbers them.
+
+Nested message/rfc822 parts are entered (their own headers are a header block); multipart nesting
+is bounded by max_depth. The walk uses an explicit stack, so depth never meets Python's recursion
+limit.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+
+from .decode import header_text, transfer_decode
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderBlock:
+    number: str  # "" for the message itself, "2" for the message/rfc822 in part 2
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    number: str
+    content_type: str
+    filename: str
+    charset: str | None
+    data: bytes  # transfer-decoded
+    base: str  # Content-Base / Content-Location, for relative HTML links
+
+
+@dataclass(frozen=True, slots=True)
+class TooDeep:
+    number: str
+    limit: int
+
+
+def parse(data: bytes) -> Message:
+    return email.message_from_bytes(data, policy=email.policy.compat32)
+
+
+def raw_payload(part: Message) -> bytes:
+    """The part's body bytes as they were on the wire.
+
+    Message.get_payload() would re-decode 8-bit bodies with the declared charset; the stored
+    payload still holds the original bytes as surrogate escapes.
+    """
+    payload = getattr(part, "_payload", None)
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        try:
+            return payload.encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:  # a payload set from Python text, not parsed from bytes
+            return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _safe(call: object, default: str = "") -> str:
+    try:
+        v = call() if callable(call) else call
+    except Exception:
+        return default
+    return v if isinstance(v, str) else default
+
+
+def leaf(part: Message, number: str) -> Leaf:
+    ctype = _safe(part.get_content_type, "text/plain").lower()
+    filename = header_text(_safe(part.get_filename))
+    charset = _safe(part.get_content_charset) or None
+    cte = _safe(lambda: str(part.get("Content-Transfer-Encoding", "")))
+    base = _safe(lambda: str(part.get("Content-Base") or part.get("Content-Location") or "")).strip()
+    return Leaf(number, ctype, filename, charset, transfer_decode(raw_payload(part), cte), base)
+
+
+_BOUNDARY_LINE = re.compile(rb"^--([^\r\n]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)", re.M)
+
+
+def recover_multipart(part: Message) -> Message | None:
+    """A multipart whose declared boundary never occurs: split it on the boundary actually used.
+
+    Mail clients are this lenient, so links hidden behind a wrong boundary are still seen.
+    """
+    raw = raw_payload(part)
+    m = _BOUNDARY_LINE.search(raw)
+    if not m:
+        return None
+    boundary = m.group(1).decode("ascii", "replace").replace('"', "")
+    ctype = _safe(part.get_content_type, "multipart/mixed")
+    head = f'Content-Type: {ctype}; boundary="{boundary}"\r\n\r\n'.encode()
+    sub = parse(head + raw)
+    return sub if isinstance(sub.get_payload(), list) else None
+
+
+def walk(msg: Message, max_depth: int, number: str = "") -> Iterator[HeaderBlock | Leaf | TooDeep]:
+    """Yield the header block of msg, then its parts in document order."""
+    yield HeaderBlock(number, msg)
+    # (part, number, depth, is a message body whose single part is numbered N.1)
+    stack: list[tuple[Message, str, int, bool]] = [(msg, number, 0, True)]
+    while stack:
+        part, num, depth, is_body = stack.pop()
+        if depth > max_depth:
+            yield TooDeep(num, max_depth)
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            ctype = _safe(part.get_content_type, "").lower()
+            if ctype.startswith("message/"):
+                for sub in reversed(payload):
+                    if isinstance(sub, Message):
+                        yield HeaderBlock(num, sub)
+                        stack.append((sub, num, depth + 1, True))
+                continue
+            prefix = f"{num}." if num else ""
+            children = [p for p in payload if isinstance(p, Message)]
+            for i in range(len(children) - 1, -1, -1):
+                stack.append((children[i], f"{prefix}{i + 1}", depth + 1, False))
+            continue
+        if isinstance(payload, str) and _safe(part.get_content_type, "").lower().startswith("multipart/"):
+            fixed = recover_multipart(part)
+            if fixed is not None:
+                stack.append((fixed, num, depth, is_body))
+                continue
+        if is_body:
+            num = f"{num}.1" if num else "1"
+        yield leaf(part, num)

@@ -1,0 +1,69 @@
+"""The Public Suffix List, offline: tldextract's bundled snapshot or a local file, never the network."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import tldextract
+
+from .errors import ConfigError
+
+BUNDLED = "bundled"
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A host split at its public suffix: ("www", "dla", "go.th")."""
+
+    subdomain: str
+    domain: str
+    suffix: str
+
+    @property
+    def registered(self) -> str:
+        return f"{self.domain}.{self.suffix}" if self.domain and self.suffix else ""
+
+
+class PublicSuffixList:
+    """Looks up public suffixes. Thread-safe after construction (lookups only read)."""
+
+    def __init__(self, source: str = BUNDLED) -> None:
+        self.source = source
+        if source == BUNDLED:
+            self._tx = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        else:
+            if not os.access(source, os.R_OK):
+                raise ConfigError(
+                    f"links.psl_file: cannot read {source!r}; give a readable Public Suffix List file "
+                    f'(Debian: /usr/share/publicsuffix/public_suffix_list.dat) or "{BUNDLED}"'
+                )
+            self._tx = tldextract.TLDExtract(
+                suffix_list_urls=(f"file://{os.path.abspath(source)}",),
+                cache_dir=None,
+                fallback_to_snapshot=False,
+            )
+        # Build the trie now, so that a broken list fails at start-up and not on the first message.
+        self._tx("example.com")
+        self.split = lru_cache(maxsize=65536)(self._split)
+
+    def _split(self, host: str) -> Split:
+        r = self._tx(host.rstrip(".").lower())
+        return Split(r.subdomain, r.domain, r.suffix)
+
+    def is_suffix(self, name: str) -> bool:
+        """True when name (e.g. "zip", "go.th") is itself a public suffix."""
+        s = self.split("x." + name)
+        return s.suffix == name.lower() and s.domain == "x"
+
+    def under(self, host: str, domains: tuple[str, ...]) -> bool:
+        """True when host equals one of domains or sits below it on whole labels."""
+        h = host.rstrip(".").lower()
+        return any(h == d or h.endswith("." + d) for d in domains)
+
+
+@lru_cache(maxsize=4)
+def load(source: str = BUNDLED) -> PublicSuffixList:
+    """One list per source per process: building the trie takes ~100 ms."""
+    return PublicSuffixList(source)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up nolink on Debian 12 as root: system packages, then a virtual environment in .venv.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --test   also what the test suite needs (Postfix, dnsmasq, linters)
+# Idempotent: re-running it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
+if [ "$want_test" = 1 ]; then
+  pkgs+=(postfix dnsmasq-base)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks how to configure itself; "No configuration" leaves /etc/postfix alone.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# Debian's interpreter, not whatever python3 is first on PATH: libmilter-dev and python3-dev match it.
+py=/usr/bin/python3
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_test" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -e .
+fi
