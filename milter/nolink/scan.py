@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
 from email.message import Message
-from email.utils import getaddresses
 
 from .config import Config
 from .decode import decode_bytes, header_text
@@ -16,6 +16,7 @@ from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
 
+_ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[\w.+\-=]+@[\w.\-\[\]:]+")
 ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to"))
 
 
@@ -74,18 +75,15 @@ class Scanner:
 
     def headers(self, msg: Message, number: str) -> list[Link]:
         out: list[Link] = []
-        for name, value in msg.items():
+        for name, value in msg.raw_items():  # raw: items() turns 8-bit bytes into U+FFFD
             lname = name.lower()
             if not any(fnmatch.fnmatchcase(lname, p) for p in self._header_patterns):
                 continue
             text = header_text(str(value))
             if lname in ADDRESS_HEADERS:
-                # Display names and anything that is not an address; the addresses themselves are e-mail.
-                try:
-                    pairs = getaddresses([text])
-                except Exception:
-                    pairs = [(text, "")]
-                text = "\n".join(n if "@" in a else f"{n} {a}" for n, a in pairs)
+                # Display names and anything that is not an address; the addresses are e-mail, not links.
+                # (Not email.utils.getaddresses: "https:" in a display name parses as an address group.)
+                text = _ADDRESS.sub(lambda m: " " * len(m.group()), text)
             out.extend(self.text.find(text, Location(number, "", f"header {name}")))
         return out
 

@@ -24,7 +24,36 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 MAX_MEMBER_BYTES = 20 * 1024 * 1024
 MAX_MEMBERS = 1000
 TEXT_EXTENSIONS = frozenset(
-    ["txt", "text", "csv", "tsv", "ics", "ical", "ifb", "vcs", "vcf", "vcard", "url", "webloc", "md", "markdown", "json", "xml", "rss", "atom", "log", "ini", "cfg", "conf", "yaml", "yml", "toml", "rtf", "srt", "vtt"]
+    [
+        "txt",
+        "text",
+        "csv",
+        "tsv",
+        "ics",
+        "ical",
+        "ifb",
+        "vcs",
+        "vcf",
+        "vcard",
+        "url",
+        "webloc",
+        "md",
+        "markdown",
+        "json",
+        "xml",
+        "rss",
+        "atom",
+        "log",
+        "ini",
+        "cfg",
+        "conf",
+        "yaml",
+        "yml",
+        "toml",
+        "rtf",
+        "srt",
+        "vtt",
+    ]
 )
 HTML_EXTENSIONS = frozenset(("html", "htm", "xhtml", "shtml", "mht", "mhtml", "svg"))
 TEXT_TYPES = frozenset(

@@ -28,10 +28,71 @@ from ..findings import Link, Location
 from .text import TextFinder
 
 URL_ATTRS = frozenset(
-    ["href", "src", "action", "formaction", "background", "poster", "data", "cite", "longdesc", "xlink:href", "codebase", "dynsrc", "lowsrc", "manifest", "profile", "archive"]
+    [
+        "href",
+        "src",
+        "action",
+        "formaction",
+        "background",
+        "poster",
+        "data",
+        "cite",
+        "longdesc",
+        "xlink:href",
+        "codebase",
+        "dynsrc",
+        "lowsrc",
+        "manifest",
+        "profile",
+        "archive",
+    ]
 )
 BLOCK = frozenset(
-    ["address", "article", "aside", "blockquote", "br", "dd", "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "td", "th", "ul", "title", "option", "center", "body"]
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "ul",
+        "title",
+        "option",
+        "center",
+        "body",
+    ]
 )
 HIDDEN_TEXT = frozenset(("script", "style", "template"))
 NOT_LINK_SCHEMES = frozenset(("tel", "sms", "callto", "fax", "cid", "mid", "about", "blob"))
@@ -57,6 +118,7 @@ class HtmlFinder:
         root = tree.root
         if root is None:
             return out
+        root = root.parent or root  # the document node: comments before <html> live there
         b = tree.css_first("base[href]")
         if b is not None:
             base = (
@@ -85,7 +147,7 @@ class HtmlFinder:
                     visible.append(node.text_content or "")
             elif tag == "-comment":
                 self._comment(node, where, base, depth, out)
-            elif tag is not None and not tag.startswith("-"):
+            elif tag is not None and tag[0] != "-":
                 if tag in BLOCK:
                     visible.append("\n")
                 self._element(node, tag, where, base, depth, out)

@@ -88,7 +88,7 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
         word, sec = m.group(m.lastindex + 1), m.group(m.lastindex + 2)  # type: ignore[operator]
         base = "ftp" if word.lower().startswith("f") else "http"
         canon = f"{base}{sec.lower()}://"
-        return None if m.group() == canon else canon
+        return None if m.group().lower() == canon else canon
     if kind == "spaced":
         return "https://" if m.group(m.lastindex + 1) else "http://"  # type: ignore[operator]
     if kind in ("dot", "wdot", "sdot"):

@@ -43,14 +43,159 @@ _CLOSERS = {")": "(", "]": "[", "}": "{"}
 _URL_PUNCT_BEFORE_THAI = set("/.=?&#-_%+~:")
 
 FILE_EXTENSIONS = frozenset(
-    ["zip", "mov", "md", "sh", "py", "pl", "rs", "ps", "ai", "cc", "mp", "js", "json", "css", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "pdf", "txt", "csv", "jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "svg", "mp3", "mp4", "avi", "mkv", "wav", "exe", "msi", "dmg", "iso", "rar", "tar", "gz", "7z", "bz2", "xz", "tgz", "html", "htm", "xml", "log", "bak", "tmp", "ini", "cfg", "conf", "yml", "yaml", "toml", "sql", "db", "dat", "bin", "apk", "ipa", "epub", "odt", "ods", "odp", "rtf", "eml", "msg", "ics", "vcf", "java", "go", "php", "rb", "cs", "ts", "swift", "kt", "sc", "pm"]
+    [
+        "zip",
+        "mov",
+        "md",
+        "sh",
+        "py",
+        "pl",
+        "rs",
+        "ps",
+        "ai",
+        "cc",
+        "mp",
+        "js",
+        "json",
+        "css",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "ppt",
+        "pptx",
+        "pdf",
+        "txt",
+        "csv",
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "bmp",
+        "tif",
+        "tiff",
+        "svg",
+        "mp3",
+        "mp4",
+        "avi",
+        "mkv",
+        "wav",
+        "exe",
+        "msi",
+        "dmg",
+        "iso",
+        "rar",
+        "tar",
+        "gz",
+        "7z",
+        "bz2",
+        "xz",
+        "tgz",
+        "html",
+        "htm",
+        "xml",
+        "log",
+        "bak",
+        "tmp",
+        "ini",
+        "cfg",
+        "conf",
+        "yml",
+        "yaml",
+        "toml",
+        "sql",
+        "db",
+        "dat",
+        "bin",
+        "apk",
+        "ipa",
+        "epub",
+        "odt",
+        "ods",
+        "odp",
+        "rtf",
+        "eml",
+        "msg",
+        "ics",
+        "vcf",
+        "java",
+        "go",
+        "php",
+        "rb",
+        "cs",
+        "ts",
+        "swift",
+        "kt",
+        "sc",
+        "pm",
+    ]
 )
 # "user [at] example dot com" is a disguised address, not a link; "visit us at example dot com" is a link.
 _AT_BEFORE = re.compile(r"(?:(\S+)\s+(at|AT)|@|\[\s?@\s?\]|[\[({]\s?(?i:at)\s?[\])}])\s*$")
 _AT_WORDS = frozenset(
-    ["us", "me", "him", "her", "them", "it", "this", "that", "site", "website", "web", "online", "here", "there", "page", "portal", "link", "visit", "look", "find", "available", "information", "info", "details", "contact", "you", "we", "out", "is", "are", "apply", "register", "click", "shop", "read"]
+    [
+        "us",
+        "me",
+        "him",
+        "her",
+        "them",
+        "it",
+        "this",
+        "that",
+        "site",
+        "website",
+        "web",
+        "online",
+        "here",
+        "there",
+        "page",
+        "portal",
+        "link",
+        "visit",
+        "look",
+        "find",
+        "available",
+        "information",
+        "info",
+        "details",
+        "contact",
+        "you",
+        "we",
+        "out",
+        "is",
+        "are",
+        "apply",
+        "register",
+        "click",
+        "shop",
+        "read",
+    ]
 )
-WORD_TLDS = frozenset(["in", "it", "is", "at", "as", "be", "by", "do", "me", "my", "no", "on", "so", "to", "us", "we", "am", "an", "or", "co", "id"])
+WORD_TLDS = frozenset(
+    [
+        "in",
+        "it",
+        "is",
+        "at",
+        "as",
+        "be",
+        "by",
+        "do",
+        "me",
+        "my",
+        "no",
+        "on",
+        "so",
+        "to",
+        "us",
+        "we",
+        "am",
+        "an",
+        "or",
+        "co",
+        "id",
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +302,17 @@ class TextFinder:
             if labels[-1].isdigit():
                 return None
             split = self.psl.split(host)
+            # "www.example.com.pdf": a file named after a web address still shows the address
+            if (
+                not split.registered
+                and not rest
+                and len(labels) > 2
+                and labels[-1].lower() in FILE_EXTENSIONS
+            ):
+                labels = labels[:-1]
+                host = ".".join(labels)
+                text = text[: len(host)]
+                split = self.psl.split(host)
             if not split.suffix or not split.domain:
                 return None
             plain = not port and not path and len(labels) == 2 and labels[0].lower() != "www"

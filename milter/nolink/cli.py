@@ -1,0 +1,201 @@
+"""The nolink command: scan, check-config, show-config, version (serve arrives with the milter)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from typing import TextIO
+
+from . import __version__
+from .config import Config, as_dict, load
+from .errors import ConfigError, InputError, NolinkError
+from .findings import ScanResult
+from .scan import Scanner
+from .sources import iter_path
+
+EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
+
+
+def versions() -> dict[str, str]:
+    out = {"nolink": __version__, "python": platform.python_version()}
+    for dist in ("pymilter", "dkimpy", "tldextract", "prometheus-client", "selectolax", "pypdf"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+class Progress:
+    """A one-line counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.on = stream.isatty()
+        self.start = self.last = time.monotonic()
+
+    def tick(self, n: int) -> None:
+        now = time.monotonic()
+        if self.on and now - self.last >= 0.2:
+            self.last = now
+            rate = n / max(now - self.start, 1e-9)
+            self.stream.write(f"\rscanned {n} messages ({rate:,.0f}/s)")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.on:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _line(name: str, r: ScanResult) -> str:
+    first = r.first
+    if first is not None:
+        more = f" (+{len(r.findings) - 1} more)" if len(r.findings) > 1 else ""
+        return f"{name}\tlink\t{first.text!r} at {first.location}{more}"
+    if r.errors:
+        return f"{name}\terror\t{r.errors[0]}"
+    return f"{name}\tclean"
+
+
+def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    scanner = Scanner(cfg)
+    counts = {"messages": 0, "link": 0, "clean": 0, "error": 0, "findings": 0}
+    input_error = False
+    progress = Progress(err)
+    for arg in args.paths:
+        try:
+            for item in iter_path(arg):
+                r = scanner.scan(item.data)
+                verdict = r.verdict
+                counts["messages"] += 1
+                counts[verdict] += 1
+                counts["findings"] += len(r.findings)
+                if args.json:
+                    obj = {
+                        "path": item.name,
+                        "verdict": verdict,
+                        "findings": [f.to_json() for f in r.findings],
+                        "error": "; ".join(r.errors) or None,
+                        "unchecked": list(r.unchecked),
+                    }
+                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                elif verdict != "clean" or not args.quiet:
+                    out.write(_line(item.name, r) + "\n")
+                progress.tick(counts["messages"])
+        except InputError as e:
+            input_error = True
+            err.write(f"nolink scan: {e}\n")
+    progress.done()
+    if args.json:
+        out.write(json.dumps({"summary": counts}) + "\n")
+    else:
+        out.write(
+            f"{counts['messages']} messages: {counts['link']} with links, {counts['clean']} clean, "
+            f"{counts['error']} errors ({counts['findings']} links)\n"
+        )
+    if input_error:
+        return EXIT_ERROR
+    if counts["link"]:
+        return EXIT_LINK
+    return EXIT_ERROR if counts["error"] else EXIT_CLEAN
+
+
+def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    Scanner(cfg)  # loads the Public Suffix List: a broken psl_file fails here, not on the first message
+    out.write(f"config OK: {cfg.source} (sha256 {cfg.digest or '-'}, mode {cfg.mode})\n")
+    return 0
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(v, ensure_ascii=False)
+
+
+def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    d = as_dict(cfg)
+    out.write(f"# effective configuration from {cfg.source}\n")
+    for k, v in d.items():
+        if not isinstance(v, dict):
+            out.write(f"{k} = {_toml_value(v)}\n")
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.write(f"\n[{k}]\n")
+            for kk, vv in v.items():
+                out.write(f"{kk} = {_toml_value(vv)}\n")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:
+    for k, v in versions().items():
+        out.write(f"{k} {v}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nolink", description="Keep links out of government mail to citizens.")
+    p.add_argument("--version", action="version", version=f"nolink {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "-c", "--config", metavar="FILE", help="config file (default /etc/nolink/nolink.toml)"
+        )
+
+    s = sub.add_parser("scan", help="scan .eml files, directories, mbox files, Maildirs or - (stdin)")
+    with_config(s)
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--json", action="store_true", help="one JSON object per message, then a summary")
+    s.add_argument("-q", "--quiet", action="store_true", help="print only messages that are not clean")
+    s.set_defaults(func=cmd_scan)
+
+    c = sub.add_parser("check-config", help="validate the config; exit 0 if it is good, 1 if not")
+    with_config(c)
+    c.set_defaults(func=cmd_check_config)
+
+    sc = sub.add_parser("show-config", help="print the effective config, defaults filled in")
+    with_config(sc)
+    sc.set_defaults(func=cmd_show_config)
+
+    v = sub.add_parser("version", help="print the versions of nolink and its libraries")
+    v.set_defaults(func=cmd_version, config=None)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code) if isinstance(e.code, int) else EXIT_ERROR
+    if args.command == "version":
+        return int(args.func(args, None, out, err))
+    try:
+        cfg = load(args.config)
+        return int(args.func(args, cfg, out, err))
+    except ConfigError as e:
+        err.write(f"nolink: config error: {e}\n")
+        return 1 if args.command == "check-config" else EXIT_ERROR
+    except NolinkError as e:
+        err.write(f"nolink: {e}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "milter"))  # run from a checkout without installing, too
+
+from nolink.findings import Link, Location  # noqa: E402
+from nolink.links.text import TextFinder, TextOptions  # noqa: E402
+from nolink.psl import load  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+HERE = Location("1", "text/plain", "body")
+
+
+@pytest.fixture(scope="session")
+def finder() -> TextFinder:
+    return TextFinder(load())
+
+
+@pytest.fixture(scope="session")
+def email_finder() -> TextFinder:
+    return TextFinder(load(), TextOptions(count_email=True))
+
+
+def texts(links: list[Link]) -> list[str]:
+    return [x.text for x in links]

@@ -1,0 +1,94 @@
+"""Builders for test messages: raw bytes, so every encoding is exactly what the test says."""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+
+
+def message(
+    body: bytes | str, ctype: str = "text/plain; charset=utf-8", cte: str = "7bit", headers: str = ""
+) -> bytes:
+    if isinstance(body, str):
+        body = body.encode()
+    head = (
+        "From: Saraban <saraban@example.go.th>\r\nTo: somchai@example.com\r\nSubject: test\r\n"
+        f"{headers}MIME-Version: 1.0\r\nContent-Type: {ctype}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def part(body: bytes | str, ctype: str, cte: str = "7bit", extra: str = "") -> bytes:
+    if isinstance(body, str):
+        body = body.encode()
+    return f"Content-Type: {ctype}\r\nContent-Transfer-Encoding: {cte}\r\n{extra}\r\n".encode() + body
+
+
+def multipart(parts: list[bytes], subtype: str = "mixed", boundary: str = "b0") -> tuple[bytes, str]:
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts)
+    body += b"--" + boundary.encode() + b"--\r\n"
+    return body, f'multipart/{subtype}; boundary="{boundary}"'
+
+
+def b64(data: bytes) -> bytes:
+    return base64.encodebytes(data)
+
+
+def attachment(data: bytes, ctype: str, filename: str) -> bytes:
+    return part(b64(data), ctype, "base64", f'Content-Disposition: attachment; filename="{filename}"\r\n')
+
+
+def pdf(text: str = "", uri: str = "") -> bytes:
+    """A one-page PDF with an optional line of text and an optional link annotation."""
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >>" + (b" /Annots [6 0 R]" if uri else b"") + b" >>",
+    ]
+    stream = f"BT /F1 12 Tf 10 100 Td ({text}) Tj ET".encode() if text else b""
+    objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    if uri:
+        objs.append(
+            b"<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A << /S /URI /URI ("
+            + uri.encode()
+            + b") >> >>"
+        )
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + o + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
+def docx(text: str = "", link: str = "") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        z.writestr(
+            "word/document.xml",
+            f"<w:document><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>",
+        )
+        rels = '<?xml version="1.0"?><Relationships>'
+        if link:
+            rels += f'<Relationship Id="rId9" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink" Target="{link}" TargetMode="External"/>'
+        rels += '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>'
+        z.writestr("word/_rels/document.xml.rels", rels)
+    return buf.getvalue()
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
