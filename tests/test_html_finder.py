@@ -116,3 +116,20 @@ def test_blocks_do_not_run_together(html: HtmlFinder) -> None:
 
 def test_broken_html_does_not_raise(html: HtmlFinder) -> None:
     assert urls(html, "<a href='http://x.example.com/'<<<>>><table><tr><td>") == ["http://x.example.com/"]
+
+
+def test_deep_nesting_uses_the_flat_reader(html: HtmlFinder) -> None:
+    from nolink.links.html import MAX_NESTING, too_deep
+
+    deep = "<div>" * (MAX_NESTING + 10) + " " * 65536
+    doc = (
+        deep + '<a href="https://deep.example.com/">x</a><p>www.dopa.go.th</p><!-- http://c.example.com/ -->'
+    )
+    doc += "<style>a{background:url(http://css.example.com/x.png)}</style><script>var u='http://s.example.com'</script>"
+    assert too_deep(doc)
+    assert not too_deep("<p>" * 5000 + "<br>" * 5000)  # auto-closed and void elements do not nest
+    assert sorted(urls(html, doc)) == [
+        "http://css.example.com/x.png",
+        "http://www.dopa.go.th",
+        "https://deep.example.com/",
+    ]

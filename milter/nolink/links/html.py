@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from html import unescape
 from urllib.parse import unquote, urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -113,6 +114,8 @@ class HtmlFinder:
         self.text = text
 
     def find(self, html: str, where: Location, base: str = "", depth: int = 0) -> list[Link]:
+        if too_deep(html):
+            return self._find_flat(html, where, base, depth)
         tree = LexborHTMLParser(html)
         out: list[Link] = []
         root = tree.root
@@ -150,7 +153,7 @@ class HtmlFinder:
             elif tag is not None and tag[0] != "-":
                 if tag in BLOCK:
                     visible.append("\n")
-                self._element(node, tag, where, base, depth, out)
+                self._element(node.attributes, tag, where, base, depth, out)
         text_where = Location(where.part, where.content_type, _field(where, "text"))
         out.extend(self.text.find("".join(visible), text_where))
         return out
@@ -161,10 +164,30 @@ class HtmlFinder:
             inner = content.split("]>", 1)[-1]
             out.extend(self.find(inner, where, base, depth + 1))
 
+    def _find_flat(self, html: str, where: Location, base: str, depth: int) -> list[Link]:
+        """Without a tree, for markup nested deeper than a browser builds (see too_deep)."""
+        out: list[Link] = []
+        html = _HIDDEN_BLOCK.sub(lambda m: self._hidden(m, where, base, out), _COMMENT.sub(" ", html))
+        for m in _TAG.finditer(html):
+            if m.group(1) is None:
+                continue
+            attrs: dict[str, str | None] = {
+                a.group(1).lower(): unescape(next(g for g in a.group(2, 3, 4) if g is not None))
+                for a in _FLAT_ATTR.finditer(m.group(2))
+            }
+            self._element(attrs, m.group(1).lower(), where, base, depth, out)
+        text = unescape(_TAG.sub(lambda m: "\n" if (m.group(1) or m.group(3)).lower() in BLOCK else "", html))
+        out.extend(self.text.find(text, Location(where.part, where.content_type, _field(where, "text"))))
+        return out
+
+    def _hidden(self, m: re.Match[str], where: Location, base: str, out: list[Link]) -> str:
+        if m.group(1).lower() == "style":
+            self._css(m.group(2), where, "style", base, out)
+        return " "
+
     def _element(
-        self, node: LexborNode, tag: str, where: Location, base: str, depth: int, out: list[Link]
+        self, attrs: dict[str, str | None], tag: str, where: Location, base: str, depth: int, out: list[Link]
     ) -> None:
-        attrs = node.attributes
         if not attrs:
             return
         for name, value in attrs.items():
@@ -252,6 +275,59 @@ class HtmlFinder:
             out.extend(_relocate(self.find(body, loc, "", depth + 1), loc))
         else:
             out.extend(_relocate(self.text.find(body, loc), loc))
+
+
+_OPEN_CLOSE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
+_AUTO_CLOSED = frozenset(
+    [
+        "p",
+        "li",
+        "td",
+        "th",
+        "tr",
+        "option",
+        "dt",
+        "dd",
+        "br",
+        "img",
+        "hr",
+        "input",
+        "meta",
+        "link",
+        "area",
+        "base",
+        "col",
+        "wbr",
+        "source",
+        "track",
+        "param",
+        "embed",
+    ]
+)
+MAX_NESTING = 512  # Chrome's HTML parser stops nesting at 512 levels too
+_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9:-]*)([^>]*)>|</([A-Za-z][A-Za-z0-9:-]*)\s*>")
+_FLAT_ATTR = re.compile(r"""([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_COMMENT = re.compile(r"<!--(?!\[if).*?(?:-->|$)", re.S)
+_HIDDEN_BLOCK = re.compile(r"<(script|style|template)\b[^>]*>(.*?)(?:</\1\s*>|$)", re.S | re.I)
+
+
+def too_deep(html: str) -> bool:
+    """True when tags nest deeper than MAX_NESTING (Lexbor's tree building is quadratic in depth).
+
+    Below 64 KiB even the deepest possible nesting (~13,000 levels) parses in about 0.2 s, so the
+    count (about 1 ms per 100 KiB of markup) is spent only on larger documents.
+    """
+    if len(html) < 65536 or html.count("<") < MAX_NESTING:
+        return False
+    depth = 0
+    for m in _OPEN_CLOSE.finditer(html):
+        if m.group(1):
+            depth = max(0, depth - 1)
+        elif not m.group(3) and m.group(2).lower() not in _AUTO_CLOSED:
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+    return False
 
 
 def _field(where: Location, field: str) -> str:

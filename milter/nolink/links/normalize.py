@@ -11,6 +11,9 @@ a substring of what was written. The rules, in the order they are tried at each 
 - defanged dots between labels: [.] (.) {.} [dot] (dot) {dot}, half brackets ([. .] [dot dot]),
   `` dot `` as a word, Thai ``จุด``, and `` .com`` (a space before the dot);
 - [/] (/) [:] and commas for dots after ``www,``.
+
+Bounded work: after MAX_REWRITES rewrites in one text (no letter has that many; a 1 MB run of
+"[.]" does), the rest of the text is searched as written, so plain links there are still found.
 """
 
 from __future__ import annotations
@@ -46,6 +49,60 @@ _SUBST = re.compile(
 )
 
 
+# Every _SUBST match contains one of these; the expensive pattern only runs in windows around them.
+_TRIGGER_CHARS = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad\[\]{}\\:_]")
+_TRIGGER_WORDS = ("dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,")
+_NEEDS_TRANSLATE = re.compile("[" + "".join(chr(c) for c in sorted(_FULLWIDTH)) + "]")
+_WS = re.compile(r"\s")
+_REACH = 48  # how far before its trigger a disguise may start ("h t t p s : / /")
+_SPAN = 256  # how far after its trigger a disguise may end ("www,a,b,c,...")
+
+
+MAX_REWRITES = 20_000  # per text; past it the rest is searched as written (see normalize)
+
+
+def _word_hits(s: str) -> list[int]:
+    hits = []
+    for w in _TRIGGER_WORDS:
+        i = s.find(w)
+        while i >= 0:
+            hits.append(i)
+            i = s.find(w, i + _REACH)  # one hit per reach is enough to open a window
+    hits.sort()
+    return hits
+
+
+def _windows(s: str) -> list[tuple[int, int]]:
+    """Spans around every character or word a disguise is made of.
+
+    The triggers are found with a pure character-class regex and substring searches, which run at
+    C speed; the alternation in _SUBST, which does not, then runs only inside these spans. The
+    search resumes past each span, so a text made of triggers costs one pass, not one per trigger.
+    """
+    out: list[tuple[int, int]] = []
+    words = _word_hits(s)
+    wi = 0
+    pos = 0
+    m = _TRIGGER_CHARS.search(s)
+    while True:
+        if m is not None and m.start() < pos:
+            m = _TRIGGER_CHARS.search(s, pos)  # only when passed: a miss scans to the end once
+        while wi < len(words) and words[wi] < pos:
+            wi += 1
+        cands = [x for x in (m.start() if m else -1, words[wi] if wi < len(words) else -1) if x >= 0]
+        if not cands:
+            return out
+        p = min(cands)
+        a = max(0, p - _REACH)
+        ws = _WS.search(s, p + _REACH, p + _SPAN)
+        b = ws.start() if ws else min(len(s), p + _SPAN)
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+        pos = max(p + 1, b - _REACH)
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
     """Normalised text plus the map back to the original."""
@@ -73,9 +130,13 @@ class Normalized:
     def disguised(self, start: int, end: int) -> bool:
         """True when the original text in [start, end) of the normalised text was rewritten."""
         os_, oe = self.span(start, end)
-        if self.original[os_:oe].translate(_TRANSLATE) != self.original[os_:oe]:
+        if _NEEDS_TRANSLATE.search(self.original, os_, oe):
             return True
-        return any(replaced and n < end and n + nl > start for n, _o, nl, _ol, replaced in self._segments)
+        if not self._segments:
+            return False
+        i = max(bisect_right(self._starts, start) - 1, 0)
+        j = bisect_right(self._starts, end)
+        return any(seg[4] and seg[0] + seg[2] > start and seg[0] < end for seg in self._segments[i:j])
 
 
 def _replacement(m: re.Match[str], s: str) -> str | None:
@@ -103,12 +164,16 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
 
 
 def normalize(original: str) -> Normalized:
-    s = original.translate(_TRANSLATE)
+    s = original.translate(_TRANSLATE) if _NEEDS_TRANSLATE.search(original) else original
     pieces: list[str] = []
     segments: list[tuple[int, int, int, int, bool]] = []
     npos = 0
     last = 0
-    for m in _SUBST.finditer(s):
+    for m in (m for a, b in _windows(s) for m in _SUBST.finditer(s, a, b)):
+        if m.start() < last:
+            continue
+        if len(segments) >= 2 * MAX_REWRITES:
+            break
         rep = _replacement(m, s)
         if rep is None:
             continue

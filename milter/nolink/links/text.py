@@ -29,7 +29,7 @@ _PATHCH = r"[^\s<>\"'`{}|\[\]]"
 _URL = re.compile(
     # 1: scheme://... (any scheme: a reader can follow ftp://, git://, tcp:// too)
     rf"(?P<s>(?<![A-Za-z0-9+])[A-Za-z][A-Za-z0-9+.\-]{{1,15}}:[/\\]{{2,}}[ \t]?"
-    rf"(?:{_PATHCH}|\[[0-9A-Fa-f:.]+\])+)"
+    rf"(?:{_PATHCH}++|\[[0-9A-Fa-f:.]+\])+)"
     # 2: host without a scheme: www.example.com, dla.go.th, กรมการปกครอง.ไทย, 192.168.0.1:8080/x
     rf"|(?P<d>(?:(?<![^\s'\"(<=\[])//(?=[^\W_])|(?<![\-.@/]))"
     rf"(?:(?<![{_THAI}])[{_THAI}]++|(?<![^\W{_THAI}])"
@@ -40,7 +40,6 @@ _URL = re.compile(
 )
 _TRAIL = set(".,:;!?'\"*”’»…ฯๆ>")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
-_URL_PUNCT_BEFORE_THAI = set("/.=?&#-_%+~:")
 
 FILE_EXTENSIONS = frozenset(
     [
@@ -203,15 +202,16 @@ class TextOptions:
     count_email: bool = False
 
 
+_GLUED_THAI = re.compile(r"(?<=[\x00-\x7f])(?<![/.=?&#\-_%+~:])[\u0e00-\u0e7f]")
+
+
 def _cut_thai(s: str, start: int) -> str:
-    """End the candidate at the first Thai letter glued to an ASCII character (from index start on)."""
-    for i in range(max(start, 1), len(s)):
-        c = s[i]
-        if "\u0e00" <= c <= "\u0e7f":
-            p = s[i - 1]
-            if p < "\u0080" and p not in _URL_PUNCT_BEFORE_THAI:
-                return s[:i]
-    return s
+    """End the candidate at the first Thai letter glued to an ASCII character (from index start on).
+
+    After "/", ".", "=" and the like a Thai letter starts a Thai path segment or IDN label instead.
+    """
+    m = _GLUED_THAI.search(s, max(start, 1))
+    return s[: m.start()] if m else s
 
 
 def _trim(s: str) -> str:
@@ -263,6 +263,34 @@ def _scheme_url(raw: str) -> tuple[str, str] | None:
     return text, f"{scheme}://{hostport.lower()}{tail.replace(chr(92), '/')}"
 
 
+_ANCHOR = re.compile(r"[.:]")
+_WS = re.compile(r"\s")
+
+
+def windows(s: str) -> list[tuple[int, int]]:
+    """Spans worth searching: the whitespace-separated tokens holding a "." or ":".
+
+    Every link has one of them, and none spans whitespace except a scheme followed by one space
+    ("http:// example.com"), so the window is stretched over the next token after a bare scheme.
+    Cost is linear: each character is looked at a bounded number of times.
+    """
+    out: list[tuple[int, int]] = []
+    end = 0
+    while (m := _ANCHOR.search(s, end)) is not None:
+        p = m.start()
+        start = max(end, *(s.rfind(c, end, p) + 1 for c in " \n\t\r"))
+        ws = _WS.search(s, p)
+        end = ws.start() if ws else len(s)
+        if s.endswith(("//", "\\\\", ":"), start, end) and end < len(s):
+            ws = _WS.search(s, end + 1)
+            end = ws.start() if ws else len(s)
+        if out and start <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
 class TextFinder:
     """Finds links in text. One per configuration; safe to share between threads."""
 
@@ -286,6 +314,8 @@ class TextFinder:
             host = host.rstrip(".")
             rest = ""
             text = text[: hm.end()].rstrip(".")
+        if len(host) > 253:  # longer than any DNS name: nothing a browser could open
+            return None
         labels = host.split(".")
         if len(labels) < 2 or any(not x or len(x) > 63 for x in labels):
             return None
@@ -330,7 +360,7 @@ class TextFinder:
     def find_normalized(self, norm: Normalized, where: Location) -> list[Link]:
         out: list[Link] = []
         s = norm.text
-        for m in _URL.finditer(s):
+        for m in (m for a, b in windows(s) for m in _URL.finditer(s, a, b)):
             kind: Kind
             if m.group("s") is not None:
                 r = _scheme_url(m.group("s"))
