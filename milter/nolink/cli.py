@@ -1,4 +1,4 @@
-"""The nolink command: scan, check-config, show-config, version (serve arrives with the milter)."""
+"""The nolink command: serve, scan, check-config, show-config, version."""
 
 from __future__ import annotations
 
@@ -136,6 +136,16 @@ def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Tex
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    import logging
+
+    from .service import serve  # imports pymilter: only the milter needs it
+
+    logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
+    Scanner(cfg)  # fail on a bad PSL before the socket opens
+    return serve(cfg)
+
+
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:
     for k, v in versions().items():
         out.write(f"{k} {v}\n")
@@ -166,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("show-config", help="print the effective config, defaults filled in")
     with_config(sc)
     sc.set_defaults(func=cmd_show_config)
+
+    sv = sub.add_parser("serve", help="run the milter for Postfix")
+    with_config(sv)
+    sv.set_defaults(func=cmd_serve)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)

@@ -52,6 +52,7 @@ class MilterConfig:
     on_error: str = field(default="tempfail", metadata=_choice("tempfail", "accept"))
     timeout: float = field(default=60.0, metadata=_range(0.1, 3600))
     max_message_size: int = field(default=64 * 1024 * 1024, metadata=_range(0, 1 << 40))
+    dry_run_header: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,159 @@
+"""One verdict per message: scope, scan result and config in; action, reason and reply out."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .config import Config
+from .findings import Link, Location, ScanResult
+from .scope import Envelope, citizen_domains, out_of_scope
+
+Action = Literal["accept", "reject", "quarantine", "tempfail"]
+HEADER = "X-Nolink-Verdict"
+OUT_OF_SCOPE = frozenset(("not_citizen_bound", "not_our_sender", "not_policed_listener"))
+_UNSAFE = re.compile(r"[^A-Za-z0-9._/+@=:\- ]")
+
+
+def new_ref() -> str:
+    """A short reference id an admin can grep for (in the reply, the header and the log)."""
+    return secrets.token_hex(5).upper()
+
+
+def safe(text: str, limit: int = 80) -> str:
+    """Attacker-controlled text made fit for an SMTP reply, a header or a log: ASCII, no quotes."""
+    return _UNSAFE.sub("?", text)[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action  # what the policy says (in dry_run: what would have been done)
+    reason: (
+        str  # clean, link_found, not_citizen_bound, not_our_sender, not_policed_listener, too_large, error
+    )
+    mode: str
+    ref: str
+    citizen_domains: int = 0
+    finding: Link | None = None
+    findings: int = 0
+    error: str = ""
+
+    @property
+    def in_scope(self) -> bool:
+        return self.reason not in OUT_OF_SCOPE
+
+    @property
+    def applied(self) -> Action:
+        """What actually happens to the message."""
+        return self.action if self.mode == "enforce" else "accept"
+
+
+def describe(loc: Location) -> str:
+    """Where a link was, in words for the sender ("a link in the text/html part")."""
+    cat = loc.category
+    if cat == "subject":
+        return "a link in the Subject header"
+    if cat == "header":
+        return f"a link in the {safe(loc.field.removeprefix('header '), 40)} header"
+    if cat == "html_attribute":
+        attr = loc.field.rsplit(" ", 1)[-1]
+        return f"a link in an HTML {safe(attr, 20)} attribute of the {safe(loc.content_type, 40)} part"
+    if cat == "attachment":
+        return f"a link in an attachment ({safe(loc.content_type, 60) or 'unknown type'})"
+    return f"a link in the {safe(loc.content_type, 40)} part"
+
+
+def sample(link: Link) -> str:
+    """Scheme and host only: enough to recognise the link, nothing of its path or query."""
+    try:
+        parts = urlsplit(link.url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "?"
+    return safe(f"{parts.scheme}://{host}", 120)
+
+
+def reply_text(cfg: Config, d: Decision) -> str:
+    """The one-line SMTP reply text for a decision that refuses the message."""
+    if d.reason == "link_found" and d.finding is not None:
+        text = cfg.links.reject_text.replace("{where}", describe(d.finding.location)).replace("{ref}", d.ref)
+    elif d.reason == "too_large":
+        text = f"Message too large for the link check; try again later or send it smaller. Ref {d.ref}"
+    else:
+        text = f"Temporary failure in the link check; try again later. Ref {d.ref}"
+    return safe(text, 400).replace("%", "%%")
+
+
+def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
+    """(code, enhanced code, text) for reject and tempfail; None for accept and quarantine."""
+    if d.applied == "reject":
+        return "550", "5.7.1", reply_text(cfg, d)
+    if d.applied == "tempfail":
+        enhanced = "4.7.1" if d.reason == "link_found" else "4.3.0"
+        return "451", enhanced, reply_text(cfg, d)
+    return None
+
+
+def header_value(d: Decision) -> str:
+    where = f'; where="{safe(str(d.finding.location), 160)}"' if d.finding is not None else ""
+    mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
+    return f"{d.action}; reason={d.reason}{where}; ref={d.ref}{mode}"
+
+
+def decide(
+    cfg: Config,
+    env: Envelope,
+    result: ScanResult | None,
+    ref: str,
+    size: int = 0,
+    error: str = "",
+) -> Decision:
+    """The verdict. result is None when the message was not scanned (out of scope, too large, error)."""
+    mode = cfg.mode
+    why_not = out_of_scope(env, cfg.scope)
+    n_citizen = len(citizen_domains(env.recipients, cfg.scope.internal_domains))
+    if why_not:
+        return Decision("accept", why_not, mode, ref, n_citizen)
+    if error:
+        return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=error)
+    if size > cfg.milter.max_message_size:
+        return Decision(_on_error(cfg), "too_large", mode, ref, n_citizen)
+    if result is None:
+        return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="not scanned")
+    if result.findings:
+        action: Action = cfg.links.action  # type: ignore[assignment]
+        return Decision(action, "link_found", mode, ref, n_citizen, result.findings[0], len(result.findings))
+    if result.errors:
+        return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0])
+    return Decision("accept", "clean", mode, ref, n_citizen)
+
+
+def _on_error(cfg: Config) -> Action:
+    return "tempfail" if cfg.milter.on_error == "tempfail" else "accept"
+
+
+def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
+    """One key=value line per decided message; no bodies, no addresses, no full URLs."""
+    fields = [
+        f"qid={safe(queue_id, 32) or '-'}",
+        f"action={d.action}",
+        f"mode={d.mode}",
+        f"reason={d.reason}",
+        f"ref={d.ref}",
+        f"rcpt_domains={d.citizen_domains}",
+    ]
+    if d.mode != "enforce":
+        fields.append(f"applied={d.applied}")
+    if d.finding is not None:
+        fields += [
+            f'where="{safe(str(d.finding.location), 160)}"',
+            f"sample={sample(d.finding)}",
+            f"links={d.findings}",
+        ]
+    if d.error:
+        fields.append(f'error="{safe(d.error, 160)}"')
+    fields += [f"size={size}", f"ms={seconds * 1000:.1f}"]
+    return " ".join(fields)

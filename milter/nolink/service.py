@@ -1,0 +1,307 @@
+"""The pymilter adapter: Postfix talks to this; the decision is made by scan.py and policy.py.
+
+One NolinkMilter object per SMTP connection (libmilter calls it from its own threads). A message is
+collected (envelope, byte-exact headers, body spooled to disk above milter.spool_threshold) and
+decided at end-of-message, in a worker thread bounded by milter.timeout. Any exception or time-out
+becomes milter.on_error: one message never takes the process down and is never silently lost.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import Milter
+
+from .config import Config
+from .policy import HEADER, Decision, decide, header_value, log_line, new_ref, smtp_reply
+from .scan import Scanner
+from .scope import Envelope, domain_of, out_of_scope
+
+# pymilter's C module is the top-level "milter"; imported by name so that type checkers, which
+# see our source root milter/ first, do not mistake one for the other.
+libmilter: Any = importlib.import_module("milter")
+log = logging.getLogger("nolink")
+FLAGS = libmilter.ADDHDRS | libmilter.QUARANTINE
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Everything a message is decided under; replaced whole on reload, never mutated."""
+
+    config: Config
+    scanner: Scanner
+
+
+class Service:
+    """Shared by all connections: the current State, a worker pool and the in-flight count."""
+
+    def __init__(self, config: Config) -> None:
+        self.state = State(config, Scanner(config))
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2))
+        self._lock = threading.Lock()
+        self._inflight = 0
+        self.idle = threading.Condition(self._lock)
+
+    def begin(self) -> State:
+        with self._lock:
+            self._inflight += 1
+            return self.state
+
+    def end(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            if self._inflight <= 0:
+                self.idle.notify_all()
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return self._inflight
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no message is being decided (for a graceful stop)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.idle.wait(left)
+        return True
+
+
+@Milter.header_leading_space
+class NolinkMilter(Milter.Base):
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.daemon_name = ""
+        self._reset()
+
+    def _reset(self) -> None:
+        self.state: State | None = None
+        self.sender = ""
+        self.recipients: list[str] = []
+        self.headers: list[bytes] = []
+        self.from_domains: list[str] = []
+        self.spool: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self.size = 0
+        self.started = 0.0
+
+    def _finish(self) -> None:
+        if self.state is not None:
+            self.service.end()
+        if self.spool is not None:
+            self.spool.close()
+        self._reset()
+
+    # -- callbacks -----------------------------------------------------------------------------
+
+    @Milter.noreply
+    def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+        self.daemon_name = self.getsymval("{daemon_name}") or ""
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def envfrom(self, mailfrom: str, *params: str) -> int:
+        self._finish()  # a connection may carry several messages
+        self.state = self.service.begin()  # in-flight messages keep the config they started with
+        self.started = time.monotonic()
+        self.sender = mailfrom
+        # closed in _finish(), at the end of the message, whichever callback ends it
+        self.spool = tempfile.SpooledTemporaryFile(max_size=self.state.config.milter.spool_threshold)  # noqa: SIM115
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def envrcpt(self, to: str, *params: str) -> int:
+        self.recipients.append(to)
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    @Milter.decode("bytes")
+    def header(self, name: Any, value: Any) -> int:
+        n = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+        v = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
+        if not getattr(self, "_protocol", 0) & Milter.P_HDR_LEADSPC:
+            v = b" " + v
+        v = v.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        self.headers.append(n.encode("ascii", "replace") + b":" + v + b"\r\n")
+        self.size += len(self.headers[-1])
+        if n.lower() == "from":
+            self.from_domains.append(domain_of(v.decode("utf-8", "replace").rpartition("<")[2]))
+        return Milter.CONTINUE
+
+    def eoh(self) -> int:
+        try:
+            st = self.state
+            if st is None:
+                return Milter.CONTINUE
+            if out_of_scope(self._envelope(), st.config.scope):
+                rc = self._decide(None)  # decided now: Postfix then skips sending the body
+                self._finish()
+                return rc
+        except Exception:
+            log.exception("qid=%s unexpected error at end of headers", self._qid())
+            return self._error_reply("unexpected error at end of headers")
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def body(self, chunk: bytes) -> int:
+        if self.spool is not None:
+            self.size += len(chunk)
+            if self.state is None or self.size <= self.state.config.milter.max_message_size:
+                self.spool.write(chunk)
+        return Milter.CONTINUE
+
+    def eom(self) -> int:
+        try:
+            return self._decide(self._message)
+        except Exception:
+            log.exception("qid=%s unexpected error at end of message", self._qid())
+            return self._error_reply("unexpected error at end of message")
+        finally:
+            self._finish()
+
+    def abort(self) -> int:
+        self._finish()
+        return Milter.CONTINUE
+
+    def close(self) -> int:
+        self._finish()
+        return Milter.CONTINUE
+
+    # -- deciding ------------------------------------------------------------------------------
+
+    def _qid(self) -> str:
+        try:
+            return str(self.getsymval("i") or "")
+        except Exception:
+            return ""
+
+    def _envelope(self) -> Envelope:
+        return Envelope(self.sender, tuple(self.recipients), self.daemon_name, tuple(self.from_domains))
+
+    def _message(self) -> bytes:
+        assert self.spool is not None
+        self.spool.seek(0)
+        return b"".join(self.headers) + b"\r\n" + self.spool.read()
+
+    def _decide(self, message: Any) -> int:
+        st = self.state
+        assert st is not None
+        cfg = st.config
+        ref = new_ref()
+        env = self._envelope()
+        error = ""
+        result = None
+        if (
+            message is not None
+            and not out_of_scope(env, cfg.scope)
+            and self.size <= cfg.milter.max_message_size
+        ):
+            future = self.service.pool.submit(lambda: st.scanner.scan(message()))
+            try:
+                result = future.result(timeout=cfg.milter.timeout)
+            except concurrent.futures.TimeoutError:
+                error = f"decision took longer than milter.timeout = {cfg.milter.timeout:g} s"
+            except Exception as e:
+                log.exception("qid=%s scanner failed", self._qid())
+                error = f"scanner failed: {type(e).__name__}"
+        d = decide(cfg, env, result, ref, self.size, error)
+        rc = self._apply(cfg, d)
+        log.info(log_line(d, self._qid(), self.size, time.monotonic() - self.started))
+        return rc
+
+    def _apply(self, cfg: Config, d: Decision) -> int:
+        applied = d.applied
+        reply = smtp_reply(cfg, d)
+        if reply is not None:
+            self.setreply(*reply)
+            return Milter.REJECT if applied == "reject" else Milter.TEMPFAIL
+        if applied == "quarantine":
+            self.addheader(HEADER, header_value(d))  # Postfix 3.7 drops the hold reason: keep it here
+            self.quarantine(f"nolink {d.reason} ref={d.ref}")
+        elif d.in_scope and d.reason != "clean" and (d.mode == "enforce" or cfg.milter.dry_run_header):
+            self.addheader(HEADER, header_value(d))
+        return Milter.ACCEPT
+
+    def _error_reply(self, what: str) -> int:
+        st = self.state
+        if st is not None and st.config.milter.on_error == "accept":
+            return Milter.ACCEPT
+        ref = new_ref()
+        self.setreply("451", "4.3.0", f"Temporary failure in the link check; try again later. Ref {ref}")
+        log.error("qid=%s action=tempfail reason=error ref=%s error=%r", self._qid(), ref, what)
+        return Milter.TEMPFAIL
+
+
+def libmilter_address(socket: str) -> str:
+    """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6."""
+    if socket.startswith("inet:") and "@[" in socket:
+        port, _, host = socket[5:].partition("@")
+        return f"inet6:{port}@{host.strip('[]')}"
+    return socket
+
+
+def register(service: Service, name: str = "nolink") -> None:
+    """Tell libmilter about our callbacks (what Milter.runmilter does before opening the socket)."""
+    Milter.factory = lambda: NolinkMilter(service)
+    libmilter.set_flags(FLAGS)
+    libmilter.set_connect_callback(Milter.connect_callback)
+    libmilter.set_helo_callback(lambda ctx, host: ctx.getpriv().hello(host))
+    libmilter.set_envfrom_callback(lambda ctx, *b: ctx.getpriv().envfrom_bytes(*b))
+    libmilter.set_envrcpt_callback(lambda ctx, *b: ctx.getpriv().envrcpt_bytes(*b))
+    libmilter.set_header_callback(lambda ctx, f, v: ctx.getpriv().header_bytes(f, v))
+    libmilter.set_eoh_callback(lambda ctx: ctx.getpriv().eoh())
+    libmilter.set_body_callback(lambda ctx, chunk: ctx.getpriv().body(chunk))
+    libmilter.set_eom_callback(lambda ctx: ctx.getpriv().eom())
+    libmilter.set_abort_callback(lambda ctx: ctx.getpriv().abort())
+    libmilter.set_close_callback(Milter.close_callback)
+    libmilter.register(
+        name,
+        data=lambda ctx: ctx.getpriv().data(),
+        unknown=lambda ctx, cmd: ctx.getpriv().unknown(cmd),
+        negotiate=Milter.negotiate_callback,
+    )
+
+
+def open_socket(config: Config) -> None:
+    address = libmilter_address(config.milter.socket)
+    if address.startswith(("unix:", "local:")):
+        path = address.split(":", 1)[1]
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    libmilter.setconn(address)
+    mode = int(config.milter.socket_mode, 8)
+    old = os.umask(0o777 & ~mode)  # libmilter creates the socket with the process umask
+    try:
+        libmilter.opensocket(True)  # True: remove a stale socket left by a crash
+    finally:
+        os.umask(old)
+
+
+def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT (libmilter's own handlers), then let in-flight messages finish."""
+    service = Service(config)
+    register(service)
+    open_socket(config)
+    log.info(
+        "nolink listening on %s (mode %s, config %s sha256 %s)",
+        config.milter.socket,
+        config.mode,
+        config.source,
+        config.digest or "-",
+    )
+    try:
+        libmilter.main()
+    finally:
+        drained = service.drain(config.milter.timeout + 5)
+        log.info("nolink stopped%s", "" if drained else " (some messages were still being decided)")
+        service.pool.shutdown(wait=False, cancel_futures=True)
+    return 0

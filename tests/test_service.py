@@ -1,0 +1,244 @@
+"""The pymilter adapter driven without an MTA (Milter.testctx.TestCtx)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from socket import AF_INET
+
+import Milter
+import pytest
+from Milter.testctx import TestCtx
+
+from mail import message
+from nolink.config import Config, parse
+from nolink.service import NolinkMilter, Service, libmilter_address
+
+CITIZEN = "<somchai@example.com>"
+INTERNAL = "<staff@dopa.go.th>"
+SENDER = "<saraban@example.go.th>"
+LINK = message("ดูที่ https://evil.example.com/x ค่ะ")
+CLEAN = message("เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙")
+
+
+def make(text: str = "") -> Service:
+    return Service(parse(text + '\n[scope]\ninternal_domains = ["go.th"]\n'))
+
+
+class Session:
+    """One SMTP connection as libmilter would drive it (TestCtx closes on NOREPLY at connect, so
+    connect is called directly)."""
+
+    def __init__(self, service: Service, qid: str = "4AbCdE") -> None:
+        Milter.factory = lambda: NolinkMilter(service)
+        self.ctx = TestCtx()
+        self.ctx._setsymval("i", qid)
+        self.ctx._setsymval("{daemon_name}", "smtpd")
+        self.ctx._negotiate()
+        self.milter: NolinkMilter = self.ctx.getpriv()
+        self.milter.connect("localhost", AF_INET, "127.0.0.1")
+
+    def send(self, data: bytes, *rcpts: str, sender: str = SENDER) -> int:
+        ctx = self.ctx
+        ctx._envfrom(sender)
+        for r in rcpts:
+            ctx._envrcpt(r)
+        head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "surrogateescape")
+        # as Postfix sends them with P_HDR_LEADSPC: the value keeps its leading space and folds
+        for field in re.split(r"\r\n(?![ \t])", head):
+            name, _, value = field.partition(":")
+            ctx._header(name, value)
+        rc = ctx._eoh()
+        if rc != Milter.CONTINUE:
+            return int(rc)
+        ctx._feed_body(io.BytesIO(data.split(b"\r\n\r\n", 1)[1]))
+        return int(ctx._eom())
+
+    @property
+    def reply(self) -> tuple[str, ...] | None:
+        return self.ctx._reply
+
+    @property
+    def added(self) -> dict[str, str]:
+        return {k: v for k, v, _ in getattr(self.ctx, "_added_headers", [])}
+
+
+@pytest.fixture(autouse=True)
+def _capture_added_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    def addheader(self: TestCtx, field: str, value: str, idx: int) -> None:
+        self._added_headers = [*getattr(self, "_added_headers", []), (field, value, idx)]
+
+    monkeypatch.setattr(TestCtx, "addheader", addheader)
+
+
+def test_link_to_citizen_is_rejected(caplog: pytest.LogCaptureFixture) -> None:
+    s = Session(make())
+    with caplog.at_level(logging.INFO, logger="nolink"):
+        assert s.send(LINK, CITIZEN) == Milter.REJECT
+    code, xcode, text = s.reply  # type: ignore[misc]
+    assert (code, xcode) == ("550", "5.7.1")
+    assert "must not contain links" in text
+    assert "a link in the text/plain part" in text
+    line = caplog.records[-1].getMessage()
+    ref = text.rsplit("Ref ", 1)[1]
+    assert f"ref={ref}" in line
+    assert "qid=4AbCdE action=reject mode=enforce reason=link_found" in line
+    assert "sample=https://evil.example.com" in line
+    assert "/x" not in line.split("sample=")[1].split()[0]  # no path in the log
+    assert "somchai" not in line
+
+
+def test_internal_only_is_accepted_without_a_scan(caplog: pytest.LogCaptureFixture) -> None:
+    s = Session(make())
+    with caplog.at_level(logging.INFO, logger="nolink"):
+        assert s.send(LINK, INTERNAL, "<x@mi.go.th>") == Milter.ACCEPT
+    assert "reason=not_citizen_bound" in caplog.records[-1].getMessage()
+    assert s.reply is None
+
+
+def test_mixed_recipients_are_citizen_bound() -> None:
+    assert Session(make()).send(LINK, INTERNAL, CITIZEN) == Milter.REJECT
+
+
+def test_clean_to_citizen_is_accepted_unchanged() -> None:
+    s = Session(make())
+    assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+    assert s.added == {}
+
+
+def test_quarantine_adds_the_header_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    held: list[str] = []
+    monkeypatch.setattr(TestCtx, "quarantine", lambda self, reason: held.append(reason))
+    s = Session(make('[links]\naction = "quarantine"'))
+    assert s.send(LINK, CITIZEN) == Milter.ACCEPT
+    assert held and held[0].startswith("nolink link_found ref=")
+    v = s.added["X-Nolink-Verdict"]
+    assert v.startswith('quarantine; reason=link_found; where="1 text/plain body @6"; ref=')
+
+
+def test_tempfail_and_accept_actions() -> None:
+    s = Session(make('[links]\naction = "tempfail"'))
+    assert s.send(LINK, CITIZEN) == Milter.TEMPFAIL
+    assert s.reply[:2] == ("451", "4.7.1")  # type: ignore[index]
+    s = Session(make('[links]\naction = "accept"'))
+    assert s.send(LINK, CITIZEN) == Milter.ACCEPT
+    assert s.added["X-Nolink-Verdict"].startswith("accept; reason=link_found")
+
+
+def test_dry_run_delivers_and_says_what_would_have_happened(caplog: pytest.LogCaptureFixture) -> None:
+    s = Session(make('mode = "dry_run"'))
+    with caplog.at_level(logging.INFO, logger="nolink"):
+        assert s.send(LINK, CITIZEN) == Milter.ACCEPT
+    line = caplog.records[-1].getMessage()
+    assert "action=reject mode=dry_run reason=link_found" in line
+    assert "applied=accept" in line
+    assert s.added["X-Nolink-Verdict"].endswith("; mode=dry_run")
+    s = Session(make('mode = "dry_run"\n[milter]\ndry_run_header = false'))
+    assert s.send(LINK, CITIZEN) == Milter.ACCEPT
+    assert s.added == {}
+
+
+def test_several_messages_on_one_connection() -> None:
+    s = Session(make())
+    assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+    assert s.send(LINK, CITIZEN) == Milter.REJECT
+    assert s.send(LINK, INTERNAL) == Milter.ACCEPT
+    assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+
+
+def test_scanner_failure_is_on_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = make()
+
+    def boom(data: bytes) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(svc.state.scanner, "scan", boom)
+    s = Session(svc)
+    with caplog.at_level(logging.INFO, logger="nolink"):
+        assert s.send(CLEAN, CITIZEN) == Milter.TEMPFAIL
+    assert s.reply[:2] == ("451", "4.3.0")  # type: ignore[index]
+    assert "reason=error" in caplog.records[-1].getMessage()
+    svc2 = make('[milter]\non_error = "accept"')
+    monkeypatch.setattr(svc2.state.scanner, "scan", boom)
+    assert Session(svc2).send(CLEAN, CITIZEN) == Milter.ACCEPT
+
+
+def test_time_out_is_on_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    svc = make("[milter]\ntimeout = 0.2")
+    real = svc.state.scanner.scan
+    monkeypatch.setattr(svc.state.scanner, "scan", lambda data: (time.sleep(1), real(data))[1])
+    s = Session(svc)
+    assert s.send(CLEAN, CITIZEN) == Milter.TEMPFAIL
+    assert "Temporary failure" in s.reply[2]  # type: ignore[index]
+
+
+def test_too_large_is_on_error() -> None:
+    s = Session(make("[milter]\nmax_message_size = 100"))
+    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.TEMPFAIL
+
+
+def test_scope_sender_and_listener() -> None:
+    svc = Service(
+        parse(
+            '[scope]\ninternal_domains = ["go.th"]\nsender_domains = ["example.go.th"]\ndaemon_names = ["smtpd"]'
+        )
+    )
+    assert Session(svc).send(LINK, CITIZEN) == Milter.REJECT
+    assert Session(svc).send(LINK, CITIZEN, sender="<a@other.example>") == Milter.REJECT  # From is ours
+    other = LINK.replace(b"saraban@example.go.th", b"x@other.example")
+    assert Session(svc).send(other, CITIZEN, sender="<a@other.example>") == Milter.ACCEPT
+    s = Session(svc)
+    s.milter.daemon_name = "submission"
+    assert s.send(LINK, CITIZEN) == Milter.ACCEPT
+
+
+def test_headers_reach_the_scanner_byte_exact() -> None:
+    svc = make()
+    seen: list[bytes] = []
+    real = svc.state.scanner.scan
+
+    def spy(data: bytes):  # type: ignore[no-untyped-def]
+        seen.append(data)
+        return real(data)
+
+    svc.state.scanner.scan = spy  # type: ignore[method-assign]
+    Session(svc).send(CLEAN, CITIZEN)
+    assert seen[0].startswith(b"From: Saraban <saraban@example.go.th>\r\nTo: somchai@example.com\r\n")
+
+
+def test_inflight_count_returns_to_zero() -> None:
+    svc = make()
+    s = Session(svc)
+    s.send(LINK, CITIZEN)
+    s.send(LINK, INTERNAL)
+    s.milter.close()
+    assert svc.inflight == 0
+    assert svc.drain(0.1)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("unix:/var/spool/postfix/nolink/nolink.sock", "unix:/var/spool/postfix/nolink/nolink.sock"),
+        ("inet:8890@127.0.0.1", "inet:8890@127.0.0.1"),
+        ("inet:8890@[::1]", "inet6:8890@::1"),
+    ],
+)
+def test_socket_syntax(given: str, expected: str) -> None:
+    assert libmilter_address(given) == expected
+
+
+def test_reply_text_never_echoes_attacker_text() -> None:
+    from nolink.findings import Link, Location
+    from nolink.policy import Decision, smtp_reply
+
+    loc = Location("2", "text/html\r\n550 evil", "attr a hr%ef\r\nX: y")
+    d = Decision("reject", "link_found", "enforce", "REF", 1, Link("x", "http://x", "html_attr", loc), 1)
+    _, _, text = smtp_reply(Config(), d)  # type: ignore[misc]
+    assert "\r" not in text and "\n" not in text and text.isascii()
+    assert "%%" in text or "%" not in text
