@@ -61,7 +61,7 @@ class Session:
 
     @property
     def added(self) -> dict[str, str]:
-        return {k: v for k, v, _ in getattr(self.ctx, "_added_headers", [])}
+        return {k: v.removeprefix(" ") for k, v, _ in getattr(self.ctx, "_added_headers", [])}
 
 
 @pytest.fixture(autouse=True)

@@ -226,11 +226,16 @@ class NolinkMilter(Milter.Base):
             self.setreply(*reply)
             return Milter.REJECT if applied == "reject" else Milter.TEMPFAIL
         if applied == "quarantine":
-            self.addheader(HEADER, header_value(d))  # Postfix 3.7 drops the hold reason: keep it here
+            self._add_header(d)  # Postfix 3.7 drops the hold reason: keep it where postcat shows it
             self.quarantine(f"nolink {d.reason} ref={d.ref}")
         elif d.in_scope and d.reason != "clean" and (d.mode == "enforce" or cfg.milter.dry_run_header):
-            self.addheader(HEADER, header_value(d))
+            self._add_header(d)
         return Milter.ACCEPT
+
+    def _add_header(self, d: Decision) -> None:
+        # With P_HDR_LEADSPC the MTA takes the value as written: the space after the colon is ours.
+        lead = " " if getattr(self, "_protocol", 0) & Milter.P_HDR_LEADSPC else ""
+        self.addheader(HEADER, lead + header_value(d))
 
     def _error_reply(self, what: str) -> int:
         st = self.state

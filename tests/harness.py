@@ -1,0 +1,309 @@
+"""Real parts for end-to-end tests: a private Postfix instance, smtp-sink as its next hop, and nolink
+milter processes. Everything lives under one temporary directory and listens on loopback only.
+
+Needs root and Debian's postfix package (scripts/setup.sh --test installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MASTER_DIST = Path("/usr/share/postfix/master.cf.dist")
+SERVICES = {
+    "pickup",
+    "cleanup",
+    "qmgr",
+    "rewrite",
+    "bounce",
+    "defer",
+    "trace",
+    "verify",
+    "flush",
+    "proxymap",
+    "proxywrite",
+    "smtp",
+    "relay",
+    "showq",
+    "error",
+    "retry",
+    "discard",
+    "anvil",
+    "scache",
+    "postlog",
+}
+
+
+def have_postfix() -> str:
+    """Why the end-to-end tests cannot run here, or "" when they can."""
+    if os.geteuid() != 0:
+        return "needs root (a private Postfix instance runs as root)"
+    for tool in ("postfix", "smtp-sink", "postqueue", "postsuper", "postcat", "sendmail"):
+        if shutil.which(tool, path="/usr/sbin:/usr/bin") is None:
+            return f"{tool} is not installed (run scripts/setup.sh --test)"
+    return ""
+
+
+def private_dir() -> Path:
+    """A directory the postfix user and smtp-sink (nobody) can reach: pytest's tmp_path is 0700."""
+    d = Path(tempfile.mkdtemp(prefix="nolink-e2e-"))
+    d.chmod(0o755)
+    return d
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check, timeout: float = 10.0, step: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        v = check()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+class Nolink:
+    """One `nolink serve` process with its own config, socket and log."""
+
+    def __init__(self, base: Path, name: str, config: str) -> None:
+        self.dir = base / f"nolink-{name}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # as in production: nolink's directory is group postfix, setgid, so the socket is too
+        shutil.chown(self.dir, group="postfix")
+        self.dir.chmod(0o2750)
+        self.socket = self.dir / "nolink.sock"
+        self.config = self.dir / "nolink.toml"
+        self.log = self.dir / "nolink.log"
+        self.write_config(config)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, config: str) -> None:
+        top, _, rest = config.partition("[")
+        rest = "[" + rest if rest else ""
+        self.config.write_text(f'{top}\n[milter]\nsocket = "unix:{self.socket}"\ntimeout = 30.0\n{rest}')
+
+    def start(self) -> Nolink:
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "milter"), PYTHONUNBUFFERED="1")
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nolink", "serve", "-c", str(self.config)],
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=ROOT,
+            )
+        wait_until(self._accepts, 20, what=f"nolink socket {self.socket}")
+        return self
+
+    def _accepts(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"nolink exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(self.socket))
+            return True
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        return rc
+
+    def lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+class Sink:
+    """Postfix's smtp-sink, writing every received message to a file."""
+
+    def __init__(self, base: Path) -> None:
+        self.dir = base / "sink"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o777)  # smtp-sink runs as nobody
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Sink:
+        self.proc = subprocess.Popen(
+            ["smtp-sink", "-u", "nobody", "-d", f"{self.dir}/%H%M%S.", f"127.0.0.1:{self.port}", "1024"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: _port_open(self.port), what="smtp-sink")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def messages(self) -> list[bytes]:
+        return [p.read_bytes() for p in sorted(self.dir.iterdir())]
+
+    def clear(self) -> None:
+        for p in self.dir.iterdir():
+            p.unlink()
+
+    def find(self, marker: bytes) -> list[bytes]:
+        return [m for m in self.messages() if marker in m]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Postfix:
+    """A private Postfix: own config, queue and data directories, loopback listeners, no chroot."""
+
+    def __init__(self, base: Path, sink: Sink, listeners: dict[str, str], non_smtpd_milter: str) -> None:
+        self.base = base
+        self.conf = base / "postfix"
+        self.queue = base / "queue"
+        self.data = base / "data"
+        self.logdir = base / "log"
+        self.sink = sink
+        self.ports = {name: free_port() for name in listeners}
+        for d in (self.conf, self.queue, self.data, self.logdir):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.data, "postfix")
+        self.maillog = self.logdir / "maillog"
+        main = f"""
+compatibility_level = 3.6
+queue_directory = {self.queue}
+data_directory = {self.data}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mail.example.go.th
+mydomain = example.go.th
+myorigin = $mydomain
+mydestination =
+mynetworks = 127.0.0.0/8
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+relayhost = [127.0.0.1]:{sink.port}
+smtp_dns_support_level = disabled
+maillog_file = {self.maillog}
+maillog_file_prefixes = {base}
+alias_maps =
+alias_database =
+local_recipient_maps =
+smtpd_relay_restrictions = permit_mynetworks, reject
+message_size_limit = 52428800
+milter_protocol = 6
+milter_default_action = tempfail
+milter_connect_macros = j {{daemon_name}} {{daemon_addr}} v _
+milter_content_timeout = 120s
+non_smtpd_milters = {non_smtpd_milter}
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+"""
+        (self.conf / "main.cf").write_text(main)
+        lines = []
+        keep = False
+        for line in MASTER_DIST.read_text().splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            if not line[0].isspace():
+                f = line.split()
+                keep = f[0] in SERVICES and not (f[0] == "smtp" and f[1] == "inet")
+                if keep:
+                    f[4] = "n"  # no chroot: the milter sockets are plain paths
+                    line = " ".join(f)
+            if keep:
+                lines.append(line)
+        for name, milter in listeners.items():
+            lines.append(
+                f"127.0.0.1:{self.ports[name]} inet n - n - - smtpd -o smtpd_milters={milter}"
+                f" -o milter_macro_daemon_name={name}"
+            )
+        (self.conf / "master.cf").write_text("\n".join(lines) + "\n")
+        past = time.time() - 5  # Postfix stalls ~1.5 s at start when main.cf is younger than 2 s
+        for f in ("main.cf", "master.cf"):
+            os.utime(self.conf / f, (past, past))
+
+    def run(
+        self, *args: str, input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(list(args), input=input, capture_output=True, check=check, timeout=60)
+
+    def start(self) -> Postfix:
+        self.run("postfix", "-c", str(self.conf), "start")
+        for port in self.ports.values():
+            wait_until(lambda p=port: _port_open(p), what=f"postfix listener {port}")
+        return self
+
+    def stop(self) -> None:
+        self.run("postfix", "-c", str(self.conf), "stop", check=False)
+
+    def smtp(self, listener: str) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.ports[listener], timeout=120)
+
+    def send(
+        self, listener: str, data: bytes, rcpts: Iterable[str], sender: str = "saraban@example.go.th"
+    ) -> tuple[int, bytes]:
+        """(code, text) of the final reply to DATA (or of the first refusal before it)."""
+        with self.smtp(listener) as s:
+            s.ehlo("client.example.go.th")
+            code, text = s.mail(sender)
+            if code >= 400:
+                return code, text
+            for r in rcpts:
+                code, text = s.rcpt(r)
+                if code >= 400:
+                    return code, text
+            code, text = s.data(data)
+            return code, text
+
+    def sendmail(self, data: bytes, rcpt: str, sender: str = "saraban@example.go.th") -> None:
+        self.run("sendmail", "-C", str(self.conf), "-f", sender, rcpt, input=data)
+
+    def queue_json(self) -> list[dict[str, object]]:
+        out = self.run("postqueue", "-c", str(self.conf), "-j").stdout.decode()
+        return [json.loads(x) for x in out.splitlines() if x.strip()]
+
+    def held(self) -> list[str]:
+        return [str(q["queue_id"]) for q in self.queue_json() if q.get("queue_name") == "hold"]
+
+    def postcat(self, queue_id: str) -> bytes:
+        return self.run("postcat", "-c", str(self.conf), "-q", queue_id).stdout
+
+    def release(self, queue_id: str) -> None:
+        self.run("postsuper", "-c", str(self.conf), "-H", queue_id)
+        self.run("postqueue", "-c", str(self.conf), "-i", queue_id)
+
+    def flush(self) -> None:
+        self.run("postqueue", "-c", str(self.conf), "-f", check=False)
+
+    def log(self) -> str:
+        return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
