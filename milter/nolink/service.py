@@ -9,6 +9,7 @@ becomes milter.on_error: one message never takes the process down and is never s
 from __future__ import annotations
 
 import concurrent.futures
+import grp
 import importlib
 import logging
 import os
@@ -93,7 +94,6 @@ class NolinkMilter(Milter.Base):
         self.from_domains: list[str] = []
         self.spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         self.size = 0
-        self.started = 0.0
 
     def _finish(self) -> None:
         if self.state is not None:
@@ -113,7 +113,6 @@ class NolinkMilter(Milter.Base):
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self._finish()  # a connection may carry several messages
         self.state = self.service.begin()  # in-flight messages keep the config they started with
-        self.started = time.monotonic()
         self.sender = mailfrom
         # closed in _finish(), at the end of the message, whichever callback ends it
         self.spool = tempfile.SpooledTemporaryFile(max_size=self.state.config.milter.spool_threshold)  # noqa: SIM115
@@ -196,6 +195,7 @@ class NolinkMilter(Milter.Base):
     def _decide(self, message: Any) -> int:
         st = self.state
         assert st is not None
+        started = time.monotonic()
         cfg = st.config
         ref = new_ref()
         env = self._envelope()
@@ -216,7 +216,7 @@ class NolinkMilter(Milter.Base):
                 error = f"scanner failed: {type(e).__name__}"
         d = decide(cfg, env, result, ref, self.size, error)
         rc = self._apply(cfg, d)
-        log.info(log_line(d, self._qid(), self.size, time.monotonic() - self.started))
+        log.info(log_line(d, self._qid(), self.size, time.monotonic() - started))
         return rc
 
     def _apply(self, cfg: Config, d: Decision) -> int:
@@ -277,11 +277,25 @@ def register(service: Service, name: str = "nolink") -> None:
     )
 
 
+def socket_directory(path: str) -> None:
+    """Create a missing socket directory the way Postfix needs it: group postfix, setgid, 2750,
+    so the socket inside inherits the group whatever user nolink runs as."""
+    d = os.path.dirname(path) or "."
+    if os.path.isdir(d):
+        return
+    os.makedirs(d, mode=0o750)
+    try:
+        os.chown(d, -1, grp.getgrnam("postfix").gr_gid)
+        os.chmod(d, 0o2750)
+        log.info("created %s (group postfix, mode 2750)", d)
+    except (KeyError, PermissionError):
+        log.warning("created %s, but could not give it to group postfix: Postfix may not reach the socket", d)
+
+
 def open_socket(config: Config) -> None:
     address = libmilter_address(config.milter.socket)
     if address.startswith(("unix:", "local:")):
-        path = address.split(":", 1)[1]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        socket_directory(address.split(":", 1)[1])
     libmilter.setconn(address)
     mode = int(config.milter.socket_mode, 8)
     old = os.umask(0o777 & ~mode)  # libmilter creates the socket with the process umask
