@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from harness import Nolink, Postfix, Sink, have_postfix, private_dir  # noqa: E402
+from harness import Nolink, Postfix, Sink, have_postfix, private_dir
 
 
 def run_source(port: int, messages: int, sessions: int, size: int) -> float:
