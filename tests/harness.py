@@ -307,3 +307,75 @@ maximal_backoff_time = 2s
 
     def log(self) -> str:
         return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
+
+
+class Dnsmasq:
+    """dnsmasq on a loopback port, answering TXT records only (no upstream, no hosts file)."""
+
+    def __init__(self, records: dict[str, bytes]) -> None:
+        self.port = free_port_udp()
+        self.records = records
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Dnsmasq:
+        args = [
+            "dnsmasq",
+            "--no-daemon",
+            "--port",
+            str(self.port),
+            "--listen-address",
+            "127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+        ]
+        # authoritative for the signing domains: an unknown selector is NXDOMAIN, not REFUSED
+        for zone in sorted({n.split("._domainkey.", 1)[-1] for n in self.records}):
+            args.append(f"--local=/{zone}/")
+        for name, value in self.records.items():
+            chunks = [value[i : i + 250].decode() for i in range(0, len(value), 250)]  # TXT strings <= 255
+            args.append(f"--txt-record={name}," + ",".join(chunks))  # argv: no shell quoting
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(self._answers, 10, what="dnsmasq")
+        return self
+
+    def _answers(self) -> bool:
+        import dns.message
+        import dns.query
+
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(
+                f"dnsmasq exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+            )
+        try:
+            dns.query.udp(
+                dns.message.make_query("probe.invalid", "TXT"), "127.0.0.1", timeout=0.5, port=self.port
+            )
+            return True
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    @property
+    def nameserver(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def free_port_udp() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def have_dnsmasq() -> str:
+    return (
+        ""
+        if shutil.which("dnsmasq", path="/usr/sbin:/usr/bin")
+        else "dnsmasq is not installed (run scripts/setup.sh --test)"
+    )

@@ -122,6 +122,20 @@ def _toml_value(v: object) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
+def _toml_table(out: TextIO, name: str, table: dict[str, object]) -> None:
+    out.write(f"\n[{name}]\n")
+    for k, v in table.items():
+        if not isinstance(v, dict):
+            out.write(f"{_toml_key(k)} = {_toml_value(v)}\n")
+    for k, v in table.items():
+        if isinstance(v, dict):
+            _toml_table(out, f"{name}.{k}", v)
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)
+
+
 def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     d = as_dict(cfg)
     out.write(f"# effective configuration from {cfg.source}\n")
@@ -130,9 +144,7 @@ def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Tex
             out.write(f"{k} = {_toml_value(v)}\n")
     for k, v in d.items():
         if isinstance(v, dict):
-            out.write(f"\n[{k}]\n")
-            for kk, vv in v.items():
-                out.write(f"{kk} = {_toml_value(vv)}\n")
+            _toml_table(out, k, v)
     return 0
 
 

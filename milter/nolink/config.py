@@ -7,6 +7,7 @@ Every error names the key, the value given and what is allowed, e.g.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -75,9 +76,49 @@ class LinksConfig:
     psl_file: str = "bundled"
 
 
+DEFAULT_DKIM_TEXT = (
+    "Message refused: mail from this agency to citizens must carry a valid DKIM signature of its "
+    "From domain; {problem}. Ask the mail administrator to check DKIM signing. Ref {ref}"
+)
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """ "192.0.2.1", "192.0.2.1:5353", "::1", "[::1]:53" -> (address, port)."""
+    t = text.strip()
+    if t.startswith("["):
+        host, _, rest = t[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif t.count(":") == 1:
+        host, port = t.split(":")
+    else:
+        host, port = t, "53"
+    try:
+        ipaddress.ip_address(host)
+        p = int(port)
+        if not 0 < p < 65536:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f'dkim.nameservers: {text!r} is not an address; write "192.0.2.53", "192.0.2.53:5353" '
+            'or "[2001:db8::53]:53"'
+        ) from None
+    return host, p
+
+
 @dataclass(frozen=True, slots=True)
 class DkimConfig:
     enabled: bool = False
+    action: str = field(default="reject", metadata=_choice(*ACTIONS))
+    on_temperror: str = field(default="tempfail", metadata=_choice(*ACTIONS))
+    alignment: str = field(default="relaxed", metadata=_choice("relaxed", "strict"))
+    min_rsa_bits: int = field(default=1024, metadata=_range(512, 16384))
+    max_clock_skew: float = field(default=300.0, metadata=_range(0, 86400))
+    nameservers: tuple[str, ...] = field(default=(), metadata={"pattern": "nameservers"})
+    timeout: float = field(default=2.0, metadata=_range(0.05, 60))
+    budget: float = field(default=5.0, metadata=_range(0.05, 600))
+    cache_size: int = field(default=10000, metadata=_range(0, 10_000_000))
+    reject_text: str = field(default=DEFAULT_DKIM_TEXT, metadata={"pattern": "ascii"})
+    pinned_keys: tuple[tuple[str, str], ...] = field(default=(), metadata={"table": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +145,12 @@ def _describe(t: Any) -> str:
 
 
 def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
+    if meta.get("table"):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(
+                f'{key} must be a table of strings: write [{key}] and then "name" = "value" lines'
+            )
+        return tuple(sorted((k.lower().rstrip("."), v) for k, v in value.items()))
     if get_origin(t) is tuple:
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise ConfigError(f'{key} = {value!r}: expected {_describe(t)}, e.g. ["go.th"]')
@@ -133,6 +180,9 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
                 raise ValueError
         except ValueError:
             raise ConfigError(f'{key} = {value!r}: expected an octal file mode such as "0660"') from None
+    if meta.get("pattern") == "nameservers":
+        for n in value:
+            parse_nameserver(n)
     if meta.get("pattern") == "ascii" and (not value.isascii() or any(c in value for c in "\r\n")):
         raise ConfigError(f"{key}: SMTP replies must be one line of ASCII; remove non-ASCII characters")
     return value
@@ -152,7 +202,7 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
         f = known[name]
         t = hints[name]
         key = prefix + name
-        if is_dataclass(t):
+        if is_dataclass(t) and not f.metadata.get("table"):
             if not isinstance(value, dict):
                 raise ConfigError(f"{key} must be a table: write [{key}] on its own line")
             kwargs[name] = _build(t, value, key + ".")  # type: ignore[arg-type]
@@ -219,5 +269,8 @@ def as_dict(cfg: Any) -> dict[str, Any]:
         if f.metadata.get("internal"):
             continue
         v = getattr(cfg, f.name)
-        out[f.name] = as_dict(v) if is_dataclass(v) else list(v) if isinstance(v, tuple) else v
+        if f.metadata.get("table"):
+            out[f.name] = dict(v)
+        else:
+            out[f.name] = as_dict(v) if is_dataclass(v) else list(v) if isinstance(v, tuple) else v
     return out

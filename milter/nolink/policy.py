@@ -9,6 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from .config import Config
+from .dkimcheck import DkimResult
 from .findings import Link, Location, ScanResult
 from .scope import Envelope, citizen_domains, out_of_scope
 
@@ -40,6 +41,7 @@ class Decision:
     finding: Link | None = None
     findings: int = 0
     error: str = ""
+    dkim: DkimResult | None = None
 
     @property
     def in_scope(self) -> bool:
@@ -76,10 +78,30 @@ def sample(link: Link) -> str:
     return safe(f"{parts.scheme}://{host}", 120)
 
 
+def dkim_problem(r: DkimResult) -> str:
+    """What is wrong with the message's DKIM, in words for the sender."""
+    if r.result == "none":
+        return "this message has no DKIM signature"
+    if r.result == "temperror":
+        return "its DKIM key could not be looked up just now"
+    return f"its DKIM signature does not count: {r.reason}"
+
+
+def dkim_code(r: DkimResult) -> str:
+    """RFC 7372: 20 no passing signature, 21 none acceptable, 22 none aligned with the author."""
+    if r.result in ("fail", "permerror") and r.domain and not r.aligned:
+        return "22"
+    if any(x in r.reason for x in ("rsa-sha1", "bits", "l=")):
+        return "21"
+    return "20"
+
+
 def reply_text(cfg: Config, d: Decision) -> str:
     """The one-line SMTP reply text for a decision that refuses the message."""
     if d.reason == "link_found" and d.finding is not None:
         text = cfg.links.reject_text.replace("{where}", describe(d.finding.location)).replace("{ref}", d.ref)
+    elif d.reason.startswith("dkim_") and d.dkim is not None:
+        text = cfg.dkim.reject_text.replace("{problem}", dkim_problem(d.dkim)).replace("{ref}", d.ref)
     elif d.reason == "too_large":
         text = f"Message too large for the link check; try again later or send it smaller. Ref {d.ref}"
     else:
@@ -89,18 +111,23 @@ def reply_text(cfg: Config, d: Decision) -> str:
 
 def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
     """(code, enhanced code, text) for reject and tempfail; None for accept and quarantine."""
+    dk = d.dkim if d.reason.startswith("dkim_") else None
     if d.applied == "reject":
-        return "550", "5.7.1", reply_text(cfg, d)
+        return "550", f"5.7.{dkim_code(dk)}" if dk else "5.7.1", reply_text(cfg, d)
     if d.applied == "tempfail":
-        enhanced = "4.7.1" if d.reason == "link_found" else "4.3.0"
+        if dk is not None:
+            enhanced = "4.4.3" if dk.result == "temperror" else f"4.7.{dkim_code(dk)}"
+        else:
+            enhanced = "4.7.1" if d.reason == "link_found" else "4.3.0"
         return "451", enhanced, reply_text(cfg, d)
     return None
 
 
 def header_value(d: Decision) -> str:
     where = f'; where="{safe(str(d.finding.location), 160)}"' if d.finding is not None else ""
+    dk = f"; dkim={d.dkim.result}" if d.dkim is not None else ""
     mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
-    return f"{d.action}; reason={d.reason}{where}; ref={d.ref}{mode}"
+    return f"{d.action}; reason={d.reason}{where}{dk}; ref={d.ref}{mode}"
 
 
 def decide(
@@ -110,6 +137,7 @@ def decide(
     ref: str,
     size: int = 0,
     error: str = "",
+    dkim: DkimResult | None = None,
 ) -> Decision:
     """The verdict. result is None when the message was not scanned (out of scope, too large, error)."""
     mode = cfg.mode
@@ -128,7 +156,12 @@ def decide(
         return Decision(action, "link_found", mode, ref, n_citizen, result.findings[0], len(result.findings))
     if result.errors:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0])
-    return Decision("accept", "clean", mode, ref, n_citizen)
+    if cfg.dkim.enabled and dkim is None:
+        return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="DKIM not checked")
+    if dkim is not None and dkim.result != "pass":
+        act = cfg.dkim.on_temperror if dkim.result == "temperror" else cfg.dkim.action
+        return Decision(act, f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim)  # type: ignore[arg-type]
+    return Decision("accept", "clean", mode, ref, n_citizen, dkim=dkim)
 
 
 def _on_error(cfg: Config) -> Action:
@@ -153,6 +186,12 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
             f"sample={sample(d.finding)}",
             f"links={d.findings}",
         ]
+    if d.dkim is not None:
+        fields.append(f"dkim={d.dkim.result}")
+        if d.dkim.domain:
+            fields.append(f"dkim_d={safe(d.dkim.domain, 80)} dkim_s={safe(d.dkim.selector, 40)}")
+        if d.dkim.result != "pass":
+            fields.append(f'dkim_reason="{safe(d.dkim.reason, 160)}"')
     if d.error:
         fields.append(f'error="{safe(d.error, 160)}"')
     fields += [f"size={size}", f"ms={seconds * 1000:.1f}"]

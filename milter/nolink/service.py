@@ -22,6 +22,8 @@ from typing import Any
 import Milter
 
 from .config import Config
+from .dkimcheck import DkimResult, DkimVerifier, verifier_for
+from .findings import ScanResult
 from .policy import HEADER, Decision, decide, header_value, log_line, new_ref, smtp_reply
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
@@ -39,13 +41,26 @@ class State:
 
     config: Config
     scanner: Scanner
+    dkim: DkimVerifier | None
+
+    @classmethod
+    def build(cls, config: Config) -> State:
+        scanner = Scanner(config)
+        return cls(config, scanner, verifier_for(config.dkim, scanner.psl))
+
+    def check(self, data: bytes) -> tuple[ScanResult, DkimResult | None]:
+        """The scan, then (for a message without links) the DKIM check."""
+        result = self.scanner.scan(data)
+        if self.dkim is None or result.findings or result.errors:
+            return result, None
+        return result, self.dkim.verify(data)
 
 
 class Service:
     """Shared by all connections: the current State, a worker pool and the in-flight count."""
 
     def __init__(self, config: Config) -> None:
-        self.state = State(config, Scanner(config))
+        self.state = State.build(config)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2))
         self._lock = threading.Lock()
         self._inflight = 0
@@ -201,20 +216,21 @@ class NolinkMilter(Milter.Base):
         env = self._envelope()
         error = ""
         result = None
+        dkim_result = None
         if (
             message is not None
             and not out_of_scope(env, cfg.scope)
             and self.size <= cfg.milter.max_message_size
         ):
-            future = self.service.pool.submit(lambda: st.scanner.scan(message()))
+            future = self.service.pool.submit(lambda: st.check(message()))
             try:
-                result = future.result(timeout=cfg.milter.timeout)
+                result, dkim_result = future.result(timeout=cfg.milter.timeout)
             except concurrent.futures.TimeoutError:
                 error = f"decision took longer than milter.timeout = {cfg.milter.timeout:g} s"
             except Exception as e:
                 log.exception("qid=%s scanner failed", self._qid())
                 error = f"scanner failed: {type(e).__name__}"
-        d = decide(cfg, env, result, ref, self.size, error)
+        d = decide(cfg, env, result, ref, self.size, error, dkim_result)
         rc = self._apply(cfg, d)
         log.info(log_line(d, self._qid(), self.size, time.monotonic() - started))
         return rc
