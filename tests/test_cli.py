@@ -160,3 +160,38 @@ def test_big_mbox_is_streamed(tmp_path: Path) -> None:
     rc, out, _ = run("scan", "-q", str(p))
     assert rc == 0
     assert out.strip() == "2000 messages: 0 with links, 2000 clean, 0 errors (0 links)"
+
+
+def test_scan_reports_dkim_when_enabled(tmp_path: Path) -> None:
+    from dkimkeys import letter, rsa_key, sign
+
+    k = rsa_key(2048)
+    (tmp_path / "signed.eml").write_bytes(sign(letter(), k))
+    (tmp_path / "unsigned.eml").write_bytes(letter())
+    cfg = tmp_path / "nolink.toml"
+    cfg.write_text(
+        '[scope]\ninternal_domains = ["go.th"]\n[dkim]\nenabled = true\nnameservers = ["127.0.0.1:9"]\ntimeout = 0.2\n'
+        f'[dkim.pinned_keys]\n"s1._domainkey.example.go.th" = "{k.record.decode()}"\n'
+    )
+    rc, out, _ = run(
+        "scan", "--json", "-c", str(cfg), str(tmp_path / "signed.eml"), str(tmp_path / "unsigned.eml")
+    )
+    objs = [json.loads(x) for x in out.splitlines()]
+    assert objs[0]["dkim"] == {
+        "result": "pass",
+        "aligned": True,
+        "domain": "example.go.th",
+        "selector": "s1",
+        "algorithm": "rsa-sha256",
+        "reason": "",
+    }
+    assert objs[1]["dkim"]["result"] == "none"
+    assert rc == 0  # the exit status speaks of links only
+    _, out, _ = run(
+        "scan", "--json", "-c", str(cfg), "--rcpt", "staff@dopa.go.th", str(tmp_path / "unsigned.eml")
+    )
+    assert json.loads(out.splitlines()[0])["dkim"] is None  # not citizen-bound: not checked
+    _, out, _ = run("scan", "-c", str(cfg), str(tmp_path / "unsigned.eml"))
+    assert "\tclean\tdkim=none (no DKIM signature)" in out
+    _, out, _ = run("scan", "--json", str(tmp_path / "unsigned.eml"))
+    assert "dkim" not in json.loads(out.splitlines()[0])  # dkim.enabled is false by default

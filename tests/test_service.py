@@ -242,3 +242,79 @@ def test_reply_text_never_echoes_attacker_text() -> None:
     _, _, text = smtp_reply(Config(), d)  # type: ignore[misc]
     assert "\r" not in text and "\n" not in text and text.isascii()
     assert "%%" in text or "%" not in text
+
+
+# -- DKIM through the adapter ----------------------------------------------------------------------
+
+
+def dkim_service(zone: dict[str, bytes] | None = None, text: str = "") -> Service:
+    from dkimkeys import rsa_key
+    from nolink.dkimcheck import DkimVerifier
+    from nolink.dkimdns import KeyResolver
+    from nolink.service import State
+    from test_dkim import Zone
+
+    svc = make(
+        text + "\n[dkim]\nenabled = true\n" if "[" not in text else text + "\n[dkim]\nenabled = true\n"
+    )
+    records = zone if zone is not None else {"s1._domainkey.example.go.th": rsa_key(2048).record}
+    st = svc.state
+    svc.state = State(st.config, st.scanner, DkimVerifier(KeyResolver(lookup=Zone(records)), st.scanner.psl))  # type: ignore[arg-type]
+    return svc
+
+
+def signed(data: bytes) -> bytes:
+    from dkimkeys import rsa_key, sign
+
+    return sign(data, rsa_key(2048))
+
+
+def test_dkim_signed_clean_message_is_accepted() -> None:
+    s = Session(dkim_service())
+    assert s.send(signed(CLEAN), CITIZEN) == Milter.ACCEPT
+    assert s.added == {}
+
+
+def test_dkim_unsigned_is_rejected_with_the_dkim_text(caplog: pytest.LogCaptureFixture) -> None:
+    s = Session(dkim_service())
+    with caplog.at_level(logging.INFO, logger="nolink"):
+        assert s.send(CLEAN, CITIZEN) == Milter.REJECT
+    code, xcode, text = s.reply  # type: ignore[misc]
+    assert (code, xcode) == ("550", "5.7.20")
+    assert "must carry a valid DKIM signature of its From domain; this message has no DKIM signature" in text
+    assert "reason=dkim_none" in caplog.records[-1].getMessage()
+    assert "dkim=none" in caplog.records[-1].getMessage()
+
+
+def test_dkim_unaligned_signature_is_5_7_22() -> None:
+    from dkimkeys import rsa_key, sign
+
+    svc = dkim_service({"s1._domainkey.mailer.example.net": rsa_key(2048).record})
+    s = Session(svc)
+    assert s.send(sign(CLEAN, rsa_key(2048), domain="mailer.example.net"), CITIZEN) == Milter.REJECT
+    assert s.reply[1] == "5.7.22"  # type: ignore[index]
+    assert "not aligned" in s.reply[2]  # type: ignore[index]
+
+
+def test_dkim_temperror_is_tempfail() -> None:
+    from nolink.dkimdns import Answer
+
+    s = Session(dkim_service({"s1._domainkey.example.go.th": Answer("temp", detail="Timeout")}))  # type: ignore[dict-item]
+    assert s.send(signed(CLEAN), CITIZEN) == Milter.TEMPFAIL
+    assert s.reply[:2] == ("451", "4.4.3")  # type: ignore[index]
+
+
+def test_links_are_checked_before_dkim() -> None:
+    s = Session(dkim_service())
+    assert s.send(signed(LINK), CITIZEN) == Milter.REJECT
+    assert s.reply[1] == "5.7.1"  # type: ignore[index]
+
+
+def test_dkim_out_of_scope_is_not_checked() -> None:
+    assert Session(dkim_service()).send(CLEAN, INTERNAL) == Milter.ACCEPT
+
+
+def test_dkim_dry_run() -> None:
+    s = Session(dkim_service(text='mode = "dry_run"'))
+    assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+    assert s.added["X-Nolink-Verdict"].startswith("reject; reason=dkim_none; dkim=none; ref=")

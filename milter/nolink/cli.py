@@ -13,9 +13,11 @@ from typing import TextIO
 
 from . import __version__
 from .config import Config, as_dict, load
+from .dkimcheck import verifier_for
 from .errors import ConfigError, InputError, NolinkError
 from .findings import ScanResult
 from .scan import Scanner
+from .scope import citizen_domains
 from .sources import iter_path
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
@@ -65,6 +67,9 @@ def _line(name: str, r: ScanResult) -> str:
 
 def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     scanner = Scanner(cfg)
+    verifier = verifier_for(cfg.dkim, scanner.psl)
+    # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise
+    citizen = not args.rcpt or bool(citizen_domains(args.rcpt, cfg.scope.internal_domains))
     counts = {"messages": 0, "link": 0, "clean": 0, "error": 0, "findings": 0}
     input_error = False
     progress = Progress(err)
@@ -72,21 +77,25 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
         try:
             for item in iter_path(arg):
                 r = scanner.scan(item.data)
+                dk = verifier.verify(item.data) if verifier is not None and citizen else None
                 verdict = r.verdict
                 counts["messages"] += 1
                 counts[verdict] += 1
                 counts["findings"] += len(r.findings)
                 if args.json:
-                    obj = {
+                    obj: dict[str, object] = {
                         "path": item.name,
                         "verdict": verdict,
                         "findings": [f.to_json() for f in r.findings],
                         "error": "; ".join(r.errors) or None,
                         "unchecked": list(r.unchecked),
                     }
+                    if verifier is not None:
+                        obj["dkim"] = dk.to_json() if dk is not None else None
                     out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                elif verdict != "clean" or not args.quiet:
-                    out.write(_line(item.name, r) + "\n")
+                elif verdict != "clean" or not args.quiet or (dk is not None and dk.result != "pass"):
+                    dkim_note = f"\tdkim={dk.result}" + (f" ({dk.reason})" if dk.reason else "") if dk else ""
+                    out.write(_line(item.name, r) + dkim_note + "\n")
                 progress.tick(counts["messages"])
         except InputError as e:
             input_error = True
@@ -179,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--json", action="store_true", help="one JSON object per message, then a summary")
     s.add_argument("-q", "--quiet", action="store_true", help="print only messages that are not clean")
+    s.add_argument(
+        "--rcpt",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="envelope recipient, for scope (repeatable); without it every message is citizen-bound",
+    )
     s.set_defaults(func=cmd_scan)
 
     c = sub.add_parser("check-config", help="validate the config; exit 0 if it is good, 1 if not")

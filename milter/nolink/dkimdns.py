@@ -144,7 +144,10 @@ class KeyResolver:
         if hit is not None:
             return hit
         left = min(self.timeout, deadline - time.monotonic())
-        return self._fetch(key, left) if left > 0 else Answer("temp", detail="per-message DNS budget used up")
+        ans = self._fetch(key, left) if left > 0 else Answer("temp", detail="per-message DNS budget used up")
+        if ans.status == "temp":  # the pinned key decides; do not pay the time-out on every message
+            self.cache.put(key, Answer("temp", detail=ans.detail, source="cache"), NEGATIVE_TTL)
+        return ans
 
     def _fetch(self, key: str, timeout: float) -> Answer:
         t = time.monotonic()

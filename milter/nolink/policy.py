@@ -16,7 +16,7 @@ from .scope import Envelope, citizen_domains, out_of_scope
 Action = Literal["accept", "reject", "quarantine", "tempfail"]
 HEADER = "X-Nolink-Verdict"
 OUT_OF_SCOPE = frozenset(("not_citizen_bound", "not_our_sender", "not_policed_listener"))
-_UNSAFE = re.compile(r"[^A-Za-z0-9._/+@=:\- ]")
+_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%`]')
 
 
 def new_ref() -> str:
@@ -106,7 +106,8 @@ def reply_text(cfg: Config, d: Decision) -> str:
         text = f"Message too large for the link check; try again later or send it smaller. Ref {d.ref}"
     else:
         text = f"Temporary failure in the link check; try again later. Ref {d.ref}"
-    return safe(text, 400).replace("%", "%%")
+    # the admin's text is checked at load (one ASCII line); the parts filled in are already safe()
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:450].replace("%", "%%")
 
 
 def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
