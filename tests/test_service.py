@@ -254,9 +254,7 @@ def dkim_service(zone: dict[str, bytes] | None = None, text: str = "") -> Servic
     from nolink.service import State
     from test_dkim import Zone
 
-    svc = make(
-        text + "\n[dkim]\nenabled = true\n" if "[" not in text else text + "\n[dkim]\nenabled = true\n"
-    )
+    svc = make(text + "\n[dkim]\nenabled = true\n")
     records = zone if zone is not None else {"s1._domainkey.example.go.th": rsa_key(2048).record}
     st = svc.state
     svc.state = State(st.config, st.scanner, DkimVerifier(KeyResolver(lookup=Zone(records)), st.scanner.psl))  # type: ignore[arg-type]
