@@ -15,12 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "milter"))
 
-from dkimkeys import ed25519_key, letter, rsa_key, sign  # noqa: E402
-from harness import Dnsmasq, have_dnsmasq  # noqa: E402
-
-from nolink.dkimcheck import DkimVerifier  # noqa: E402
-from nolink.dkimdns import KeyResolver  # noqa: E402
-from nolink.psl import load  # noqa: E402
+from dkimkeys import ed25519_key, letter, rsa_key, sign
+from harness import Dnsmasq, have_dnsmasq
+from nolink.dkimcheck import DkimVerifier
+from nolink.dkimdns import KeyResolver
+from nolink.psl import load
 
 
 def measure(v: DkimVerifier, msg: bytes, n: int) -> tuple[float, float]:
@@ -45,14 +44,18 @@ def main() -> int:
     dns = Dnsmasq({f"{name}._domainkey.example.go.th": k.record for name, k in keys.items()}).start()
     try:
         body = "เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙\r\n" * 300  # ~20 KB letter
-        print(f"{n} verifications of a {len(letter(body=body)) // 1024} KiB letter (median / p99 per message)")
+        print(
+            f"{n} verifications of a {len(letter(body=body)) // 1024} KiB letter (median / p99 per message)"
+        )
         for name, k in keys.items():
             msg = sign(letter(body=body), k, selector=name)
             warm = DkimVerifier(KeyResolver((dns.nameserver,)), load())
             cold = DkimVerifier(KeyResolver((dns.nameserver,), cache_size=0), load())
             w50, w99 = measure(warm, msg, n)
             c50, c99 = measure(cold, msg, n)
-            print(f"  {name:9s} warm cache: {w50:.2f} / {w99:.2f} ms   DNS every message: {c50:.2f} / {c99:.2f} ms")
+            print(
+                f"  {name:9s} warm cache: {w50:.2f} / {w99:.2f} ms   DNS every message: {c50:.2f} / {c99:.2f} ms"
+            )
     finally:
         dns.stop()
     return 0

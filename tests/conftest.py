@@ -28,3 +28,14 @@ def email_finder() -> TextFinder:
 
 def texts(links: list[Link]) -> list[str]:
     return [x.text for x in links]
+
+
+@pytest.fixture(autouse=True)
+def _capture_added_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Milter.testctx.TestCtx.addheader needs a parsed message we do not give it: record instead."""
+    from Milter.testctx import TestCtx
+
+    def addheader(self: TestCtx, field: str, value: str, idx: int) -> None:
+        self._added_headers = [*getattr(self, "_added_headers", []), (field, value, idx)]
+
+    monkeypatch.setattr(TestCtx, "addheader", addheader)

@@ -93,13 +93,17 @@ class Nolink:
         self.socket = self.dir / "nolink.sock"
         self.config = self.dir / "nolink.toml"
         self.log = self.dir / "nolink.log"
+        self.metrics_port = free_port()
         self.write_config(config)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_config(self, config: str) -> None:
         top, _, rest = config.partition("[")
         rest = "[" + rest if rest else ""
-        self.config.write_text(f'{top}\n[milter]\nsocket = "unix:{self.socket}"\ntimeout = 30.0\n{rest}')
+        self.config.write_text(
+            f'{top}\n[milter]\nsocket = "unix:{self.socket}"\ntimeout = 30.0\n{rest}\n'
+            f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
+        )
 
     def start(self) -> Nolink:
         env = dict(os.environ, PYTHONPATH=str(ROOT / "milter"), PYTHONUNBUFFERED="1")
@@ -139,6 +143,20 @@ class Nolink:
 
     def lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
+
+    def scrape(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    def samples(self) -> dict[str, float]:
+        out = {}
+        for line in self.scrape().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
 
 class Sink:

@@ -187,3 +187,46 @@ def test_twenty_concurrent_sessions(mta: Mta) -> None:
     time.sleep(1)
     delivered = {m for m, _, _ in results if mta.sink.find(m.encode())}
     assert delivered == {m for m, has_link, _ in results if not has_link}
+
+
+def test_metrics_move_exactly_as_the_messages_go(mta: Mta) -> None:
+    before = mta.enforce.samples()
+    for body, rcpt in (
+        (LINK_BODY, CITIZEN),
+        (CLEAN_BODY, CITIZEN),
+        (CLEAN_BODY, CITIZEN),
+        (LINK_BODY, INTERNAL),
+    ):
+        mta.postfix.send("enforce", letter(marker(), body), [rcpt])
+    after = mta.enforce.samples()
+
+    def moved(name: str) -> float:
+        return after[name] - before.get(name, 0.0)
+
+    assert moved('nolink_messages_total{action="reject",mode="enforce"}') == 1
+    assert moved('nolink_messages_total{action="accept",mode="enforce"}') == 3
+    assert moved('nolink_decisions_total{reason="link_found"}') == 1
+    assert moved('nolink_decisions_total{reason="clean"}') == 2
+    assert moved('nolink_decisions_total{reason="not_citizen_bound"}') == 1
+    assert moved('nolink_links_total{kind="scheme",location="text_plain"}') == 1
+    assert moved("nolink_decision_duration_seconds_count") == 3
+    assert moved("nolink_connections_total") >= 4  # one per SMTP session at least (Postfix may reconnect)
+    wait_until(lambda: mta.enforce.samples()["nolink_connections_active"] == 0, what="milter connections to close")
+    assert moved('nolink_errors_total{stage="eom"}') == 0
+    assert not [k for k in after if k.endswith("_created")]
+
+
+def test_every_metric_in_the_dashboard_and_rules_exists(mta: Mta) -> None:
+    import re
+
+    from harness import ROOT
+
+    scrape = mta.enforce.scrape()
+    live = {
+        line.split("{")[0].split(" ")[0] for line in scrape.splitlines() if line and not line.startswith("#")
+    }
+    for path in ("config/grafana/nolink.json", "config/prometheus/nolink-rules.yml"):
+        named = set(re.findall(r"\bnolink_[a-z0-9_]+", (ROOT / path).read_text()))
+        named = {n for n in named if n + "_bucket" not in live}  # a histogram's own name, in prose
+        assert named, path
+        assert named <= live, f"{path} names metrics no nolink exposes: {sorted(named - live)}"

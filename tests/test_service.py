@@ -64,14 +64,6 @@ class Session:
         return {k: v.removeprefix(" ") for k, v, _ in getattr(self.ctx, "_added_headers", [])}
 
 
-@pytest.fixture(autouse=True)
-def _capture_added_headers(monkeypatch: pytest.MonkeyPatch) -> None:
-    def addheader(self: TestCtx, field: str, value: str, idx: int) -> None:
-        self._added_headers = [*getattr(self, "_added_headers", []), (field, value, idx)]
-
-    monkeypatch.setattr(TestCtx, "addheader", addheader)
-
-
 def test_link_to_citizen_is_rejected(caplog: pytest.LogCaptureFixture) -> None:
     s = Session(make())
     with caplog.at_level(logging.INFO, logger="nolink"):

@@ -121,9 +121,30 @@ class DkimConfig:
     pinned_keys: tuple[tuple[str, str], ...] = field(default=(), metadata={"table": True})
 
 
+def parse_listen(listen: str) -> tuple[str, int] | None:
+    """ "127.0.0.1:9428", "[::1]:9428", ":9428" (all IPv4 addresses) -> (address, port); "" -> None."""
+    if not listen:
+        return None
+    host, sep, port = listen.rpartition(":")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError
+        if bare:
+            ipaddress.ip_address(bare)
+            if ":" in bare and not host.startswith("["):
+                raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f'metrics.listen = {listen!r}: write "HOST:PORT" with an IP address, e.g. "127.0.0.1:9428" '
+            'or "[::1]:9428", or "" to turn the endpoint off'
+        ) from None
+    return bare or "0.0.0.0", int(port)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
-    listen: str = "127.0.0.1:9428"
+    listen: str = field(default="127.0.0.1:9428", metadata={"pattern": "listen"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +201,8 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
                 raise ValueError
         except ValueError:
             raise ConfigError(f'{key} = {value!r}: expected an octal file mode such as "0660"') from None
+    if meta.get("pattern") == "listen":
+        parse_listen(value)
     if meta.get("pattern") == "nameservers":
         for n in value:
             parse_nameserver(n)

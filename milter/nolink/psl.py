@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,6 +48,23 @@ class PublicSuffixList:
         # Build the trie now, so that a broken list fails at start-up and not on the first message.
         self._tx("example.com")
         self.split = lru_cache(maxsize=65536)(self._split)
+
+    @property
+    def version(self) -> str:
+        """The list's date: its "// VERSION:" line, else the file's modification date."""
+        path = (
+            os.path.join(os.path.dirname(tldextract.__file__), ".tld_set_snapshot")
+            if self.source == BUNDLED
+            else self.source
+        )
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for _, line in zip(range(40), f, strict=False):
+                    if line.startswith("// VERSION:"):
+                        return line.split(":", 1)[1].strip()[:10]
+            return time.strftime("%Y-%m-%d", time.gmtime(os.path.getmtime(path)))
+        except OSError:
+            return "unknown"
 
     def _split(self, host: str) -> Split:
         r = self._tx(host.rstrip(".").lower())

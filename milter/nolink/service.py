@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import Milter
+import prometheus_client
 
 from .config import Config
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
+from .metrics import Metrics, serve_http
 from .policy import HEADER, Decision, decide, header_value, log_line, new_ref, smtp_reply
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
@@ -44,9 +46,13 @@ class State:
     dkim: DkimVerifier | None
 
     @classmethod
-    def build(cls, config: Config) -> State:
+    def build(cls, config: Config, metrics: Metrics | None = None) -> State:
         scanner = Scanner(config)
-        return cls(config, scanner, verifier_for(config.dkim, scanner.psl))
+        verifier = verifier_for(config.dkim, scanner.psl)
+        if verifier is not None and metrics is not None:
+            verifier.resolver.observer = metrics.dns_observer
+            verifier.on_pinned_mismatch = lambda name: metrics.pinned_mismatch.inc()
+        return cls(config, scanner, verifier)
 
     def check(self, data: bytes) -> tuple[ScanResult, DkimResult | None]:
         """The scan, then (for a message without links) the DKIM check."""
@@ -59,8 +65,10 @@ class State:
 class Service:
     """Shared by all connections: the current State, a worker pool and the in-flight count."""
 
-    def __init__(self, config: Config) -> None:
-        self.state = State.build(config)
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
+        self.state = State.build(config, self.metrics)
+        self.metrics.configured(config, self.state.scanner.psl.source, self.state.scanner.psl.version)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2))
         self._lock = threading.Lock()
         self._inflight = 0
@@ -99,6 +107,7 @@ class NolinkMilter(Milter.Base):
     def __init__(self, service: Service) -> None:
         self.service = service
         self.daemon_name = ""
+        self.connected = False
         self._reset()
 
     def _reset(self) -> None:
@@ -121,7 +130,14 @@ class NolinkMilter(Milter.Base):
 
     @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
-        self.daemon_name = self.getsymval("{daemon_name}") or ""
+        self.connected = True
+        self.service.metrics.connections.inc()
+        self.service.metrics.connections_active.inc()
+        try:
+            self.daemon_name = self.getsymval("{daemon_name}") or ""
+        except Exception:
+            self.service.metrics.error("connect")
+            log.exception("cannot read the {daemon_name} macro")
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -162,6 +178,7 @@ class NolinkMilter(Milter.Base):
                 self._finish()
                 return rc
         except Exception:
+            self.service.metrics.error("eoh")
             log.exception("qid=%s unexpected error at end of headers", self._qid())
             return self._error_reply("unexpected error at end of headers")
         return Milter.CONTINUE
@@ -178,6 +195,7 @@ class NolinkMilter(Milter.Base):
         try:
             return self._decide(self._message)
         except Exception:
+            self.service.metrics.error("eom")
             log.exception("qid=%s unexpected error at end of message", self._qid())
             return self._error_reply("unexpected error at end of message")
         finally:
@@ -189,6 +207,9 @@ class NolinkMilter(Milter.Base):
 
     def close(self) -> int:
         self._finish()
+        if self.connected:
+            self.connected = False
+            self.service.metrics.connections_active.dec()
         return Milter.CONTINUE
 
     # -- deciding ------------------------------------------------------------------------------
@@ -228,11 +249,14 @@ class NolinkMilter(Milter.Base):
             except concurrent.futures.TimeoutError:
                 error = f"decision took longer than milter.timeout = {cfg.milter.timeout:g} s"
             except Exception as e:
+                self.service.metrics.error("scan")
                 log.exception("qid=%s scanner failed", self._qid())
                 error = f"scanner failed: {type(e).__name__}"
         d = decide(cfg, env, result, ref, self.size, error, dkim_result)
         rc = self._apply(cfg, d)
-        log.info(log_line(d, self._qid(), self.size, time.monotonic() - started))
+        seconds = time.monotonic() - started
+        log.info(log_line(d, self._qid(), self.size, seconds))
+        self.service.metrics.decided(d, self.size, seconds, result, dkim_result)
         return rc
 
     def _apply(self, cfg: Config, d: Decision) -> int:
@@ -323,7 +347,9 @@ def open_socket(config: Config) -> None:
 
 def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT (libmilter's own handlers), then let in-flight messages finish."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     service = Service(config)
+    serve_http(service.metrics, config.metrics.listen)
     register(service)
     open_socket(config)
     log.info(

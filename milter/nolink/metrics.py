@@ -1,0 +1,204 @@
+"""Prometheus metrics (prometheus-client), on a registry of their own.
+
+Names follow Prometheus conventions: nolink_ prefix, base units, _total counters. Every label comes
+from a closed set (never a sender, recipient, domain, URL or queue id: those belong in the log),
+and every labelled counter starts at zero for all its label values, so rate() and absent() work
+from the first scrape.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from . import __version__
+from .config import Config, parse_listen
+from .dkimcheck import DkimResult
+from .errors import NolinkError
+from .findings import ScanResult
+from .policy import Decision
+
+ACTIONS = ("accept", "reject", "quarantine", "tempfail")
+MODES = ("enforce", "dry_run")
+REASONS = (
+    "clean", "link_found", "not_citizen_bound", "not_our_sender", "not_policed_listener",
+    "dkim_fail", "dkim_none", "dkim_permerror", "dkim_temperror", "too_large", "error",
+)  # fmt: skip
+LOCATIONS = ("subject", "header", "text_plain", "text_html", "html_attribute", "attachment")
+KINDS = ("scheme", "www", "bare_domain", "idn", "ip", "obfuscated", "email", "html_attr", "attachment", "qr")
+DKIM_RESULTS = ("pass", "fail", "none", "temperror", "permerror")
+DNS_OUTCOMES = ("ok", "notfound", "temp")
+STAGES = ("connect", "eoh", "eom", "scan", "reload")
+RELOAD_RESULTS = ("success", "failure")
+DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
+DNS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.build_info = Gauge(
+            "nolink_build_info",
+            "Versions of nolink and its libraries, and the Public Suffix List in use (value 1).",
+            ["version", "python", "pymilter", "dkimpy", "tldextract", "psl_source", "psl_version"],
+            registry=r,
+        )
+        self.config_info = Gauge(
+            "nolink_config_info", "The configuration in force (value 1).", ["config_hash", "mode"], registry=r
+        )
+        self.messages = Counter(
+            "nolink_messages",
+            "Messages decided, by action (in dry_run: the action that would have been taken) and mode.",
+            ["action", "mode"],
+            registry=r,
+        )
+        self.decisions = Counter("nolink_decisions", "Messages decided, by reason.", ["reason"], registry=r)
+        self.links = Counter(
+            "nolink_links",
+            "Links found in citizen-bound mail, by location and kind.",
+            ["location", "kind"],
+            registry=r,
+        )
+        self.unchecked = Counter(
+            "nolink_unchecked_parts",
+            "Parts that could not be opened (encrypted PDF or ZIP members).",
+            registry=r,
+        )
+        self.dkim = Counter(
+            "nolink_dkim_results", "DKIM results of checked messages.", ["result"], registry=r
+        )
+        self.dns = Counter(
+            "nolink_dns_queries", "DNS queries for DKIM keys, by outcome.", ["outcome"], registry=r
+        )
+        self.dns_cache_hits = Counter(
+            "nolink_dns_cache_hits", "DKIM key lookups answered from the cache.", registry=r
+        )
+        self.dns_duration = Histogram(
+            "nolink_dns_query_duration_seconds",
+            "Time of DNS queries for DKIM keys.",
+            buckets=DNS_BUCKETS,
+            registry=r,
+        )
+        self.pinned_mismatch = Counter(
+            "nolink_dkim_pinned_key_mismatches",
+            "Pinned DKIM keys found different from the key in DNS.",
+            registry=r,
+        )
+        self.decision_duration = Histogram(
+            "nolink_decision_duration_seconds",
+            "Time to decide a message at end of message (scan and DKIM).",
+            buckets=DECISION_BUCKETS,
+            registry=r,
+        )
+        self.size = Histogram(
+            "nolink_message_size_bytes", "Size of decided messages.", buckets=SIZE_BUCKETS, registry=r
+        )
+        self.connections_active = Gauge("nolink_connections_active", "Open milter connections.", registry=r)
+        self.connections = Counter("nolink_connections", "Milter connections accepted.", registry=r)
+        self.errors = Counter(
+            "nolink_errors", "Unexpected errors, by stage (each one is logged).", ["stage"], registry=r
+        )
+        self.reloads = Counter(
+            "nolink_config_reloads", "Configuration reloads, by result.", ["result"], registry=r
+        )
+        self.reload_ok = Gauge(
+            "nolink_config_last_reload_successful",
+            "1 if the last configuration (re)load succeeded.",
+            registry=r,
+        )
+        self.reload_time = Gauge(
+            "nolink_config_last_reload_success_timestamp_seconds",
+            "When the configuration in force was loaded.",
+            registry=r,
+        )
+        self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
+        self.start_time.set(time.time())
+        for a in ACTIONS:
+            for m in MODES:
+                self.messages.labels(a, m)
+        for x in REASONS:
+            self.decisions.labels(x)
+        for loc in LOCATIONS:
+            for k in KINDS:
+                self.links.labels(loc, k)
+        for x in DKIM_RESULTS:
+            self.dkim.labels(x)
+        for x in DNS_OUTCOMES:
+            self.dns.labels(x)
+        for x in STAGES:
+            self.errors.labels(x)
+        for x in RELOAD_RESULTS:
+            self.reloads.labels(x)
+
+    # -- set by the service ------------------------------------------------------------------
+
+    def configured(self, config: Config, psl_source: str, psl_version: str) -> None:
+        self.build_info.clear()
+        self.build_info.labels(
+            __version__,
+            platform.python_version(),
+            _version("pymilter"),
+            _version("dkimpy"),
+            _version("tldextract"),
+            psl_source,
+            psl_version,
+        ).set(1)
+        self.config_info.clear()
+        self.config_info.labels(config.digest or "defaults", config.mode).set(1)
+        self.reload_ok.set(1)
+        self.reload_time.set(time.time())
+
+    def reload_failed(self) -> None:
+        self.reloads.labels("failure").inc()
+        self.reload_ok.set(0)
+
+    def decided(
+        self, d: Decision, size: int, seconds: float, result: ScanResult | None, dkim: DkimResult | None
+    ) -> None:
+        self.messages.labels(d.action, d.mode if d.mode in MODES else "enforce").inc()
+        self.decisions.labels(d.reason if d.reason in REASONS else "error").inc()
+        self.size.observe(size)
+        if d.in_scope:
+            self.decision_duration.observe(seconds)
+        if result is not None:
+            for link in result.findings:
+                loc = link.location.category
+                self.links.labels(
+                    loc if loc in LOCATIONS else "attachment", link.kind if link.kind in KINDS else "scheme"
+                ).inc()
+            if result.unchecked:
+                self.unchecked.inc(len(result.unchecked))
+        if dkim is not None:
+            self.dkim.labels(dkim.result).inc()
+
+    def dns_observer(self, outcome: str, source: str, seconds: float) -> None:
+        if source == "cache":
+            self.dns_cache_hits.inc()
+            return
+        self.dns.labels(outcome if outcome in DNS_OUTCOMES else "temp").inc()
+        self.dns_duration.observe(seconds)
+
+    def error(self, stage: str) -> None:
+        self.errors.labels(stage if stage in STAGES else "eom").inc()
+
+
+def serve_http(metrics: Metrics, listen: str) -> None:
+    """The /metrics endpoint in a daemon thread ("" in metrics.listen: none)."""
+    addr = parse_listen(listen)
+    if addr is None:
+        return
+    try:
+        start_http_server(addr[1], addr=addr[0], registry=metrics.registry)
+    except OSError as e:
+        raise NolinkError(f"metrics.listen = {listen!r}: cannot listen there: {e.strerror}") from None
