@@ -211,7 +211,9 @@ def test_metrics_move_exactly_as_the_messages_go(mta: Mta) -> None:
     assert moved('nolink_links_total{kind="scheme",location="text_plain"}') == 1
     assert moved("nolink_decision_duration_seconds_count") == 3
     assert moved("nolink_connections_total") >= 4  # one per SMTP session at least (Postfix may reconnect)
-    wait_until(lambda: mta.enforce.samples()["nolink_connections_active"] == 0, what="milter connections to close")
+    wait_until(
+        lambda: mta.enforce.samples()["nolink_connections_active"] == 0, what="milter connections to close"
+    )
     assert moved('nolink_errors_total{stage="eom"}') == 0
     assert not [k for k in after if k.endswith("_created")]
 

@@ -116,9 +116,15 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
 
 
 def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
-    Scanner(cfg)  # loads the Public Suffix List: a broken psl_file fails here, not on the first message
-    out.write(f"config OK: {cfg.source} (sha256 {cfg.digest or '-'}, mode {cfg.mode})\n")
-    return 0
+    from .checks import deployment_checks
+
+    checks = deployment_checks(cfg)
+    bad = [c for c in checks if not c.ok]
+    head = "config OK" if not bad else "config has problems"
+    out.write(f"{head}: {cfg.source} (sha256 {cfg.digest or '-'}, mode {cfg.mode})\n")
+    for c in checks:
+        out.write(f"  {'ok  ' if c.ok else 'FAIL'}  {c.what}\n")
+    return 1 if bad else 0
 
 
 def _toml_value(v: object) -> str:
@@ -164,7 +170,7 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
 
     logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
     Scanner(cfg)  # fail on a bad PSL before the socket opens
-    return serve(cfg)
+    return serve(cfg, args.config)
 
 
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:

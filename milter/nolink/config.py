@@ -175,6 +175,9 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
     if get_origin(t) is tuple:
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise ConfigError(f'{key} = {value!r}: expected {_describe(t)}, e.g. ["go.th"]')
+        if meta.get("pattern") == "nameservers":
+            for n in value:
+                parse_nameserver(n)
         return tuple(value)
     ok = (
         isinstance(value, bool)
@@ -203,9 +206,6 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
             raise ConfigError(f'{key} = {value!r}: expected an octal file mode such as "0660"') from None
     if meta.get("pattern") == "listen":
         parse_listen(value)
-    if meta.get("pattern") == "nameservers":
-        for n in value:
-            parse_nameserver(n)
     if meta.get("pattern") == "ascii" and (not value.isascii() or any(c in value for c in "\r\n")):
         raise ConfigError(f"{key}: SMTP replies must be one line of ASCII; remove non-ASCII characters")
     return value

@@ -13,6 +13,7 @@ import grp
 import importlib
 import logging
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -22,10 +23,11 @@ from typing import Any
 import Milter
 import prometheus_client
 
-from .config import Config
+from .config import Config, load
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
 from .metrics import Metrics, serve_http
+from .notify import monotonic_usec, notify
 from .policy import HEADER, Decision, decide, header_value, log_line, new_ref, smtp_reply
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
@@ -73,6 +75,36 @@ class Service:
         self._lock = threading.Lock()
         self._inflight = 0
         self.idle = threading.Condition(self._lock)
+
+    def reload(self, path: str | None) -> bool:
+        """Re-read and validate the config; swap it in only if all of it loads. Messages in flight
+        keep the State they started with; the socket is not re-opened."""
+        notify("RELOADING=1", monotonic_usec(), "STATUS=reloading configuration")
+        try:
+            cfg = load(path)
+            new = State.build(cfg, self.metrics)
+        except Exception as e:  # a bad file, a bad PSL, anything: the old config keeps serving
+            self.metrics.reload_failed()
+            log.error("reload refused, the previous configuration stays in force: %s", e)
+            notify(
+                "READY=1", f"STATUS=reload refused ({type(e).__name__}); serving the previous configuration"
+            )
+            return False
+        old = self.state.config
+        for key, a, b in (
+            ("milter.socket", old.milter.socket, cfg.milter.socket),
+            ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
+            ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
+        ):
+            if a != b:
+                log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
+        with self._lock:
+            self.state = new
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.configured(cfg, new.scanner.psl.source, new.scanner.psl.version)
+        log.info("reloaded %s (sha256 %s, mode %s)", cfg.source, cfg.digest or "-", cfg.mode)
+        notify("READY=1", f"STATUS=serving {cfg.source} (mode {cfg.mode})")
+        return True
 
     def begin(self) -> State:
         with self._lock:
@@ -345,13 +377,44 @@ def open_socket(config: Config) -> None:
         os.umask(old)
 
 
-def serve(config: Config) -> int:
-    """Run until SIGTERM/SIGINT (libmilter's own handlers), then let in-flight messages finish."""
+def serve(config: Config, path: str | None = None) -> int:
+    """Run until SIGTERM/SIGINT/SIGHUP; reload on SIGUSR1.
+
+    libmilter's loop runs in a thread of its own. It blocks SIGTERM, SIGINT and SIGHUP there (and
+    in the threads it starts) and waits for them in a signal thread, which stops the loop and cuts
+    the sessions in flight (Postfix then answers 451). Our main thread keeps them unblocked, and the
+    kernel gives a process-directed signal to the thread-group leader first when it accepts it, so
+    Python's handlers always run, promptly, here: a stop drains the messages in flight (bounded by
+    milter.timeout + 5 s) before libmilter is stopped, and a reload needs no trick to be seen.
+    """
+    wake = threading.Event()
+    requests: list[str] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        requests.append("reload" if signum == signal.SIGUSR1 else "stop")
+        if signum == signal.SIGHUP:
+            requests.append("hup")
+        wake.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, on_signal)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     service = Service(config)
     serve_http(service.metrics, config.metrics.listen)
     register(service)
     open_socket(config)
+    loop_error: list[BaseException] = []
+
+    def run_loop() -> None:
+        try:
+            libmilter.main()
+        except BaseException as e:
+            loop_error.append(e)
+        finally:
+            wake.set()
+
+    loop = threading.Thread(target=run_loop, name="libmilter", daemon=True)
+    loop.start()
     log.info(
         "nolink listening on %s (mode %s, config %s sha256 %s)",
         config.milter.socket,
@@ -359,10 +422,27 @@ def serve(config: Config) -> int:
         config.source,
         config.digest or "-",
     )
-    try:
-        libmilter.main()
-    finally:
-        drained = service.drain(config.milter.timeout + 5)
-        log.info("nolink stopped%s", "" if drained else " (some messages were still being decided)")
-        service.pool.shutdown(wait=False, cancel_futures=True)
+    notify("READY=1", f"STATUS=serving {config.source} (mode {config.mode})", f"MAINPID={os.getpid()}")
+    while True:
+        wake.wait(1.0)
+        wake.clear()
+        if "hup" in requests:
+            log.warning("SIGHUP stops a libmilter milter; to reload, send SIGUSR1 (systemctl reload nolink)")
+        if "stop" in requests or not loop.is_alive():
+            break
+        while "reload" in requests:
+            requests.remove("reload")
+            service.reload(path)
+    notify("STOPPING=1", "STATUS=stopping: finishing the messages in flight")
+    n = service.inflight
+    if n:
+        log.info("stopping: waiting for %d message(s) in flight", n)
+    drained = service.drain(config.milter.timeout + 5)
+    libmilter.stop()
+    loop.join(15)
+    service.pool.shutdown(wait=False, cancel_futures=True)
+    if loop_error:
+        log.error("the milter loop failed: %s", loop_error[0])
+        return 1
+    log.info("nolink stopped%s", "" if drained else " (some messages were still being decided)")
     return 0
