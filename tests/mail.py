@@ -92,3 +92,20 @@ def zipped(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             z.writestr(name, data)
     return buf.getvalue()
+
+
+def qr_png(text: str, canvas: tuple[int, int] = (0, 0), fmt: str = "PNG") -> bytes:
+    """A QR code image (optionally pasted on a larger white canvas), as a phone would scan it."""
+    import zxingcpp
+    from PIL import Image
+
+    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)
+    mv = memoryview(code)
+    im = Image.frombytes("L", (mv.shape[1], mv.shape[0]), bytes(mv))
+    if canvas != (0, 0):
+        big = Image.new("L", canvas, 255)
+        big.paste(im, (canvas[0] // 3, canvas[1] // 3))
+        im = big
+    out = io.BytesIO()
+    im.convert("RGB").save(out, fmt)
+    return out.getvalue()

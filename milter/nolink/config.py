@@ -73,6 +73,8 @@ class LinksConfig:
     scan_attachments: bool = True
     max_archive_depth: int = field(default=3, metadata=_range(0, 20))
     max_pdf_pages: int = field(default=50, metadata=_range(0, 100000))
+    scan_qr: bool = True
+    max_image_pixels: int = field(default=25_000_000, metadata=_range(0, 1 << 34))
     psl_file: str = "bundled"
 
 

@@ -12,6 +12,7 @@ from .decode import decode_bytes, header_text
 from .findings import Link, Location, ScanResult
 from .links.attachments import AttachmentScanner, name_links, sniff
 from .links.html import HtmlFinder
+from .links.images import qr_links
 from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
@@ -28,7 +29,7 @@ class Scanner:
         lc = self.config.links
         self.psl = load_psl(lc.psl_file)
         self.text = TextFinder(self.psl, TextOptions(count_email=lc.count_email))
-        self.html = HtmlFinder(self.text)
+        self.html = HtmlFinder(self.text, self._image_hook if lc.scan_qr and lc.scan_attachments else None)
         self.attachments = AttachmentScanner(self.text.find, lc.max_pdf_pages, lc.max_archive_depth)
         self._header_patterns = tuple(h.lower() for h in lc.headers)
 
@@ -131,6 +132,10 @@ class Scanner:
                 return self.content(d, ct, fn, loc, dp, None, errors, unchecked)
 
             return self.attachments.zip(data, where, depth, recurse, unchecked)
+        if kind == "image":
+            if not self.config.links.scan_qr:
+                return []
+            return qr_links(data, where, self.text.find, self.config.links.max_image_pixels, unchecked)
         if kind == "message":
             if depth >= self.config.links.max_depth:
                 errors.append(f"{where}: attached message nested too deeply; not checked")
@@ -139,6 +144,10 @@ class Scanner:
             self._message(parse(data), where.part, sub, errors, unchecked, depth + 1)
             return sub
         return []
+
+    def _image_hook(self, data: bytes, where: Location) -> list[Link]:
+        """QR codes in data: images inside HTML."""
+        return qr_links(data, where, self.text.find, self.config.links.max_image_pixels, [])
 
 
 _lock = threading.Lock()

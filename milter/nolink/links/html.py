@@ -20,11 +20,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from html import unescape
 from urllib.parse import unquote, urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from ..decode import b64decode
 from ..findings import Link, Location
 from .text import TextFinder
 
@@ -109,9 +111,13 @@ def browser_url(value: str) -> str:
     return value.strip(_STRIP).replace("\t", "").replace("\n", "").replace("\r", "")
 
 
+ImageHook = Callable[[bytes, Location], list[Link]]
+
+
 class HtmlFinder:
-    def __init__(self, text: TextFinder) -> None:
+    def __init__(self, text: TextFinder, image: ImageHook | None = None) -> None:
         self.text = text
+        self.image = image  # QR codes in data: images
 
     def find(self, html: str, where: Location, base: str = "", depth: int = 0) -> list[Link]:
         if too_deep(html):
@@ -264,6 +270,12 @@ class HtmlFinder:
     def _data(self, rest: str, loc: Location, depth: int, out: list[Link]) -> None:
         meta, _, payload = rest.partition(",")
         mtype = meta.split(";")[0].strip().lower()
+        if mtype.startswith("image/") and self.image is not None and ";base64" in meta.lower():
+            try:
+                out.extend(self.image(b64decode(payload.encode("ascii", "ignore")), loc))
+            except ValueError:
+                pass
+            return
         if mtype.startswith(("image/", "audio/", "video/", "font/")):
             return
         try:
