@@ -271,10 +271,7 @@ class HtmlFinder:
         meta, _, payload = rest.partition(",")
         mtype = meta.split(";")[0].strip().lower()
         if mtype.startswith("image/") and self.image is not None and ";base64" in meta.lower():
-            try:
-                out.extend(self.image(b64decode(payload.encode("ascii", "ignore")), loc))
-            except ValueError:
-                pass
+            out.extend(self.image(b64decode(payload.encode("ascii", "ignore")), loc))
             return
         if mtype.startswith(("image/", "audio/", "video/", "font/")):
             return

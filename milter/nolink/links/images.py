@@ -38,7 +38,7 @@ def qr_links(
                 return []
             gray = im.convert("L")
         f = zxingcpp.BarcodeFormat
-        codes = zxingcpp.read_barcodes(gray, formats=[f.QRCode, f.MicroQRCode, f.DataMatrix, f.Aztec])
+        codes = zxingcpp.read_barcodes(gray, formats=[f.QRCode, f.MicroQRCode, f.DataMatrix, f.Aztec])  # type: ignore[arg-type]
     except Exception:
         return []
     out: list[Link] = []
