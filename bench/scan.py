@@ -183,6 +183,18 @@ def timed(data: bytes) -> float:
     return time.perf_counter() - t
 
 
+def throughput(msgs: list[bytes], seconds: float) -> tuple[int, int, float]:
+    """(messages, bytes, elapsed) scanning msgs round and round for about seconds."""
+    n = nbytes = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for m in msgs:
+            scan_message(m)
+            n += 1
+            nbytes += len(m)
+    return n, nbytes, time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0, help="how long to loop over the typical mix")
@@ -214,24 +226,9 @@ def main() -> None:
             if i % 7 == 0
             else letters_[i % len(letters_)]
         )
-    n = nbytes = 0
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < args.seconds:
-        for m in mix:
-            scan_message(m)
-            n += 1
-            nbytes += len(m)
-    dt = time.perf_counter() - t0
+    n, nbytes, dt = throughput(mix, args.seconds)
     print(f"  mix: {n} messages in {dt:.1f} s = {n / dt:,.0f} messages/s, {nbytes / dt / 1e6:,.1f} MB/s")
-    only_letters = letters_ + news
-    n = nbytes = 0
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < args.seconds / 2:
-        for m in only_letters:
-            scan_message(m)
-            n += 1
-            nbytes += len(m)
-    dt = time.perf_counter() - t0
+    n, nbytes, dt = throughput(letters_ + news, args.seconds / 2)
     print(f"  letters and newsletters only: {n / dt:,.0f} messages/s, {nbytes / dt / 1e6:,.1f} MB/s")
 
     print("== adversarial 1 MB inputs (worst of 2 runs)")

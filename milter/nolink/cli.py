@@ -138,13 +138,15 @@ def _toml_value(v: object) -> str:
 
 
 def _toml_table(out: TextIO, name: str, table: dict[str, object]) -> None:
-    out.write(f"\n[{name}]\n")
+    """Scalars first, then sub-tables ("" is the top level, which has no [header])."""
+    if name:
+        out.write(f"\n[{name}]\n")
     for k, v in table.items():
         if not isinstance(v, dict):
             out.write(f"{_toml_key(k)} = {_toml_value(v)}\n")
     for k, v in table.items():
         if isinstance(v, dict):
-            _toml_table(out, f"{name}.{k}", v)
+            _toml_table(out, f"{name}.{k}" if name else k, v)
 
 
 def _toml_key(k: str) -> str:
@@ -152,14 +154,8 @@ def _toml_key(k: str) -> str:
 
 
 def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
-    d = as_dict(cfg)
     out.write(f"# effective configuration from {cfg.source}\n")
-    for k, v in d.items():
-        if not isinstance(v, dict):
-            out.write(f"{k} = {_toml_value(v)}\n")
-    for k, v in d.items():
-        if isinstance(v, dict):
-            _toml_table(out, k, v)
+    _toml_table(out, "", as_dict(cfg))
     return 0
 
 
