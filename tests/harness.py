@@ -6,6 +6,7 @@ Needs root and Debian's postfix package (scripts/setup.sh --test installs it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,6 +44,25 @@ SERVICES = {
     "scache",
     "postlog",
 }
+
+
+class Parts:
+    """Started test services, stopped in reverse order: also when a later one fails to start."""
+
+    def __init__(self) -> None:
+        self.started: list[object] = []
+
+    def add(self, part):  # type: ignore[no-untyped-def]
+        self.started.append(part)
+        return part
+
+    def stop(self) -> None:
+        for part in reversed(self.started):
+            try:
+                part.stop()  # type: ignore[attr-defined]
+            except Exception:
+                pass
+        self.started.clear()
 
 
 def have_postfix() -> str:

@@ -15,6 +15,7 @@ from harness import (
     Dnsmasq,
     Nolink,
     OpenDkim,
+    Parts,
     Postfix,
     Sink,
     have_dnsmasq,
@@ -35,26 +36,33 @@ NAME = "s1._domainkey.example.go.th"
 class Chain:
     def __init__(self) -> None:
         self.base = private_dir()
-        self.dns = Dnsmasq({NAME: KEY.record}).start()
-        self.sink = Sink(self.base).start()
-        self.signer = OpenDkim(self.base, "example.go.th", "s1", KEY.private).start()
+        self.parts = Parts()
+        try:
+            self._start(self.parts)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, parts: Parts) -> None:
+        self.dns = parts.add(Dnsmasq({NAME: KEY.record}).start())
+        self.sink = parts.add(Sink(self.base).start())
+        self.signer = parts.add(OpenDkim(self.base, "example.go.th", "s1", KEY.private).start())
         common = f'[scope]\ninternal_domains = ["go.th"]\n[dkim]\nenabled = true\nnameservers = ["{self.dns.nameserver}"]\n'
-        self.nolink = Nolink(self.base, "dkim", common + "timeout = 1.0\n").start()
-        self.uncached = Nolink(
-            self.base, "uncached", common + "timeout = 0.5\nbudget = 1.0\ncache_size = 0\n"
-        ).start()
+        self.nolink = parts.add(Nolink(self.base, "dkim", common + "timeout = 1.0\n").start())
+        uncached_cfg = common + "timeout = 0.5\nbudget = 1.0\ncache_size = 0\n"
+        self.uncached = parts.add(Nolink(self.base, "uncached", uncached_cfg).start())
         signer, nolink, uncached = (f"unix:{x.socket}" for x in (self.signer, self.nolink, self.uncached))
-        self.postfix = Postfix(
-            self.base,
-            self.sink,
-            {"signed": f"{signer},{nolink}", "unsigned": nolink, "uncached": f"{signer},{uncached}"},
-            non_smtpd_milter=f"{signer},{nolink}",
-        ).start()
+        self.postfix = parts.add(
+            Postfix(
+                self.base,
+                self.sink,
+                {"signed": f"{signer},{nolink}", "unsigned": nolink, "uncached": f"{signer},{uncached}"},
+                non_smtpd_milter=f"{signer},{nolink}",
+            ).start()
+        )
 
     def stop(self) -> None:
-        self.postfix.stop()
-        for p in (self.nolink, self.uncached, self.signer, self.sink, self.dns):
-            p.stop()
+        self.parts.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
 

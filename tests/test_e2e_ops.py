@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import Nolink, Postfix, Sink, free_port_udp, have_postfix, private_dir, wait_until
+from harness import Nolink, Parts, Postfix, Sink, free_port_udp, have_postfix, private_dir, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(have_postfix()), reason=have_postfix() or "ok")]
 
@@ -22,23 +22,30 @@ CITIZEN = "somchai@example.com"
 class Ops:
     def __init__(self) -> None:
         self.base = private_dir()
-        self.sink = Sink(self.base).start()
-        self.reloading = Nolink(self.base, "reload", 'mode = "dry_run"\n' + SCOPE).start()
+        self.parts = Parts()
+        try:
+            self._start(self.parts)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, parts: Parts) -> None:
+        self.sink = parts.add(Sink(self.base).start())
+        self.reloading = parts.add(Nolink(self.base, "reload", 'mode = "dry_run"\n' + SCOPE).start())
         # a decision that takes 3 s by construction: the DKIM key lookup goes to a dead DNS port
         slow_dkim = f'[dkim]\nenabled = true\nnameservers = ["127.0.0.1:{free_port_udp()}"]\ntimeout = 3.0\nbudget = 3.0\n'
-        self.draining = Nolink(self.base, "drain", SCOPE + slow_dkim).start()
-        self.postfix = Postfix(
-            self.base,
-            self.sink,
-            {"reload": f"unix:{self.reloading.socket}", "drain": f"unix:{self.draining.socket}"},
-            non_smtpd_milter="",
-        ).start()
+        self.draining = parts.add(Nolink(self.base, "drain", SCOPE + slow_dkim).start())
+        self.postfix = parts.add(
+            Postfix(
+                self.base,
+                self.sink,
+                {"reload": f"unix:{self.reloading.socket}", "drain": f"unix:{self.draining.socket}"},
+                non_smtpd_milter="",
+            ).start()
+        )
 
     def stop(self) -> None:
-        self.postfix.stop()
-        self.reloading.stop()
-        self.draining.stop()
-        self.sink.stop()
+        self.parts.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Nolink, Postfix, Sink, have_postfix, private_dir, wait_until
+from harness import Nolink, Parts, Postfix, Sink, have_postfix, private_dir, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(have_postfix()), reason=have_postfix() or "ok")]
 
@@ -22,27 +22,36 @@ INTERNAL = "staff@dopa.go.th"
 
 class Mta:
     def __init__(self, base: Path) -> None:
-        self.sink = Sink(base).start()
-        self.enforce = Nolink(base, "enforce", SCOPE).start()
-        self.quarantine = Nolink(base, "quarantine", SCOPE + '[links]\naction = "quarantine"\n').start()
-        self.dry_run = Nolink(base, "dryrun", 'mode = "dry_run"\n' + SCOPE).start()
-        self.postfix = Postfix(
-            base,
-            self.sink,
-            {
-                "enforce": f"unix:{self.enforce.socket}",
-                "quarantine": f"unix:{self.quarantine.socket}",
-                "dryrun": f"unix:{self.dry_run.socket}",
-                "dead": f"unix:{base}/no-such-milter.sock",
-            },
-            non_smtpd_milter=f"unix:{self.enforce.socket}",
-        ).start()
+        self.parts = parts = Parts()
+        try:
+            self._start(base, parts)
+        except BaseException:
+            parts.stop()
+            raise
+
+    def _start(self, base: Path, parts: Parts) -> None:
+        self.sink = parts.add(Sink(base).start())
+        self.enforce = parts.add(Nolink(base, "enforce", SCOPE).start())
+        self.quarantine = parts.add(
+            Nolink(base, "quarantine", SCOPE + '[links]\naction = "quarantine"\n').start()
+        )
+        self.dry_run = parts.add(Nolink(base, "dryrun", 'mode = "dry_run"\n' + SCOPE).start())
+        self.postfix = parts.add(
+            Postfix(
+                base,
+                self.sink,
+                {
+                    "enforce": f"unix:{self.enforce.socket}",
+                    "quarantine": f"unix:{self.quarantine.socket}",
+                    "dryrun": f"unix:{self.dry_run.socket}",
+                    "dead": f"unix:{base}/no-such-milter.sock",
+                },
+                non_smtpd_milter=f"unix:{self.enforce.socket}",
+            ).start()
+        )
 
     def stop(self) -> None:
-        self.postfix.stop()
-        for n in (self.enforce, self.quarantine, self.dry_run):
-            n.stop()
-        self.sink.stop()
+        self.parts.stop()
 
     def delivered(self, marker: str, timeout: float = 20) -> bytes:
         found = wait_until(lambda: self.sink.find(marker.encode()), timeout, what=f"delivery of {marker}")

@@ -36,6 +36,7 @@ def qr_links(
                     f"{where}: image of {w}x{h} pixels is above links.max_image_pixels; not checked for QR codes"
                 )
                 return []
+            im.draft("L", (2048, 2048))  # JPEG: decode at 1/2..1/8 scale; a QR code stays readable
             gray = im.convert("L")
         f = zxingcpp.BarcodeFormat
         codes = zxingcpp.read_barcodes(gray, formats=[f.QRCode, f.MicroQRCode, f.DataMatrix, f.Aztec])  # type: ignore[arg-type]
