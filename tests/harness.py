@@ -58,10 +58,8 @@ class Parts:
 
     def stop(self) -> None:
         for part in reversed(self.started):
-            try:
+            with contextlib.suppress(Exception):  # stop the others anyway
                 part.stop()  # type: ignore[attr-defined]
-            except Exception:
-                pass
         self.started.clear()
 
 

@@ -97,11 +97,13 @@ BLOCK = frozenset(
         "body",
     ]
 )
+WATCHED_ATTRS = URL_ATTRS | {"srcset", "imagesrcset", "ping", "style", "content"}
 HIDDEN_TEXT = frozenset(("script", "style", "template"))
 NOT_LINK_SCHEMES = frozenset(("tel", "sms", "callto", "fax", "cid", "mid", "about", "blob"))
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.I)
 _REFRESH = re.compile(r"^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(['\"]?)(.+?)\1\s*$", re.I | re.S)
+_ALNUM = re.compile(r"[^\W_]")
 _STRIP = "".join(chr(c) for c in range(0x21)) + "\x7f"
 MAX_EMBED_DEPTH = 3
 
@@ -200,6 +202,8 @@ class HtmlFinder:
             if not value:
                 continue
             lname = name.lower()
+            if lname not in WATCHED_ATTRS:
+                continue
             loc = Location(where.part, where.content_type, _field(where, f"attr {tag} {lname}"))
             if lname in URL_ATTRS:
                 self._url(value, loc, base, depth, out)
@@ -251,12 +255,12 @@ class HtmlFinder:
             if scheme == "data":
                 self._data(rest, loc, depth, out)
                 return
-            if not any(c.isalnum() for c in rest):
+            if not _ALNUM.search(rest):
                 return
             out.append(Link(value, v, "html_attr", loc))
             return
         if v.startswith(("//", "\\\\", "/\\", "\\/")):
-            if any(c.isalnum() for c in v):
+            if _ALNUM.search(v):
                 out.append(Link(value, "http:" + v.replace("\\", "/"), "html_attr", loc))
             return
         if base and _SCHEME.match(base):
