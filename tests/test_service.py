@@ -308,3 +308,11 @@ def test_dkim_dry_run() -> None:
     s = Session(dkim_service(text='mode = "dry_run"'))
     assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
     assert s.added["X-Nolink-Verdict"].startswith("reject; reason=dkim_none; dkim=none; ref=")
+
+
+def test_dkim_temperror_reply_says_deferred_not_refused() -> None:
+    from nolink.dkimdns import Answer
+
+    s = Session(dkim_service({"s1._domainkey.example.go.th": Answer("temp", detail="Timeout")}))  # type: ignore[dict-item]
+    s.send(signed(CLEAN), CITIZEN)
+    assert s.reply[2].startswith("Message deferred: the DKIM signature")  # type: ignore[index]

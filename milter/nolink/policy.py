@@ -100,6 +100,11 @@ def reply_text(cfg: Config, d: Decision) -> str:
     """The one-line SMTP reply text for a decision that refuses the message."""
     if d.reason == "link_found" and d.finding is not None:
         text = cfg.links.reject_text.replace("{where}", describe(d.finding.location)).replace("{ref}", d.ref)
+    elif d.reason == "dkim_temperror" and d.applied == "tempfail":
+        text = (
+            "Message deferred: the DKIM signature of its From domain could not be checked just now "
+            f"(key lookup failed); your server will retry. Ref {d.ref}"
+        )
     elif d.reason.startswith("dkim_") and d.dkim is not None:
         text = cfg.dkim.reject_text.replace("{problem}", dkim_problem(d.dkim)).replace("{ref}", d.ref)
     elif d.reason == "too_large":
