@@ -63,6 +63,27 @@ class Parts:
         self.started.clear()
 
 
+class Rig:
+    """A set of running test services under one private directory; subclasses start them in
+    start(). Whatever started is stopped again, also when start() fails half-way."""
+
+    def __init__(self) -> None:
+        self.base = private_dir()
+        self.parts = Parts()
+        try:
+            self.start(self.parts)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start(self, parts: Parts) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.parts.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 def have_postfix() -> str:
     """Why the end-to-end tests cannot run here, or "" when they can."""
     if os.geteuid() != 0:

@@ -3,7 +3,6 @@ real Postfix, with keys served by a real DNS server (dnsmasq)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -17,11 +16,11 @@ from harness import (
     OpenDkim,
     Parts,
     Postfix,
+    Rig,
     Sink,
     have_dnsmasq,
     have_opendkim,
     have_postfix,
-    private_dir,
     wait_until,
 )
 
@@ -33,17 +32,8 @@ KEY = rsa_key(2048)
 NAME = "s1._domainkey.example.go.th"
 
 
-class Chain:
-    def __init__(self) -> None:
-        self.base = private_dir()
-        self.parts = Parts()
-        try:
-            self._start(self.parts)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self, parts: Parts) -> None:
+class Chain(Rig):
+    def start(self, parts: Parts) -> None:
         self.dns = parts.add(Dnsmasq({NAME: KEY.record}).start())
         self.sink = parts.add(Sink(self.base).start())
         self.signer = parts.add(OpenDkim(self.base, "example.go.th", "s1", KEY.private).start())
@@ -60,10 +50,6 @@ class Chain:
                 non_smtpd_milter=f"{signer},{nolink}",
             ).start()
         )
-
-    def stop(self) -> None:
-        self.parts.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

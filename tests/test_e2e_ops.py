@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import time
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import Nolink, Parts, Postfix, Sink, free_port_udp, have_postfix, private_dir, wait_until
+from harness import Nolink, Parts, Postfix, Rig, Sink, free_port_udp, have_postfix, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(have_postfix()), reason=have_postfix() or "ok")]
 
@@ -19,17 +18,8 @@ SCOPE = '[scope]\ninternal_domains = ["go.th"]\n'
 CITIZEN = "somchai@example.com"
 
 
-class Ops:
-    def __init__(self) -> None:
-        self.base = private_dir()
-        self.parts = Parts()
-        try:
-            self._start(self.parts)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self, parts: Parts) -> None:
+class Ops(Rig):
+    def start(self, parts: Parts) -> None:
         self.sink = parts.add(Sink(self.base).start())
         self.reloading = parts.add(Nolink(self.base, "reload", 'mode = "dry_run"\n' + SCOPE).start())
         # a decision that takes 3 s by construction: the DKIM key lookup goes to a dead DNS port
@@ -43,10 +33,6 @@ class Ops:
                 non_smtpd_milter="",
             ).start()
         )
-
-    def stop(self) -> None:
-        self.parts.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

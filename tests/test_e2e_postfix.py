@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from harness import Nolink, Parts, Postfix, Sink, have_postfix, private_dir, wait_until
+from harness import Nolink, Parts, Postfix, Rig, Sink, have_postfix, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(have_postfix()), reason=have_postfix() or "ok")]
 
@@ -20,16 +18,9 @@ CITIZEN = "somchai@example.com"
 INTERNAL = "staff@dopa.go.th"
 
 
-class Mta:
-    def __init__(self, base: Path) -> None:
-        self.parts = parts = Parts()
-        try:
-            self._start(base, parts)
-        except BaseException:
-            parts.stop()
-            raise
-
-    def _start(self, base: Path, parts: Parts) -> None:
+class Mta(Rig):
+    def start(self, parts: Parts) -> None:
+        base = self.base
         self.sink = parts.add(Sink(base).start())
         self.enforce = parts.add(Nolink(base, "enforce", SCOPE).start())
         self.quarantine = parts.add(
@@ -50,9 +41,6 @@ class Mta:
             ).start()
         )
 
-    def stop(self) -> None:
-        self.parts.stop()
-
     def delivered(self, marker: str, timeout: float = 20) -> bytes:
         found = wait_until(lambda: self.sink.find(marker.encode()), timeout, what=f"delivery of {marker}")
         return found[0]
@@ -65,13 +53,11 @@ class Mta:
 
 @pytest.fixture(scope="module")
 def mta() -> Iterator[Mta]:
-    base = private_dir()
-    m = Mta(base)
+    m = Mta()
     try:
         yield m
     finally:
         m.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def letter(marker: str, body: str, extra_headers: str = "") -> bytes:
