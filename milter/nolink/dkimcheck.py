@@ -65,10 +65,6 @@ class DkimPolicy:
     budget: float = 5.0
 
 
-class _TempError(Exception):
-    """DNS could not answer now: the signature is temperror, never fail."""
-
-
 def _tags(record: bytes) -> dict[bytes, bytes]:
     try:
         return {k.lower(): v for k, v in parse_tag_value(record).items()}
