@@ -259,4 +259,4 @@ def test_budget_bounds_a_slow_dns() -> None:
     t = time.monotonic()
     r = v.verify(msg)
     assert r.result == "temperror"
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 0.5 + 1.0  # the budget, plus slack for a loaded machine

@@ -60,7 +60,7 @@ def test_dead_server_is_temperror_within_the_budget() -> None:
     t = time.monotonic()
     r = v.verify(sign(letter(), rsa_key(2048), selector="s2048"))
     assert r.result == "temperror"
-    assert time.monotonic() - t < 1.5 + 0.5
+    assert time.monotonic() - t < 1.5 + 1.0  # the budget, plus slack for a loaded machine
 
 
 def test_ipv6_nameserver_syntax_is_accepted() -> None:
