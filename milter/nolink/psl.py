@@ -75,11 +75,6 @@ class PublicSuffixList:
         s = self.split("x." + name)
         return s.suffix == name.lower() and s.domain == "x"
 
-    def under(self, host: str, domains: tuple[str, ...]) -> bool:
-        """True when host equals one of domains or sits below it on whole labels."""
-        h = host.rstrip(".").lower()
-        return any(h == d or h.endswith("." + d) for d in domains)
-
 
 @lru_cache(maxsize=4)
 def load(source: str = BUNDLED) -> PublicSuffixList:
