@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from typing import TextIO
 
 from . import __version__
@@ -19,18 +17,9 @@ from .findings import ScanResult
 from .scan import Scanner
 from .scope import citizen_domains
 from .sources import iter_path
+from .versions import versions
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
-
-
-def versions() -> dict[str, str]:
-    out = {"nolink": __version__, "python": platform.python_version()}
-    for dist in ("pymilter", "dkimpy", "tldextract", "prometheus-client", "selectolax", "pypdf"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out
 
 
 class Progress:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import platform
 import time
-from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -20,6 +19,7 @@ from .dkimcheck import DkimResult
 from .errors import NolinkError
 from .findings import ScanResult
 from .policy import Decision
+from .versions import dist_version
 
 ACTIONS = ("accept", "reject", "quarantine", "tempfail")
 MODES = ("enforce", "dry_run")
@@ -36,13 +36,6 @@ RELOAD_RESULTS = ("success", "failure")
 DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
 DNS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "missing"
 
 
 class Metrics:
@@ -148,9 +141,9 @@ class Metrics:
         self.build_info.labels(
             __version__,
             platform.python_version(),
-            _version("pymilter"),
-            _version("dkimpy"),
-            _version("tldextract"),
+            dist_version("pymilter"),
+            dist_version("dkimpy"),
+            dist_version("tldextract"),
             psl_source,
             psl_version,
         ).set(1)

@@ -96,6 +96,10 @@ def dkim_code(r: DkimResult) -> str:
     return "20"
 
 
+def error_text(ref: str) -> str:
+    return f"Temporary failure in the link check; try again later. Ref {ref}"
+
+
 def reply_text(cfg: Config, d: Decision) -> str:
     """The one-line SMTP reply text for a decision that refuses the message."""
     if d.reason == "link_found" and d.finding is not None:
@@ -110,7 +114,7 @@ def reply_text(cfg: Config, d: Decision) -> str:
     elif d.reason == "too_large":
         text = f"Message too large for the link check; try again later or send it smaller. Ref {d.ref}"
     else:
-        text = f"Temporary failure in the link check; try again later. Ref {d.ref}"
+        text = error_text(d.ref)
     # the admin's text is checked at load (one ASCII line); the parts filled in are already safe()
     return "".join(c if " " <= c <= "~" else "?" for c in text)[:450].replace("%", "%%")
 

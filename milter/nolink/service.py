@@ -28,7 +28,7 @@ from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
 from .metrics import Metrics, serve_http
 from .notify import monotonic_usec, notify
-from .policy import HEADER, Decision, decide, header_value, log_line, new_ref, smtp_reply
+from .policy import HEADER, Decision, decide, error_text, header_value, log_line, new_ref, smtp_reply
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
 
@@ -314,7 +314,7 @@ class NolinkMilter(Milter.Base):
         if st is not None and st.config.milter.on_error == "accept":
             return Milter.ACCEPT
         ref = new_ref()
-        self.setreply("451", "4.3.0", f"Temporary failure in the link check; try again later. Ref {ref}")
+        self.setreply("451", "4.3.0", error_text(ref))
         log.error("qid=%s action=tempfail reason=error ref=%s error=%r", self._qid(), ref, what)
         return Milter.TEMPFAIL
 
