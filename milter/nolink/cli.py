@@ -154,8 +154,7 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
     from .service import serve  # imports pymilter: only the milter needs it
 
     logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
-    Scanner(cfg)  # fail on a bad PSL before the socket opens
-    return serve(cfg, args.config)
+    return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
 
 
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:

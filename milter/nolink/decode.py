@@ -14,7 +14,7 @@ from email.header import decode_header
 
 from charset_normalizer import from_bytes
 
-_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_NOT_B64 = bytes(b for b in range(256) if not (chr(b).isascii() and (chr(b).isalnum() or chr(b) in "+/")))
 _ALIASES = {
     "windows-874": "cp874",
     "x-windows-874": "cp874",
@@ -39,8 +39,9 @@ DETECT_LIMIT = 64 * 1024  # bytes given to the detector: enough to recognise a c
 
 def b64decode(data: bytes) -> bytes:
     """Base64 as mail clients decode it: stray characters skipped, padding repaired."""
-    clean = _B64_JUNK.sub(b"", data.split(b"=", 1)[0] if b"=" in data.rstrip(b"=\r\n \t") else data)
-    clean = _B64_JUNK.sub(b"", clean)
+    if b"=" in data.rstrip(b"=\r\n \t"):  # padding in the middle: what follows it is junk
+        data = data.split(b"=", 1)[0]
+    clean = data.translate(None, _NOT_B64)
     if len(clean) % 4 == 1:
         clean = clean[:-1]
     try:

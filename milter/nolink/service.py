@@ -270,11 +270,8 @@ class NolinkMilter(Milter.Base):
         error = ""
         result = None
         dkim_result = None
-        if (
-            message is not None
-            and not out_of_scope(env, cfg.scope)
-            and self.size <= cfg.milter.max_message_size
-        ):
+        # out-of-scope mail was decided at end of headers and never gets here with a message
+        if message is not None and self.size <= cfg.milter.max_message_size:
             future = self.service.pool.submit(lambda: st.check(message()))
             try:
                 result, dkim_result = future.result(timeout=cfg.milter.timeout)

@@ -27,14 +27,6 @@ def is_maildir(p: Path) -> bool:
     return all((p / d).is_dir() for d in ("cur", "new", "tmp"))
 
 
-def _starts_mbox(p: Path) -> bool:
-    try:
-        with p.open("rb") as f:
-            return f.read(5) == b"From "
-    except OSError:
-        return False
-
-
 def read_mbox(path: Path) -> Iterator[Item]:
     """Split an mbox on "From " lines (mboxo/mboxrd: ">From " is unescaped)."""
     index = 0
@@ -60,13 +52,16 @@ def read_mbox(path: Path) -> Iterator[Item]:
 
 
 def read_file(path: Path) -> Iterator[Item]:
-    if _starts_mbox(path):
-        yield from read_mbox(path)
-        return
     try:
-        yield Item(str(path), path.read_bytes())
+        with path.open("rb") as f:
+            head = f.read(5)
+            data = None if head == b"From " else head + f.read()
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    if data is None:
+        yield from read_mbox(path)  # streamed, one message at a time
+    else:
+        yield Item(str(path), data)
 
 
 def iter_path(arg: str) -> Iterator[Item]:

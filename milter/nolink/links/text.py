@@ -240,6 +240,8 @@ def _host_kind(host: str) -> Kind:
 
 
 _AUTH_END = re.compile(r"[/\\?#]")
+_HOST_PART = re.compile(r"[^:/?#\\]+")
+_CIDR = re.compile(r"/\d{1,2}")
 
 
 def _scheme_url(raw: str) -> tuple[str, str] | None:
@@ -305,7 +307,7 @@ class TextFinder:
         prefix = "//" if raw.startswith("//") else ""
         text = _trim(_cut_thai(raw[len(prefix) :], 1))
         # split host / port / path again after trimming
-        hm = re.match(r"[^:/?#\\]+", text)
+        hm = _HOST_PART.match(text)
         if not hm:
             return None
         host = hm.group()
@@ -324,7 +326,7 @@ class TextFinder:
         if all(x.isascii() and x.isdigit() for x in labels):
             if not _is_ipv4(labels):
                 return None
-            if not port and (not path or re.fullmatch(r"/\d{1,2}", path)):
+            if not port and (not path or _CIDR.fullmatch(path)):
                 return None
         else:
             if any(x.startswith("-") or x.endswith("-") for x in labels):
