@@ -23,7 +23,9 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "milter"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from mail import pdf
 from nolink import scan_message
 
 rng = random.Random(20260216)
@@ -108,26 +110,6 @@ def newsletter() -> bytes:
     return msg(encode(html.encode(), "quoted-printable"), "text/html; charset=utf-8", "quoted-printable")
 
 
-def pdf_bytes(size: int) -> bytes:
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 800] /Contents 4 0 R /Resources << >> >>",
-    ]
-    stream = os.urandom(size)
-    objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = io.BytesIO(b"")
-    out.write(b"%PDF-1.4\n")
-    offs = []
-    for i, o in enumerate(objs, 1):
-        offs.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + o + b"\nendobj\n")
-    x = out.tell()
-    out.write(b"xref\n0 5\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offs))
-    out.write(b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % x)
-    return out.getvalue()
-
-
 def with_attachment(data: bytes, ctype: str, name: str) -> bytes:
     body = (
         b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -145,7 +127,7 @@ def attachments() -> list[bytes]:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("scan.bin", os.urandom(1_000_000))
     return [
-        with_attachment(pdf_bytes(1_000_000), "application/pdf", "report.pdf"),
+        with_attachment(pdf(content=os.urandom(1_000_000)), "application/pdf", "report.pdf"),
         with_attachment(b"\xff\xd8\xff\xe0" + os.urandom(1_000_000), "image/jpeg", "photo.jpg"),
         with_attachment(buf.getvalue(), "application/zip", "files.zip"),
     ]

@@ -39,15 +39,16 @@ def attachment(data: bytes, ctype: str, filename: str) -> bytes:
     return part(b64(data), ctype, "base64", f'Content-Disposition: attachment; filename="{filename}"\r\n')
 
 
-def pdf(text: str = "", uri: str = "") -> bytes:
-    """A one-page PDF with an optional line of text and an optional link annotation."""
+def pdf(text: str = "", uri: str = "", content: bytes = b"") -> bytes:
+    """A one-page PDF with an optional line of text (or a raw content stream) and an optional link
+    annotation."""
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
         b"/Resources << /Font << /F1 5 0 R >> >>" + (b" /Annots [6 0 R]" if uri else b"") + b" >>",
     ]
-    stream = f"BT /F1 12 Tf 10 100 Td ({text}) Tj ET".encode() if text else b""
+    stream = f"BT /F1 12 Tf 10 100 Td ({text}) Tj ET".encode() if text else content
     objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     if uri:
