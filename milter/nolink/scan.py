@@ -31,7 +31,8 @@ class Scanner:
         self.text = TextFinder(self.psl, TextOptions(count_email=lc.count_email))
         self.html = HtmlFinder(self.text, self._image_hook if lc.scan_qr and lc.scan_attachments else None)
         self.attachments = AttachmentScanner(self.text.find, lc.max_pdf_pages, lc.max_archive_depth)
-        self._header_patterns = tuple(h.lower() for h in lc.headers)
+        # links.headers are shell patterns ("List-*"): one case-insensitive regex for all of them
+        self._headers_re = re.compile("|".join(fnmatch.translate(h) for h in lc.headers) or "(?!)", re.I)
 
     def scan(self, data: bytes) -> ScanResult:
         findings: list[Link] = []
@@ -78,7 +79,7 @@ class Scanner:
         out: list[Link] = []
         for name, value in msg.raw_items():  # raw: items() turns 8-bit bytes into U+FFFD
             lname = name.lower()
-            if not any(fnmatch.fnmatchcase(lname, p) for p in self._header_patterns):
+            if not self._headers_re.match(name):
                 continue
             text = header_text(str(value))
             if lname in ADDRESS_HEADERS:
