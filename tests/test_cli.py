@@ -125,6 +125,14 @@ def test_quiet_prints_only_findings(files: Path) -> None:
 
 def test_check_config(tmp_path: Path) -> None:
     assert run("check-config", "-c", str(ROOT / "config" / "nolink.toml"))[0] == 0
+    # whatever an earlier `nolink serve` left on this machine: a socket directory that does not
+    # exist yet is one serve creates itself, a warning and not a failure
+    missing = tmp_path / "never-created" / "nolink.sock"
+    cfg = tmp_path / "fresh.toml"
+    cfg.write_text(f'[milter]\nsocket = "unix:{missing}"\n')
+    rc, out, _ = run("check-config", "-c", str(cfg))
+    assert rc == 0, out
+    assert f"warn  socket directory {missing.parent} does not exist yet; nolink serve creates it" in out
     bad = tmp_path / "bad.toml"
     bad.write_text('[links]\naction = "bounce"\n')
     rc, _, err = run("check-config", "-c", str(bad))

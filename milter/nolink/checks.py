@@ -20,6 +20,7 @@ from .errors import NolinkError
 class Check:
     ok: bool
     what: str
+    warning: bool = False  # ok, but worth the admin's attention (printed as "warn")
 
 
 def _name(gid: int) -> str:
@@ -56,7 +57,19 @@ def socket_checks(cfg: Config) -> list[Check]:
     try:
         st = os.stat(d)
     except FileNotFoundError:
-        return [Check(False, f"socket directory {d} does not exist; {fix}")]
+        try:
+            grp.getgrnam("postfix")
+        except KeyError:
+            return [Check(False, f"socket directory {d} does not exist and there is no postfix group; is Postfix installed?")]
+        # nolink serve creates it itself (group postfix, setgid, 2750): not a reason to refuse to start
+        return [
+            Check(
+                True,
+                f"socket directory {d} does not exist yet; nolink serve creates it (group postfix, mode 2750)"
+                f", or {fix}",
+                warning=True,
+            )
+        ]
     if not stat.S_ISDIR(st.st_mode):
         return [Check(False, f"{d} is not a directory")]
     mode = stat.S_IMODE(st.st_mode)

@@ -112,7 +112,7 @@ def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Te
     head = "config OK" if not bad else "config has problems"
     out.write(f"{head}: {cfg.source} (sha256 {cfg.digest or '-'}, mode {cfg.mode})\n")
     for c in checks:
-        out.write(f"  {'ok  ' if c.ok else 'FAIL'}  {c.what}\n")
+        out.write(f"  {'FAIL' if not c.ok else 'warn' if c.warning else 'ok  '}  {c.what}\n")
     return 1 if bad else 0
 
 
