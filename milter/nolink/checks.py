@@ -60,7 +60,12 @@ def socket_checks(cfg: Config) -> list[Check]:
         try:
             grp.getgrnam("postfix")
         except KeyError:
-            return [Check(False, f"socket directory {d} does not exist and there is no postfix group; is Postfix installed?")]
+            return [
+                Check(
+                    False,
+                    f"socket directory {d} does not exist and there is no postfix group; is Postfix installed?",
+                )
+            ]
         # nolink serve creates it itself (group postfix, setgid, 2750): not a reason to refuse to start
         return [
             Check(
