@@ -39,3 +39,17 @@ def _capture_added_headers(monkeypatch: pytest.MonkeyPatch) -> None:
         self._added_headers = [*getattr(self, "_added_headers", []), (field, value, idx)]
 
     monkeypatch.setattr(TestCtx, "addheader", addheader)
+
+
+@pytest.fixture(autouse=True)
+def _journal_off_the_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A Service built from a config without [journal] would write /var/lib/nolink/journal.sqlite:
+    in tests it writes a file of the test's own instead."""
+    from nolink.ops import journal
+
+    real = journal.Journal.__init__
+
+    def init(self: journal.Journal, path: str, *args: object, **kwargs: object) -> None:
+        real(self, str(tmp_path / "journal.sqlite") if path == journal.DEFAULT_PATH else path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journal.Journal, "__init__", init)

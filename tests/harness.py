@@ -132,6 +132,7 @@ class Nolink:
         self.socket = self.dir / "nolink.sock"
         self.config = self.dir / "nolink.toml"
         self.log = self.dir / "nolink.log"
+        self.journal = self.dir / "journal.sqlite"
         self.metrics_port = free_port()
         self.write_config(config)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -139,9 +140,10 @@ class Nolink:
     def write_config(self, config: str) -> None:
         top, _, rest = config.partition("[")
         rest = "[" + rest if rest else ""
+        journal = "" if "[journal]" in config else f'[journal]\npath = "{self.journal}"\n'
         self.config.write_text(
             f'{top}\n[milter]\nsocket = "unix:{self.socket}"\ntimeout = 30.0\n{rest}\n'
-            f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
+            f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n{journal}'
         )
 
     def start(self) -> Nolink:

@@ -6,6 +6,7 @@ complaint, Postfix getting "Permission denied" on the socket.
 
 from __future__ import annotations
 
+import datetime
 import grp
 import os
 import pwd
@@ -137,4 +138,44 @@ def deployment_checks(cfg: Config) -> list[Check]:
             out.append(Check(False, "DKIM on, but no dkim.nameservers and /etc/resolv.conf cannot be read"))
     else:
         out.append(Check(True, "DKIM off (dkim.enabled = false)"))
+    out.extend(exception_checks(cfg, datetime.date.today()))
+    return out
+
+
+def exception_checks(cfg: Config, today: datetime.date) -> list[Check]:
+    """Named exceptions: what each lets through, and a warning for those past (or near) `until`.
+    Empty and overlapping exceptions never get here: the config refuses them when it loads."""
+    out = []
+    for e in cfg.exceptions:
+        what = ", ".join(
+            f"{k} {getattr(e, k)}"
+            for k in ("sender", "sender_domain", "recipient_domain", "link_host")
+            if getattr(e, k)
+        )
+        if e.link_host == "":
+            what += " (every link)"
+        if e.until is None:
+            out.append(
+                Check(
+                    True, f'exception "{e.name}": {what}, no end date (add until = YYYY-MM-DD)', warning=True
+                )
+            )
+        elif e.expired(today):
+            out.append(
+                Check(
+                    True,
+                    f'exception "{e.name}" expired on {e.until}: it no longer applies; remove it',
+                    warning=True,
+                )
+            )
+        elif (e.until - today).days < 14:
+            out.append(
+                Check(
+                    True,
+                    f'exception "{e.name}": {what}, ends {e.until} (in {(e.until - today).days} days)',
+                    warning=True,
+                )
+            )
+        else:
+            out.append(Check(True, f'exception "{e.name}": {what}, until {e.until}'))
     return out

@@ -144,7 +144,13 @@ def _toml_key(k: str) -> str:
 
 def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     out.write(f"# effective configuration from {cfg.source}\n")
-    _toml_table(out, "", as_dict(cfg))
+    table = as_dict(cfg)
+    exceptions = table.pop("exceptions", [])
+    _toml_table(out, "", table)
+    for e in exceptions:  # an array of tables: [[exceptions]], after every other table
+        out.write("\n[[exceptions]]\n")
+        for k, v in e.items():
+            out.write(f"{k} = {v.isoformat() if hasattr(v, 'isoformat') else _toml_value(v)}\n")
     return 0
 
 

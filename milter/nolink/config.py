@@ -6,6 +6,7 @@ Every error names the key, the value given and what is allowed, e.g.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import ipaddress
 import tomllib
@@ -150,6 +151,30 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JournalConfig:
+    path: str = "/var/lib/nolink/journal.sqlite"  # "" turns the journal off
+    retention_days: int = field(default=400, metadata=_range(1, 36600))
+    queue_size: int = field(default=10000, metadata=_range(10, 10_000_000))
+
+
+@dataclass(frozen=True, slots=True)
+class NamedException:
+    """One [[exceptions]] entry: links to link_host (or, without it, every link) in mail that
+    matches all the given conditions do not count, until the end of the day `until`."""
+
+    name: str
+    reason: str = ""
+    sender: str = ""  # an envelope sender address, lower-case
+    sender_domain: str = ""  # the envelope sender's domain, exactly
+    recipient_domain: str = ""  # every citizen recipient domain must be this one
+    link_host: str = ""  # a link to exactly this host name
+    until: datetime.date | None = None
+
+    def expired(self, today: datetime.date) -> bool:
+        return self.until is not None and today > self.until
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     mode: str = field(default="enforce", metadata=_choice("enforce", "dry_run"))
     milter: MilterConfig = MilterConfig()
@@ -157,6 +182,8 @@ class Config:
     links: LinksConfig = LinksConfig()
     dkim: DkimConfig = DkimConfig()
     metrics: MetricsConfig = MetricsConfig()
+    journal: JournalConfig = JournalConfig()
+    exceptions: tuple[NamedException, ...] = field(default=(), metadata={"exceptions": True})
     source: str = field(default="(defaults)", compare=False, metadata={"internal": True})
     digest: str = field(default="", compare=False, metadata={"internal": True})
 
@@ -227,13 +254,113 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
         f = known[name]
         t = hints[name]
         key = prefix + name
-        if is_dataclass(t) and not f.metadata.get("table"):
+        if f.metadata.get("exceptions"):
+            kwargs[name] = _exceptions(value)
+        elif is_dataclass(t) and not f.metadata.get("table"):
             if not isinstance(value, dict):
                 raise ConfigError(f"{key} must be a table: write [{key}] on its own line")
             kwargs[name] = _build(t, value, key + ".")  # type: ignore[arg-type]
         else:
             kwargs[name] = _check_value(key, t, f.metadata, value)
     return cls(**kwargs)
+
+
+EXCEPTION_KEYS = ("name", "reason", "sender", "sender_domain", "recipient_domain", "link_host", "until")
+CONDITIONS = ("sender", "sender_domain", "recipient_domain", "link_host")
+
+
+def _exception(i: int, entry: Any) -> NamedException:
+    where = f"exceptions[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: write each exception as an [[exceptions]] table")
+    unknown = sorted(set(entry) - set(EXCEPTION_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]} in {where}; known keys: {', '.join(EXCEPTION_KEYS)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip() or not all(c.isalnum() or c in "-_." for c in name):
+        raise ConfigError(
+            f'{where}.name = {name!r}: every exception needs a name of letters, digits, "-", "_" or "." '
+            '(e.g. name = "tax-portal-2026"): it is logged, journaled and a metric label'
+        )
+    where = f'exception "{name}"'
+    values: dict[str, Any] = {"name": name}
+    for key in ("reason", *CONDITIONS):
+        v = entry.get(key, "")
+        if not isinstance(v, str):
+            raise ConfigError(f"{where}: {key} = {v!r}: expected a string")
+        v = v.strip()
+        if key == "sender":
+            v = v.strip("<>").lower()
+            if v and "@" not in v:
+                raise ConfigError(
+                    f"{where}: sender = {v!r} is not an address; for a domain use sender_domain"
+                )
+        elif key != "reason":
+            v = v.strip(".").lower()
+            if v and ("@" in v or "/" in v or " " in v or ":" in v):
+                raise ConfigError(
+                    f'{where}: {key} = {v!r}: write a bare host or domain name, e.g. "tax.go.th"'
+                )
+            if v and not v.isascii():
+                try:
+                    v = v.encode("idna").decode("ascii")
+                except UnicodeError:
+                    raise ConfigError(f"{where}: {key} = {v!r} is not a valid domain name") from None
+        values[key] = v
+    until = entry.get("until")
+    if isinstance(until, str):
+        try:
+            until = datetime.date.fromisoformat(until)
+        except ValueError:
+            raise ConfigError(f"{where}: until = {until!r}: write a date, e.g. until = 2026-12-31") from None
+    if until is not None and (not isinstance(until, datetime.date) or isinstance(until, datetime.datetime)):
+        raise ConfigError(f"{where}: until = {until!r}: write a date, e.g. until = 2026-12-31")
+    values["until"] = until
+    ex = NamedException(**values)
+    if not any(getattr(ex, k) for k in CONDITIONS):
+        raise ConfigError(
+            f"{where} is empty: it names none of {', '.join(CONDITIONS)} and would exempt every "
+            "message; name at least the link_host or the sender it is for"
+        )
+    if ex.sender and ex.sender_domain and ex.sender.rpartition("@")[2] != ex.sender_domain:
+        raise ConfigError(
+            f"{where}: sender {ex.sender} is not in sender_domain {ex.sender_domain}: it can never apply"
+        )
+    return ex
+
+
+def _same_or_unset(a: str, b: str) -> bool:
+    return not a or not b or a == b
+
+
+def overlap(a: NamedException, b: NamedException) -> bool:
+    """True when one message and one link could match both exceptions."""
+    sa = a.sender.rpartition("@")[2] or a.sender_domain
+    sb = b.sender.rpartition("@")[2] or b.sender_domain
+    return (
+        _same_or_unset(a.sender, b.sender)
+        and _same_or_unset(sa, sb)
+        and _same_or_unset(a.recipient_domain, b.recipient_domain)
+        and _same_or_unset(a.link_host, b.link_host)
+    )
+
+
+def _exceptions(value: Any) -> tuple[NamedException, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("exceptions must be a list of tables: write [[exceptions]] before each one")
+    out = tuple(_exception(i, e) for i, e in enumerate(value))
+    for i, a in enumerate(out):
+        for b in out[:i]:
+            if a.name == b.name:
+                raise ConfigError(
+                    f'exceptions: the name "{a.name}" is used twice; give each a name of its own'
+                )
+            if overlap(a, b):
+                raise ConfigError(
+                    f'exceptions "{b.name}" and "{a.name}" overlap (one message could match both): '
+                    "narrow one of them or merge them, so each use is counted under one name"
+                )
+    return out
 
 
 def _normalise_domains(cfg: Config) -> Config:
@@ -296,6 +423,10 @@ def as_dict(cfg: Any) -> dict[str, Any]:
         v = getattr(cfg, f.name)
         if f.metadata.get("table"):
             out[f.name] = dict(v)
+        elif f.metadata.get("exceptions"):
+            out[f.name] = [
+                {k: getattr(e, k) for k in EXCEPTION_KEYS if getattr(e, k) not in ("", None)} for e in v
+            ]
         else:
             out[f.name] = as_dict(v) if is_dataclass(v) else list(v) if isinstance(v, tuple) else v
     return out

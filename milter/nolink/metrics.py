@@ -115,6 +115,22 @@ class Metrics:
             "When the configuration in force was loaded.",
             registry=r,
         )
+        self.journal_errors = Counter(
+            "nolink_journal_errors",
+            "Failures to open or write the decision journal (each is logged; mail is not affected).",
+            registry=r,
+        )
+        self.journal_dropped = Counter(
+            "nolink_journal_dropped",
+            "Journal entries not written: the queue was full or the write failed.",
+            registry=r,
+        )
+        self.exceptions = Counter(
+            "nolink_exceptions",
+            "Messages in which a named exception ([[exceptions]]) took links away, by name.",
+            ["name"],
+            registry=r,
+        )
         self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
         self.start_time.set(time.time())
         for a in ACTIONS:
@@ -149,6 +165,8 @@ class Metrics:
         ).set(1)
         self.config_info.clear()
         self.config_info.labels(config.digest or "defaults", config.mode).set(1)
+        for e in config.exceptions:  # the names come from the config: a closed set, each from zero
+            self.exceptions.labels(e.name)
         self.reload_ok.set(1)
         self.reload_time.set(time.time())
 
@@ -174,6 +192,8 @@ class Metrics:
                 self.unchecked.inc(len(result.unchecked))
         if dkim is not None:
             self.dkim.labels(dkim.result).inc()
+        for name in d.exceptions:
+            self.exceptions.labels(name).inc()
 
     def dns_observer(self, outcome: str, source: str, seconds: float) -> None:
         if source == "cache":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from . import allowlist
 from .config import Config
 from .dkimcheck import DkimResult
 from .findings import Link, Location, ScanResult
@@ -42,6 +44,7 @@ class Decision:
     findings: int = 0
     error: str = ""
     dkim: DkimResult | None = None
+    exceptions: tuple[str, ...] = ()  # names of the [[exceptions]] that took findings away
 
     @property
     def in_scope(self) -> bool:
@@ -148,8 +151,12 @@ def decide(
     size: int = 0,
     error: str = "",
     dkim: DkimResult | None = None,
+    today: datetime.date | None = None,
 ) -> Decision:
-    """The verdict. result is None when the message was not scanned (out of scope, too large, error)."""
+    """The verdict. result is None when the message was not scanned (out of scope, too large, error).
+
+    Named exceptions take their findings away first; the rest of the verdict is as if those links
+    had never been there (their names stay on the Decision, for the log, journal and metrics)."""
     mode = cfg.mode
     why_not = out_of_scope(env, cfg.scope)
     n_citizen = len(citizen_domains(env.recipients, cfg.scope.internal_domains))
@@ -161,17 +168,29 @@ def decide(
         return Decision(_on_error(cfg), "too_large", mode, ref, n_citizen)
     if result is None:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="not scanned")
-    if result.findings:
+    findings: tuple[Link, ...] = result.findings
+    used: tuple[str, ...] = ()
+    if cfg.exceptions and findings:
+        findings, used = allowlist.apply(
+            cfg.exceptions, env, cfg.scope.internal_domains, findings, today or datetime.date.today()
+        )
+    if findings:
         action: Action = cfg.links.action  # type: ignore[assignment]
-        return Decision(action, "link_found", mode, ref, n_citizen, result.findings[0], len(result.findings))
+        return Decision(
+            action, "link_found", mode, ref, n_citizen, findings[0], len(findings), exceptions=used
+        )
     if result.errors:
-        return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0])
+        return Decision(
+            _on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0], exceptions=used
+        )
     if cfg.dkim.enabled and dkim is None:
-        return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="DKIM not checked")
+        return Decision(
+            _on_error(cfg), "error", mode, ref, n_citizen, error="DKIM not checked", exceptions=used
+        )
     if dkim is not None and dkim.result != "pass":
         act = cfg.dkim.on_temperror if dkim.result == "temperror" else cfg.dkim.action
-        return Decision(act, f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim)  # type: ignore[arg-type]
-    return Decision("accept", "clean", mode, ref, n_citizen, dkim=dkim)
+        return Decision(act, f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim, exceptions=used)  # type: ignore[arg-type]
+    return Decision("accept", "clean", mode, ref, n_citizen, dkim=dkim, exceptions=used)
 
 
 def _on_error(cfg: Config) -> Action:
@@ -204,5 +223,7 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
             fields.append(f'dkim_reason="{safe(d.dkim.reason, 160)}"')
     if d.error:
         fields.append(f'error="{safe(d.error, 160)}"')
+    if d.exceptions:
+        fields.append(f"exception={','.join(d.exceptions)}")
     fields += [f"size={size}", f"ms={seconds * 1000:.1f}"]
     return " ".join(fields)

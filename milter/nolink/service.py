@@ -28,6 +28,7 @@ from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
 from .metrics import Metrics, serve_http
 from .notify import monotonic_usec, notify
+from .ops.journal import Journal
 from .policy import HEADER, Decision, decide, error_text, header_value, log_line, new_ref, smtp_reply
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
@@ -59,7 +60,8 @@ class State:
     def check(self, data: bytes) -> tuple[ScanResult, DkimResult | None]:
         """The scan, then (for a message without links) the DKIM check."""
         result = self.scanner.scan(data)
-        if self.dkim is None or result.findings or result.errors:
+        # with [[exceptions]], links may not count in the end: DKIM is checked for the verdict then
+        if self.dkim is None or (result.findings and not self.config.exceptions) or result.errors:
             return result, None
         return result, self.dkim.verify(data)
 
@@ -75,6 +77,13 @@ class Service:
         self._lock = threading.Lock()
         self._inflight = 0
         self.idle = threading.Condition(self._lock)
+        self.journal = Journal.for_config(
+            config.journal, self.metrics.journal_errors.inc, self.metrics.journal_dropped.inc
+        ).start()
+
+    def close(self) -> None:
+        """Write what the journal still has queued and stop its writer."""
+        self.journal.close()
 
     def reload(self, path: str | None) -> bool:
         """Re-read and validate the config; swap it in only if all of it loads. Messages in flight
@@ -95,6 +104,7 @@ class Service:
             ("milter.socket", old.milter.socket, cfg.milter.socket),
             ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
             ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
+            ("journal", old.journal, cfg.journal),
         ):
             if a != b:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
@@ -286,6 +296,7 @@ class NolinkMilter(Milter.Base):
         seconds = time.monotonic() - started
         log.info(log_line(d, self._qid(), self.size, seconds))
         self.service.metrics.decided(d, self.size, seconds, result, dkim_result)
+        self.service.journal.decided(d, env, self._qid(), self.size, seconds, cfg)
         return rc
 
     def _apply(self, cfg: Config, d: Decision) -> int:
@@ -438,6 +449,7 @@ def serve(config: Config, path: str | None = None) -> int:
     libmilter.stop()
     loop.join(15)
     service.pool.shutdown(wait=False, cancel_futures=True)
+    service.close()
     if loop_error:
         log.error("the milter loop failed: %s", loop_error[0])
         return 1
