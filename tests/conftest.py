@@ -50,6 +50,7 @@ def _journal_off_the_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     real = journal.Journal.__init__
 
     def init(self: journal.Journal, path: str, *args: object, **kwargs: object) -> None:
-        real(self, str(tmp_path / "journal.sqlite") if path == journal.DEFAULT_PATH else path, *args, **kwargs)  # type: ignore[arg-type]
+        mine = str(tmp_path / "journal.sqlite") if path == journal.DEFAULT_PATH else path
+        real(self, mine, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(journal.Journal, "__init__", init)

@@ -1,4 +1,4 @@
-"""The nolink command: serve, scan, check-config, show-config, version."""
+"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, version."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
 from .config import Config, as_dict, load
@@ -18,6 +18,9 @@ from .scan import Scanner
 from .scope import citizen_domains
 from .sources import iter_path
 from .versions import versions
+
+if TYPE_CHECKING:
+    from .ops.quarantine import Queue
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
 
@@ -163,6 +166,125 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
 
 
+def _journals(args: argparse.Namespace, cfg: Config) -> list[str]:
+    paths = list(args.journal or []) or ([cfg.journal.path] if cfg.journal.path else [])
+    if not paths:
+        raise NolinkError("the journal is off (journal.path is empty): give --journal FILE")
+    return paths
+
+
+def cmd_lookup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    from .ops import lookup
+
+    found = lookup.find(_journals(args, cfg), args.id)
+    if args.json:
+        out.write(json.dumps(found, ensure_ascii=False, indent=1) + "\n")
+    elif not found:
+        out.write(
+            f"{args.id}: not in the journal. Out-of-scope messages (to internal recipients, other "
+            "senders or listeners) are only counted; entries older than journal.retention_days are gone.\n"
+        )
+    else:
+        out.write("\n\n".join(lookup.describe(d) for d in found) + "\n")
+    return 0 if found else 1
+
+
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 86400}d{s % 86400 // 3600}h" if s >= 86400 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    from .ops.quarantine import Queue
+
+    q = Queue(args.postfix_config, cfg.journal.path)
+    if args.action == "list":
+        held = q.held()
+        if args.json:
+            out.write(json.dumps([h.to_json() for h in held], ensure_ascii=False, indent=1) + "\n")
+            return 0
+        out.write(
+            f"{'QUEUE ID':<12} {'AGE':>7} {'SIZE':>8}  {'SENDER DOMAIN':<24} {'REASON':<14} {'REF':<10}  WHERE\n"
+        )
+        for h in held:
+            out.write(
+                f"{h.queue_id:<12} {_age(h.age):>7} {h.size:>8}  {h.sender_domain or '-':<24} "
+                f"{h.reason or '-':<14} {h.ref or '-':<10}  {h.where or '-'}\n"
+            )
+        out.write(f"{len(held)} message(s) held\n")
+        return 0
+    if args.action == "show":
+        return _quarantine_show(args, cfg, q, out)
+    if not args.ids:
+        raise NolinkError(
+            f"nolink quarantine {args.action}: give the queue id(s), see nolink quarantine list"
+        )
+    done = q.release(args.ids, args.reason) if args.action == "release" else q.delete(args.ids, args.reason)
+    if args.json:
+        out.write(json.dumps({"action": args.action, "queue_ids": done}) + "\n")
+    else:
+        verb = "released (sent on now, not scanned again)" if args.action == "release" else "deleted"
+        out.write("".join(f"{qid}: {verb}\n" for qid in done))
+    return 0
+
+
+def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextIO) -> int:
+    from .ops.lookup import describe
+
+    if len(args.ids) != 1:
+        raise NolinkError("nolink quarantine show: give one queue id")
+    qid = args.ids[0]
+    held = q.get(qid)
+    headers = q.headers(qid)
+    links, unchecked = q.rescan(qid, Scanner(cfg))
+    if args.json:
+        obj = {
+            **held.to_json(),
+            "headers": [[k, v] for k, v in headers],
+            "journal": held.entry or None,
+            "findings": [link.to_json() for link in links],
+            "unchecked": unchecked,
+        }
+        out.write(json.dumps(obj, ensure_ascii=False, indent=1) + "\n")
+        return 0
+    out.write(
+        f"Queue id {qid}, held {_age(held.age)}, {held.size} bytes, {held.recipients} recipient(s)\n\nHeaders:\n"
+    )
+    for k, v in headers:
+        out.write(f"  {k}: {' '.join(v.split())}\n")
+    out.write("\nJournal:\n")
+    if held.entry:
+        out.write(describe({**held.entry, "events": []}) + "\n")
+    else:
+        out.write("  (no journal entry for this queue id)\n")
+    out.write(f"\nLinks in the held copy ({len(links)}):\n")
+    for link in links:
+        out.write(f"  {link.text!r} -> {link.url} ({link.kind}) at {link.location}\n")
+    for u in unchecked:
+        out.write(f"  not checked: {u}\n")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    import datetime
+
+    from .ops import report, report_html
+
+    now = datetime.datetime.now().astimezone()
+    since = report.parse_when(args.since, now)
+    until = report.parse_when(args.until, now, end=True) if args.until else now
+    r = report.build(_journals(args, cfg), since, until)
+    if args.format == "json":
+        out.write(json.dumps(r, ensure_ascii=False, indent=1) + "\n")
+    elif args.format == "csv":
+        out.write(report.csv_text(r))
+    elif args.format == "html":
+        out.write(report_html.html(r))
+    else:
+        out.write(report.text(r))
+    return 0
+
+
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:
     for k, v in versions().items():
         out.write(f"{k} {v}\n")
@@ -204,6 +326,39 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run the milter for Postfix")
     with_config(sv)
     sv.set_defaults(func=cmd_serve)
+
+    lk = sub.add_parser("lookup", help="what happened to one message and why (by Ref or queue id)")
+    with_config(lk)
+    lk.add_argument("id", metavar="REF|QUEUE_ID")
+    lk.add_argument("--json", action="store_true", help="the journal entries as JSON")
+    lk.add_argument("--journal", action="append", metavar="FILE", help="journal file (default journal.path)")
+    lk.set_defaults(func=cmd_lookup)
+
+    q = sub.add_parser("quarantine", help="list, show, release or delete messages in Postfix's hold queue")
+    with_config(q)
+    q.add_argument("action", choices=("list", "show", "release", "delete"))
+    q.add_argument("ids", nargs="*", metavar="QUEUE_ID")
+    q.add_argument("--reason", default="", metavar="TEXT", help="why (required for release and delete)")
+    q.add_argument("--json", action="store_true")
+    q.add_argument(
+        "-C",
+        dest="postfix_config",
+        metavar="CONFIG_DIR",
+        help="Postfix instance's configuration directory, as postqueue -c (default: the default instance)",
+    )
+    q.set_defaults(func=cmd_quarantine)
+
+    rp = sub.add_parser("report", help="the compliance report over a period, from the journal(s)")
+    with_config(rp)
+    rp.add_argument(
+        "--since", required=True, metavar="DATE|Nd", help="2026-11-01, or 30d for the last 30 days"
+    )
+    rp.add_argument("--until", metavar="DATE", help="last day included (default: now)")
+    rp.add_argument("--format", choices=("text", "csv", "json", "html"), default="text")
+    rp.add_argument(
+        "--journal", action="append", metavar="FILE", help="journal file, repeatable to merge several relays"
+    )
+    rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)
