@@ -24,7 +24,7 @@ LOCATION_NAMES = {
     "text_plain": "plain text",
     "text_html": "HTML text",
     "html_attribute": "HTML attribute (href, src, ...)",
-    "attachment": "attachment (PDF, Office, ZIP, QR code image, ...)",
+    "attachment": "attachment (PDF, Office, ZIP, QR)",
 }
 
 

@@ -35,7 +35,9 @@ def _h2(th: str, en: str) -> str:
     return f'<h2>{escape(th)} <span class="en">/ {escape(en)}</span></h2>'
 
 
-def hbars(items: list[tuple[str, int]], colour: str = BAR, width: int = 640) -> str:
+def hbars(
+    items: list[tuple[str, int]], colour: str = BAR, width: int = 640, colours: dict[str, str] | None = None
+) -> str:
     """Horizontal bars, one per item, labelled and with its figure."""
     if not items:
         return '<p class="note">ไม่มีข้อมูล / none</p>'
@@ -48,7 +50,7 @@ def hbars(items: list[tuple[str, int]], colour: str = BAR, width: int = 640) -> 
         w = max(1.0, (width - label_w - 60) * n / top) if n else 0
         out.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{escape(name[:40])}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{colour}"/>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{(colours or {}).get(name, colour)}"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="12">{n}</text>'
         )
     out.append("</svg>")
@@ -134,11 +136,12 @@ def html(r: dict[str, Any], title: str = "") -> str:
         '<html lang="th"><head><meta charset="utf-8">',
         f"<title>{escape(title or 'nolink report')}</title><style>{CSS}</style></head><body>",
         '<h1>รายงานการตรวจลิงก์ในอีเมลถึงประชาชน <span class="en">/ Links in mail to citizens: compliance report</span></h1>',
-        f'<p class="period">{escape(r["since"])} – {escape(r["until"])} · {len(r["journals"])} journal(s)</p>',
+        f'<p class="period">{escape(r["since"][:16].replace("T", " "))} – {escape(r["until"][:16].replace("T", " "))}'
+        f" · {len(r['journals'])} journal(s)</p>",
         "<section>",
         _h2("สรุปผล", "Summary"),
         f'<div class="cards">{card_html}</div>',
-        hbars([(x[1], x[2]) for x in cards[1:5]], BAR),
+        hbars([(x[1], x[2]) for x in cards[1:5]], BAR, colours=COLOURS),
         "</section><section>",
         _h2("รายวัน", "Daily"),
         daily_chart(r["daily"]),
