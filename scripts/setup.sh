@@ -11,7 +11,7 @@ want_test=0
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd chromium e2fsprogs)  # promtool; systemd-analyze; the report screenshot test; chattr
 fi
 
 missing=()

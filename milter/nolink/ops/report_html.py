@@ -66,7 +66,7 @@ def daily_chart(days: list[dict[str, Any]], width: int = 900, height: int = 220)
     left, bottom = 40, 30
     plot_h = height - bottom - 10
     step = (width - left - 10) / len(days)
-    bar = max(2.0, step * 0.7)
+    bar = min(40.0, max(2.0, step * 0.7))
     out = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
     ]
