@@ -49,117 +49,120 @@ def parse_when(text: str, now: datetime.datetime, end: bool = False) -> datetime
         raise ReportError(f"{text!r} is not a date: write 7d, 2026-11-01 or 2026-11-01T08:00") from None
 
 
-def _rows(
-    paths: list[str], since: float, until: float
-) -> tuple[list[sqlite3.Row], list[sqlite3.Row], Counter[str]]:
-    decisions: list[sqlite3.Row] = []
-    events: list[sqlite3.Row] = []
-    oos: Counter[str] = Counter()
-    d0 = journal.day_of(since)
-    d1 = journal.day_of(until - 1e-6)
+_W = "FROM decisions WHERE time >= ? AND time < ?"
+QUERIES = {
+    "applied": f"SELECT applied, COUNT(*) {_W} GROUP BY 1",
+    "dry": f"SELECT action, COUNT(*) {_W} AND mode = 'dry_run' GROUP BY 1",
+    "reasons": f"SELECT reason, COUNT(*) {_W} GROUP BY 1",
+    "locations": f"SELECT category, COUNT(*) {_W} AND category != '' GROUP BY 1",
+    "kinds": f"SELECT kind, COUNT(*) {_W} AND kind != '' GROUP BY 1",
+    "hosts": f"SELECT sample, COUNT(*) {_W} AND sample != '' GROUP BY 1",
+    "exceptions": f"SELECT exceptions, COUNT(*) {_W} AND exceptions != '' GROUP BY 1",
+    "dkim": f"SELECT dkim_result, COUNT(*) {_W} AND dkim_result != '' GROUP BY 1",
+    "dkim_reasons": f"SELECT dkim_reason, COUNT(*) {_W} AND dkim_result NOT IN ('', 'pass') AND dkim_reason != '' GROUP BY 1",
+    "senders": f"SELECT sender_domain, applied, reason = 'link_found', COUNT(*) {_W} GROUP BY 1, 2, 3",
+    "daily": f"SELECT date(time, 'unixepoch', 'localtime'), applied, reason = 'link_found', COUNT(*) {_W} GROUP BY 1, 2, 3",
+    "events": "SELECT event, COUNT(*) FROM events WHERE time >= ? AND time < ? GROUP BY 1",
+}
+
+
+def _aggregate(paths: list[str], since: float, until: float) -> dict[str, Counter[Any]]:
+    """Each figure counted by SQLite (one pass over the time index per query), summed over journals."""
+    out: dict[str, Counter[Any]] = {k: Counter() for k in [*QUERIES, "out_of_scope"]}
+    d0, d1 = journal.day_of(since), journal.day_of(until - 1e-6)
     for path in paths:
         conn = journal.connect_ro(path)
         try:
-            decisions += conn.execute(
-                "SELECT * FROM decisions WHERE time >= ? AND time < ? ORDER BY time", (since, until)
-            ).fetchall()
-            events += conn.execute(
-                "SELECT * FROM events WHERE time >= ? AND time < ?", (since, until)
-            ).fetchall()
-            for r in conn.execute(
-                "SELECT reason, SUM(count) AS n FROM out_of_scope WHERE day >= ? AND day <= ? GROUP BY reason",
-                (d0, d1),
+            for name, sql in QUERIES.items():
+                for *key, n in conn.execute(sql, (since, until)):
+                    out[name][key[0] if len(key) == 1 else tuple(key)] += int(n)
+            for reason, n in conn.execute(
+                "SELECT reason, SUM(count) FROM out_of_scope WHERE day >= ? AND day <= ? GROUP BY 1", (d0, d1)
             ):
-                oos[r["reason"]] += int(r["n"])
+                out["out_of_scope"][reason] += int(n)
         except sqlite3.Error as e:
             raise journal.JournalError(f"{path}: cannot read the journal: {e}") from None
         finally:
             conn.close()
-    return decisions, events, oos
+    return out
 
 
 def _host(sample: str) -> str:
     return sample.split("://", 1)[-1]
 
 
+def _split(c: Counter[Any]) -> dict[str, Counter[str]]:
+    """(key, applied, has_link) counts -> key: {checked, refused, held, ..., with_links}."""
+    out: dict[str, Counter[str]] = {}
+    for (key, applied, link), n in c.items():
+        x = out.setdefault(key, Counter())
+        x["checked"] += n
+        x[APPLIED.get(applied, applied)] += n
+        if link:
+            x["with_links"] += n
+    return out
+
+
 def build(paths: list[str], since: datetime.datetime, until: datetime.datetime) -> dict[str, Any]:
     if until <= since:
         raise ReportError(f"--until ({until:%Y-%m-%d %H:%M}) must be after --since ({since:%Y-%m-%d %H:%M})")
-    rows, events, oos = _rows(paths, since.timestamp(), until.timestamp())
-    applied = Counter(APPLIED.get(r["applied"], r["applied"]) for r in rows)
-    dry = [r for r in rows if r["mode"] == "dry_run"]
-    would = Counter(r["action"] for r in dry)
-    reasons = Counter(r["reason"] for r in rows)
-    locations = Counter(r["category"] for r in rows if r["category"])
-    kinds = Counter(r["kind"] for r in rows if r["kind"])
-    hosts = Counter(_host(r["sample"]) for r in rows if r["sample"])
+    a = _aggregate(paths, since.timestamp(), until.timestamp())
+    applied = Counter({APPLIED.get(k, k): n for k, n in a["applied"].items()})
+    hosts: Counter[str] = Counter()
+    for sample, n in a["hosts"].items():
+        hosts[_host(sample)] += n
     exceptions: Counter[str] = Counter()
-    for r in rows:
-        for name in filter(None, r["exceptions"].split(",")):
-            exceptions[name] += 1
-    senders: dict[str, Counter[str]] = {}
-    for r in rows:
-        c = senders.setdefault(r["sender_domain"] or "(none)", Counter())
-        c["checked"] += 1
-        c[APPLIED.get(r["applied"], r["applied"])] += 1
-        if r["reason"] == "link_found":
-            c["with_links"] += 1
-    dk = [r for r in rows if r["dkim_result"]]
-    dk_results = Counter(r["dkim_result"] for r in dk)
-    dk_reasons = Counter(r["dkim_reason"] for r in dk if r["dkim_result"] != "pass" and r["dkim_reason"])
+    for names, n in a["exceptions"].items():
+        for name in filter(None, names.split(",")):
+            exceptions[name] += n
+    senders = _split(Counter({(k[0] or "(none)", k[1], k[2]): n for k, n in a["senders"].items()}))
     days: dict[str, Counter[str]] = {}
     day = since.astimezone().date()
     while day <= (until - datetime.timedelta(microseconds=1)).astimezone().date():
         days[day.isoformat()] = Counter()
         day += datetime.timedelta(days=1)
-    for r in rows:
-        c = days.setdefault(journal.day_of(r["time"]), Counter())
-        c["checked"] += 1
-        c[APPLIED.get(r["applied"], r["applied"])] += 1
-        if r["reason"] == "link_found":
-            c["with_links"] += 1
+    days.update(_split(a["daily"]))
+    dk = a["dkim"]
+    checked_dkim = sum(dk.values())
     fields = ("checked", "refused", "held", "deferred", "delivered", "with_links")
     return {
         "since": since.isoformat(timespec="seconds"),
         "until": until.isoformat(timespec="seconds"),
         "journals": list(paths),
         "messages": {
-            "checked": len(rows),
+            "checked": sum(a["applied"].values()),
             "refused": applied["refused"],
             "held": applied["held"],
             "deferred": applied["deferred"],
             "delivered": applied["delivered"],
-            "with_links": reasons["link_found"],
-            "out_of_scope": sum(oos.values()),
+            "with_links": a["reasons"]["link_found"],
+            "out_of_scope": sum(a["out_of_scope"].values()),
         },
         "dry_run": {
-            "messages": len(dry),
-            "would_have_been": {APPLIED[a]: would[a] for a in APPLIED},
+            "messages": sum(a["dry"].values()),
+            "would_have_been": {APPLIED[x]: a["dry"][x] for x in APPLIED},
         },
-        "by_reason": dict(reasons.most_common()),
-        "out_of_scope": dict(oos.most_common()),
-        "by_location": dict(locations.most_common()),
-        "by_kind": dict(kinds.most_common()),
+        "by_reason": dict(a["reasons"].most_common()),
+        "out_of_scope": dict(a["out_of_scope"].most_common()),
+        "by_location": dict(a["locations"].most_common()),
+        "by_kind": dict(a["kinds"].most_common()),
         "by_sender_domain": [
             {"domain": d, **{f: c[f] for f in fields}}
             for d, c in sorted(senders.items(), key=lambda kv: (-kv[1]["checked"], kv[0]))
         ],
         "dkim": {
-            "checked": len(dk),
-            "pass": dk_results["pass"],
-            "pass_share": round(dk_results["pass"] / len(dk), 4) if dk else None,
-            "failures": {k: dk_results[k] for k in ("fail", "none", "permerror")},
-            "dns_trouble": dk_results["temperror"],
-            "failure_reasons": dict(dk_reasons.most_common(10)),
+            "checked": checked_dkim,
+            "pass": dk["pass"],
+            "pass_share": round(dk["pass"] / checked_dkim, 4) if checked_dkim else None,
+            "failures": {k: dk[k] for k in ("fail", "none", "permerror")},
+            "dns_trouble": dk["temperror"],
+            "failure_reasons": dict(a["dkim_reasons"].most_common(10)),
         },
         "exceptions": dict(exceptions.most_common()),
         "top_link_hosts": [
             {"host": h, "messages": n} for h, n in sorted(hosts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         ],
-        "quarantine": {
-            "released": sum(1 for e in events if e["event"] == "release"),
-            "deleted": sum(1 for e in events if e["event"] == "delete"),
-        },
+        "quarantine": {"released": a["events"]["release"], "deleted": a["events"]["delete"]},
         "daily": [{"day": d, **{f: c[f] for f in fields}} for d, c in sorted(days.items())],
     }
 
