@@ -168,6 +168,20 @@ panel(
     },
 )
 panel(
+    "Decision journal",
+    [
+        (f"sum(rate(nolink_journal_errors_total{{{SEL}}}[5m]))", "write errors"),
+        (f"sum(rate(nolink_journal_dropped_total{{{SEL}}}[5m]))", "entries dropped"),
+    ],
+    unit="reqps",
+    desc="Mail is not affected; the journal misses these decisions (full disk, read-only or broken file).",
+)
+panel(
+    "Named exceptions used",
+    [(f"sum by (name) (increase(nolink_exceptions_total{{{SEL}}}[1h]))", "{{name}}")],
+    desc="Messages in which a [[exceptions]] entry let links through, per hour.",
+)
+panel(
     "Config age",
     [(f"time() - nolink_config_last_reload_success_timestamp_seconds{{{SEL}}}", "{{instance}}")],
     kind="stat",
