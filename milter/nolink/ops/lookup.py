@@ -11,7 +11,7 @@ from . import journal
 OUTCOME = {
     "reject": "refused (550): the sender got the error and the message was not sent",
     "tempfail": "deferred (451): the sender's server was told to try again later",
-    "quarantine": "held in Postfix's hold queue (see nolink quarantine list)",
+    "quarantine": "held in Postfix's hold queue for review",
     "accept": "delivered",
 }
 REASONS = {
