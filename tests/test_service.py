@@ -169,9 +169,12 @@ def test_time_out_is_on_error(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Temporary failure" in s.reply[2]  # type: ignore[index]
 
 
-def test_too_large_is_on_error() -> None:
+def test_too_large_is_a_552_reject() -> None:
     s = Session(make("[milter]\nmax_message_size = 100"))
-    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.TEMPFAIL
+    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.REJECT  # a retry cannot make it smaller
+    assert s.reply[:2] == ("552", "5.3.4")  # type: ignore[index]
+    s = Session(make('[milter]\nmax_message_size = 100\non_error = "accept"'))
+    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.ACCEPT
 
 
 def test_scope_sender_and_listener() -> None:

@@ -112,6 +112,11 @@ class DkimConfig:
     enabled: bool = False
     action: str = field(default="reject", metadata=_choice(*ACTIONS))
     on_temperror: str = field(default="tempfail", metadata=_choice(*ACTIONS))
+    # as OpenDKIM's On-NoSignature, On-BadSignature, On-KeyNotFound: unset ones take dkim.action
+    on_none: str = field(default="", metadata=_choice(*ACTIONS))
+    on_fail: str = field(default="", metadata=_choice(*ACTIONS))
+    on_permerror: str = field(default="", metadata=_choice(*ACTIONS))
+    on_unaligned: str = field(default="", metadata=_choice(*ACTIONS))
     alignment: str = field(default="relaxed", metadata=_choice("relaxed", "strict"))
     min_rsa_bits: int = field(default=1024, metadata=_range(512, 16384))
     max_clock_skew: float = field(default=300.0, metadata=_range(0, 86400))
@@ -121,6 +126,11 @@ class DkimConfig:
     cache_size: int = field(default=10000, metadata=_range(0, 10_000_000))
     reject_text: str = field(default=DEFAULT_DKIM_TEXT, metadata={"pattern": "ascii"})
     pinned_keys: tuple[tuple[str, str], ...] = field(default=(), metadata={"table": True})
+
+    def __post_init__(self) -> None:
+        for k in ("on_none", "on_fail", "on_permerror", "on_unaligned"):  # unset: as dkim.action
+            if not getattr(self, k):
+                object.__setattr__(self, k, self.action)
 
 
 def parse_listen(listen: str) -> tuple[str, int] | None:
