@@ -16,6 +16,7 @@ from test_service import CITIZEN, CLEAN, INTERNAL, LINK, Session, dkim_service, 
 ALLOWED_LABELS = {
     "action", "mode", "reason", "location", "kind", "result", "outcome", "stage", "le",
     "version", "python", "pymilter", "dkimpy", "tldextract", "psl_source", "psl_version", "config_hash",
+    "header",
 }  # fmt: skip
 
 

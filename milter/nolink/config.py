@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -54,6 +55,8 @@ class MilterConfig:
     timeout: float = field(default=60.0, metadata=_range(0.1, 3600))
     max_message_size: int = field(default=64 * 1024 * 1024, metadata=_range(0, 1 << 40))
     dry_run_header: bool = True
+    # RFC 8601 authserv-id of the Authentication-Results header nolink adds; "": the host name
+    authserv_id: str = field(default="", metadata={"pattern": "authserv_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,14 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
             raise ConfigError(f'{key} = {value!r}: expected an octal file mode such as "0660"') from None
     if meta.get("pattern") == "listen":
         parse_listen(value)
+    if (
+        meta.get("pattern") == "authserv_id"
+        and value
+        and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", value)
+    ):
+        raise ConfigError(
+            f'{key} = {value!r}: write a host name such as "mail.example.go.th" (or "" for this host\'s name)'
+        )
     if meta.get("pattern") == "ascii" and (not value.isascii() or any(c in value for c in "\r\n")):
         raise ConfigError(f"{key}: SMTP replies must be one line of ASCII; remove non-ASCII characters")
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from .scope import Envelope, citizen_domains, out_of_scope
 
 Action = Literal["accept", "reject", "quarantine", "tempfail"]
 HEADER = "X-Nolink-Verdict"
+AUTH_RESULTS = "Authentication-Results"
 OUT_OF_SCOPE = frozenset(("not_citizen_bound", "not_our_sender", "not_policed_listener"))
 _UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%`]')
 
@@ -197,6 +199,56 @@ def header_value(d: Decision) -> str:
     dk = f"; dkim={d.dkim.result}" if d.dkim is not None else ""
     mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
     return f"{d.action}; reason={d.reason}{where}{dk}; ref={d.ref}{mode}"
+
+
+def authserv_id(cfg: Config) -> str:
+    """milter.authserv_id, or this host's name."""
+    return cfg.milter.authserv_id or socket.gethostname() or "localhost"
+
+
+_COMMENT = re.compile(r"^\s*(?:\([^()]*\)\s*)*")
+
+
+def authserv_of(value: str) -> str:
+    """The authserv-id an Authentication-Results value starts with ("" if none), lower-cased."""
+    rest = _COMMENT.sub("", value.replace("\r\n", " ").replace("\n", " "))
+    m = re.match(r"[^\s;()]+", rest)
+    return m.group(0).lower().rstrip(".") if m else ""
+
+
+def _ar_value(text: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9._+-]+", text):
+        return text
+    return '"' + safe(text, 120) + '"'
+
+
+def _ar_method(r: DkimResult) -> str:
+    out = f"dkim={r.result}"
+    if r.result != "pass" and r.sender_problem:
+        out += f" reason={_ar_value(r.sender_problem)}"
+    if r.domain:
+        out += f" header.d={_ar_value(r.domain)}"
+    if r.selector:
+        out += f" header.s={_ar_value(r.selector)}"
+    if r.algorithm:
+        out += f" header.a={_ar_value(r.algorithm)}"
+    return out
+
+
+def auth_results(authserv: str, d: Decision) -> str:
+    """The Authentication-Results value (RFC 8601) for a message nolink lets through or holds:
+    nolink's DKIM result for each signature (as nolink counts them: alignment and key rules
+    included), "dkim=none" for none, or "none" when DKIM was not checked."""
+    r = d.dkim
+    if r is None:
+        return f"{authserv}; none"
+    if r.signatures:
+        methods = [_ar_method(x) for x in r.signatures]
+    elif r.result == "none":
+        methods = ["dkim=none"]
+    else:  # no single From, or a message dkimpy cannot parse: no signature to name
+        methods = [_ar_method(r)]
+    return f"{authserv}; " + "; ".join(methods)
 
 
 def decide(

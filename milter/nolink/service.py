@@ -28,7 +28,20 @@ from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
 from .metrics import Metrics, serve_http
 from .notify import monotonic_usec, notify
-from .policy import HEADER, Decision, decide, error_text, header_value, log_line, new_ref, smtp_reply
+from .policy import (
+    AUTH_RESULTS,
+    HEADER,
+    Decision,
+    auth_results,
+    authserv_id,
+    authserv_of,
+    decide,
+    error_text,
+    header_value,
+    log_line,
+    new_ref,
+    smtp_reply,
+)
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
 
@@ -36,7 +49,7 @@ from .scope import Envelope, domain_of, out_of_scope
 # see our source root milter/ first, do not mistake one for the other.
 libmilter: Any = importlib.import_module("milter")
 log = logging.getLogger("nolink")
-FLAGS = libmilter.ADDHDRS | libmilter.QUARANTINE
+FLAGS = libmilter.ADDHDRS | libmilter.CHGHDRS | libmilter.QUARANTINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +161,8 @@ class NolinkMilter(Milter.Base):
         self.recipients: list[str] = []
         self.headers: list[bytes] = []
         self.from_domains: list[str] = []
+        self.seen: dict[str, int] = {}  # header name (lower case) -> occurrences so far
+        self.strip: list[tuple[str, int]] = []  # arriving headers only nolink may write: (name, index)
         self.spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         self.size = 0
 
@@ -196,8 +211,16 @@ class NolinkMilter(Milter.Base):
         v = v.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         self.headers.append(n.encode("ascii", "replace") + b":" + v + b"\r\n")
         self.size += len(self.headers[-1])
-        if n.lower() == "from":
+        low = n.lower()
+        if low == "from":
             self.from_domains.append(domain_of(v.decode("utf-8", "replace").rpartition("<")[2]))
+        self.seen[low] = index = self.seen.get(low, 0) + 1
+        if low == "x-nolink-verdict" or (
+            low == "authentication-results"
+            and self.state is not None
+            and authserv_of(v.decode("ascii", "replace")) == authserv_id(self.state.config).lower()
+        ):
+            self.strip.append((HEADER if low == "x-nolink-verdict" else AUTH_RESULTS, index))
         return Milter.CONTINUE
 
     def eoh(self) -> int:
@@ -205,7 +228,7 @@ class NolinkMilter(Milter.Base):
             st = self.state
             if st is None:
                 return Milter.CONTINUE
-            if out_of_scope(self._envelope(), st.config.scope):
+            if out_of_scope(self._envelope(), st.config.scope) and not self.strip:
                 rc = self._decide(None)  # decided now: Postfix then skips sending the body
                 self._finish()
                 return rc
@@ -270,8 +293,9 @@ class NolinkMilter(Milter.Base):
         error = ""
         result = None
         dkim_result = None
-        # out-of-scope mail was decided at end of headers and never gets here with a message
-        if message is not None and self.size <= cfg.milter.max_message_size:
+        # out-of-scope mail is decided without a scan (at end of headers, unless headers must go)
+        in_scope = not out_of_scope(env, cfg.scope)
+        if message is not None and in_scope and self.size <= cfg.milter.max_message_size:
             future = self.service.pool.submit(lambda: st.check(message()))
             try:
                 result, dkim_result = future.result(timeout=cfg.milter.timeout)
@@ -294,12 +318,25 @@ class NolinkMilter(Milter.Base):
         if reply is not None:
             self.setreply(*reply)
             return Milter.REJECT if applied == "reject" else Milter.TEMPFAIL
+        self._strip_headers()
+        if d.in_scope:  # accepted or held: say what nolink found, above the other headers
+            lead = " " if getattr(self, "_protocol", 0) & Milter.P_HDR_LEADSPC else ""
+            self.addheader(AUTH_RESULTS, lead + auth_results(authserv_id(cfg), d), 0)
         if applied == "quarantine":
             self._add_header(d)  # Postfix 3.7 drops the hold reason: keep it where postcat shows it
             self.quarantine(f"nolink {d.reason} ref={d.ref}")
         elif d.in_scope and d.reason != "clean" and (d.mode == "enforce" or cfg.milter.dry_run_header):
             self._add_header(d)
         return Milter.ACCEPT
+
+    def _strip_headers(self) -> None:
+        """Remove arriving X-Nolink-Verdict headers and Authentication-Results under our
+        authserv-id, so a delivered or held copy says only what nolink said. Last first, so
+        that no removal shifts the index of another."""
+        for name, index in reversed(self.strip):
+            self.chgheader(name, index, "")
+            self.service.metrics.headers_removed.labels(name).inc()
+        self.strip = []
 
     def _add_header(self, d: Decision) -> None:
         # With P_HDR_LEADSPC the MTA takes the value as written: the space after the colon is ours.
