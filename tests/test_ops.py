@@ -175,6 +175,78 @@ def test_inet_socket_check() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("sock", "ok", "warning", "says"),
+    [
+        ("inet6:8890@::1", True, False, "milter socket inet6:8890@::1"),
+        ("inet:8890@[::1]", True, False, "milter socket inet:8890@[::1]"),
+        ("inet:8890@localhost", True, False, "milter socket inet:8890@localhost"),
+        ("inet:8890", True, True, "every IPv4 address; to keep it local write inet:8890@127.0.0.1"),
+        ("inet6:8890", True, True, "every address; to keep it local write inet6:8890@::1"),
+        ("inet:8890@::1", False, False, "write inet6:8890@::1 or inet:8890@[::1]"),
+        ("inet:99999@127.0.0.1", False, False, "the port must be 1-65535"),
+        ("inet:8890@", False, False, "nothing after @"),
+        ("tcp:8890", False, False, "write unix:/path (or local:/path)"),
+    ],
+)
+def test_libmilter_socket_forms(sock: str, ok: bool, warning: bool, says: str) -> None:
+    (c,) = socket_checks(parse(f'[milter]\nsocket = "{sock}"'))
+    assert (c.ok, c.warning) == (ok, warning) and says in c.what
+
+
+@needs_postfix_group
+def test_local_socket_form_is_checked_like_unix(tmp_path: Path) -> None:
+    cfg = parse(f'[milter]\nsocket = "local:{tmp_path}/missing/nolink.sock"\n')
+    (c,) = socket_checks(cfg)
+    assert c.ok and c.warning and "does not exist yet" in c.what
+
+
+def test_a_second_serve_on_a_live_socket_refuses_to_start(tmp_path: Path) -> None:
+    cfg, sock = write_config(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "milter"))
+    first = subprocess.Popen(exec_start(cfg), env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as c:
+                    c.connect(str(sock))
+                break
+            except OSError:
+                assert first.poll() is None, first.stderr.read()  # type: ignore[union-attr]
+                time.sleep(0.05)
+        inode = sock.stat().st_ino
+        second = subprocess.run(
+            exec_start(cfg), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 2
+        assert f"milter.socket {sock} is in use" in second.stderr and "systemctl stop nolink" in second.stderr
+        assert sock.stat().st_ino == inode  # the first one's socket was left alone
+        with socket.socket(socket.AF_UNIX) as c:
+            c.connect(str(sock))  # and it still accepts
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
+def test_a_stale_socket_file_does_not_block_a_start(tmp_path: Path) -> None:
+    from nolink.service import refuse_live_socket
+
+    cfg, sock = write_config(tmp_path)
+    sock.parent.mkdir()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock))  # bound, never listening, then closed: what a crash leaves
+    refuse_live_socket(parse(cfg.read_text()))  # does not raise
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock.with_name("live.sock")))
+        s.listen()
+        live = parse(f'[milter]\nsocket = "local:{sock.with_name("live.sock")}"\n')
+        with pytest.raises(Exception, match="is in use"):
+            refuse_live_socket(live)
+
+
 @needs_postfix_group
 def test_check_config_command(tmp_path: Path) -> None:
     from nolink.cli import main

@@ -226,6 +226,10 @@ def test_inflight_count_returns_to_zero() -> None:
         ("unix:/var/spool/postfix/nolink/nolink.sock", "unix:/var/spool/postfix/nolink/nolink.sock"),
         ("inet:8890@127.0.0.1", "inet:8890@127.0.0.1"),
         ("inet:8890@[::1]", "inet6:8890@::1"),
+        ("inet6:8890@::1", "inet6:8890@::1"),  # libmilter's own forms pass as they are
+        ("inet6:8890@[::1]", "inet6:8890@::1"),
+        ("inet:8890", "inet:8890"),
+        ("local:/run/nolink.sock", "local:/run/nolink.sock"),
     ],
 )
 def test_socket_syntax(given: str, expected: str) -> None:

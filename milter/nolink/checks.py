@@ -7,8 +7,10 @@ complaint, Postfix getting "Permission denied" on the socket.
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import pwd
+import re
 import stat
 from dataclasses import dataclass
 
@@ -39,18 +41,16 @@ def _user(uid: int) -> str:
 
 def socket_checks(cfg: Config) -> list[Check]:
     sock = cfg.milter.socket
-    if sock.startswith("inet:"):
-        port, _, host = sock[5:].partition("@")
-        ok = port.isdigit() and 0 < int(port) < 65536 and bool(host)
+    if sock.startswith(("inet:", "inet6:")):
+        return [_inet_check(sock)]
+    if not sock.startswith(("unix:", "local:")):
         return [
             Check(
-                ok,
-                f"milter socket {sock}"
-                + ("" if ok else ": write inet:PORT@ADDRESS, e.g. inet:8890@127.0.0.1"),
+                False,
+                f"milter.socket = {sock!r}: write unix:/path (or local:/path), inet:PORT@ADDRESS "
+                "(inet:8890@127.0.0.1) or inet6:PORT@ADDRESS (inet6:8890@::1, also inet:8890@[::1])",
             )
         ]
-    if not sock.startswith(("unix:", "local:")):
-        return [Check(False, f"milter.socket = {sock!r}: write unix:/path or inet:PORT@ADDRESS")]
     path = sock.split(":", 1)[1]
     d = os.path.dirname(path) or "."
     fix = f"run: install -d -o nolink -g postfix -m 2750 {d}  (the systemd set-up does it with tmpfiles.d)"
@@ -113,6 +113,35 @@ def socket_checks(cfg: Config) -> list[Check]:
             )
         )
     return out
+
+
+def _inet_check(sock: str) -> Check:
+    """inet:PORT[@HOST] and inet6:PORT[@HOST] as libmilter reads them (HOST: an address or a name;
+    none: every address of the family)."""
+    family, _, rest = sock.partition(":")
+    port, at, host = rest.partition("@")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    example = "inet:8890@127.0.0.1" if family == "inet" else "inet6:8890@::1"
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        return Check(False, f"milter socket {sock}: the port must be 1-65535; write e.g. {example}")
+    if at and not bare:
+        return Check(False, f"milter socket {sock}: nothing after @; write e.g. {example}, or drop the @")
+    if bare:
+        try:
+            if ipaddress.ip_address(bare).version == 6 and family == "inet" and bare == host:
+                return Check(
+                    False, f"milter socket {sock}: for IPv6 write inet6:{port}@{bare} or inet:{port}@[{bare}]"
+                )
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", bare):
+                return Check(False, f"milter socket {sock}: {bare!r} is not an address or host name")
+        return Check(True, f"milter socket {sock}")
+    every = "every IPv4 address" if family == "inet" else "every address"
+    return Check(
+        True,
+        f"milter socket {sock}: libmilter listens on {every}; to keep it local write {example}",
+        warning=True,
+    )
 
 
 def deployment_checks(cfg: Config) -> list[Check]:

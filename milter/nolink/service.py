@@ -14,6 +14,8 @@ import importlib
 import logging
 import os
 import signal
+import socket
+import stat
 import tempfile
 import threading
 import time
@@ -25,6 +27,7 @@ import prometheus_client
 
 from .config import Config, load
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
+from .errors import NolinkError
 from .findings import ScanResult
 from .metrics import Metrics, serve_http
 from .notify import monotonic_usec, notify
@@ -353,12 +356,37 @@ class NolinkMilter(Milter.Base):
         return Milter.TEMPFAIL
 
 
-def libmilter_address(socket: str) -> str:
-    """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6."""
-    if socket.startswith("inet:") and "@[" in socket:
-        port, _, host = socket[5:].partition("@")
+def libmilter_address(spec: str) -> str:
+    """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6; libmilter's own
+    forms (inet6:PORT@ADDR, local:/path, inet:PORT) pass as they are."""
+    if spec.startswith(("inet:", "inet6:")) and "@[" in spec:
+        port, _, host = spec.split(":", 1)[1].partition("@")
         return f"inet6:{port}@{host.strip('[]')}"
-    return socket
+    return spec
+
+
+def refuse_live_socket(config: Config) -> None:
+    """A unix socket another process still accepts on is not ours to take: libmilter would unlink
+    it and cut that process (a running nolink) off from Postfix. A stale socket file is fine."""
+    address = libmilter_address(config.milter.socket)
+    if not address.startswith(("unix:", "local:")):
+        return  # a busy TCP port fails to bind on its own
+    path = address.split(":", 1)[1]
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return
+    except OSError:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return  # nobody listens (ECONNREFUSED): left over from a crash, libmilter replaces it
+    raise NolinkError(
+        f"milter.socket {path} is in use: another process (a nolink already running?) accepts "
+        "connections on it. Stop it first (systemctl stop nolink), or give this one another milter.socket"
+    )
 
 
 def register(service: Service, name: str = "nolink") -> None:
@@ -433,6 +461,7 @@ def serve(config: Config, path: str | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, on_signal)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    refuse_live_socket(config)  # before anything is started or replaced
     service = Service(config)
     serve_http(service.metrics, config.metrics.listen)
     register(service)
