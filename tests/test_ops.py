@@ -283,3 +283,53 @@ def test_check_config_command(tmp_path: Path) -> None:
     out = Out()
     assert main(["check-config", "-c", str(bad)], out, out) == 1  # type: ignore[arg-type]
     assert "dkim.nameservers: 'dns.example' is not an address" in out.text
+
+
+@pytest.mark.parametrize(
+    ("domains", "warning", "says"),
+    [
+        ("[]", True, "every message is citizen-bound"),
+        ('["th"]', True, '"th" is a whole top-level domain'),
+        ('["co.th"]', True, '"co.th" is a public suffix: anyone can register'),
+        ('["go.th", "mi.th", "dopa.go.th"]', False, "scope.internal_domains: go.th, mi.th, dopa.go.th"),
+    ],
+)
+def test_internal_domains_checks(domains: str, warning: bool, says: str) -> None:
+    from nolink.checks import scope_checks
+    from nolink.psl import load
+
+    checks = scope_checks(parse(f"[scope]\ninternal_domains = {domains}\n"), load())
+    assert [c.warning for c in checks] == [warning] and says in checks[0].what
+    assert all(c.ok for c in checks)  # warned, not refused: the file is valid
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (
+            "*.go.th",
+            'can never match: entries are not patterns, they match whole labels already; write "go.th"',
+        ),
+        ("https://dopa.go.th", 'write only the domain, e.g. "go.th"'),
+    ],
+)
+def test_internal_domains_that_can_never_match_are_refused(entry: str, says: str) -> None:
+    from nolink.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse(f'[scope]\ninternal_domains = ["{entry}"]\n')
+    assert says in str(e.value)
+
+
+def test_check_config_prints_the_scope_warning() -> None:
+    from nolink.cli import main
+
+    class Out:
+        text = ""
+
+        def write(self, s: str) -> None:
+            self.text += s
+
+    out = Out()
+    main(["check-config", "-c", str(ROOT / "config" / "nolink.toml")], out, out)  # type: ignore[arg-type]
+    assert "  warn  scope.internal_domains is empty: every message is citizen-bound" in out.text

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .config import Config, parse_listen, parse_nameserver
 from .errors import NolinkError
+from .psl import PublicSuffixList
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +145,61 @@ def _inet_check(sock: str) -> Check:
     )
 
 
+GOVERNMENT_SUFFIXES = ("go.th", "mi.th")  # public suffixes below which only the state registers
+
+
+def scope_checks(cfg: Config, psl: PublicSuffixList) -> list[Check]:
+    """scope.internal_domains that make every message, or far too many, count as internal or not."""
+    domains = cfg.scope.internal_domains
+    if not domains:
+        return [
+            Check(
+                True,
+                "scope.internal_domains is empty: every message is citizen-bound, mail between your own "
+                'staff too; list your domains, e.g. internal_domains = ["go.th"]',
+                warning=True,
+            )
+        ]
+    out = []
+    for d in domains:
+        if "." not in d and psl.is_suffix(d):
+            out.append(
+                Check(
+                    True,
+                    f'scope.internal_domains: "{d}" is a whole top-level domain: every address under .{d} '
+                    "counts as internal, citizens' included, and is never checked; list your own domains "
+                    'instead, e.g. "go.th" or "dopa.go.th"',
+                    warning=True,
+                )
+            )
+        elif psl.is_suffix(d) and d not in GOVERNMENT_SUFFIXES:
+            out.append(
+                Check(
+                    True,
+                    f'scope.internal_domains: "{d}" is a public suffix: anyone can register a domain below '
+                    "it, and mail to all of them counts as internal; list your own domains instead "
+                    '(e.g. "example.' + d + '")',
+                    warning=True,
+                )
+            )
+    if not out:
+        out.append(Check(True, f"scope.internal_domains: {', '.join(domains)}"))
+    return out
+
+
 def deployment_checks(cfg: Config) -> list[Check]:
     from .scan import Scanner
 
     out: list[Check] = []
+    psl: PublicSuffixList | None = None
     try:
         psl = Scanner(cfg).psl
         out.append(Check(True, f"Public Suffix List: {psl.source} ({psl.version})"))
     except NolinkError as e:
         out.append(Check(False, str(e)))
     out.extend(socket_checks(cfg))
+    if psl is not None:
+        out.extend(scope_checks(cfg, psl))
     listen = parse_listen(cfg.metrics.listen)
     out.append(Check(True, f"metrics endpoint {cfg.metrics.listen}" if listen else "metrics endpoint off"))
     if cfg.dkim.enabled:

@@ -264,6 +264,16 @@ def _normalise_domains(cfg: Config) -> Config:
             d = v.strip().strip(".").lower()
             if not d or " " in d or "@" in d:
                 raise ConfigError(f'scope.{key}: {v!r} is not a domain name (write e.g. "go.th")')
+            if "*" in d or "?" in d:
+                fixed = d.replace("*", "").replace("?", "").strip(".") or "go.th"
+                raise ConfigError(
+                    f"scope.{key}: {v!r} can never match: entries are not patterns, they match whole "
+                    f'labels already; write "{fixed}" (it covers every domain below it)'
+                )
+            if any(c in d for c in "/:[]<>,;\"'"):
+                raise ConfigError(
+                    f'scope.{key}: {v!r} is not a domain name; write only the domain, e.g. "go.th"'
+                )
             try:
                 d = d.encode("idna").decode("ascii") if not d.isascii() else d
             except UnicodeError:
