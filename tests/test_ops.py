@@ -333,3 +333,19 @@ def test_check_config_prints_the_scope_warning() -> None:
     out = Out()
     main(["check-config", "-c", str(ROOT / "config" / "nolink.toml")], out, out)  # type: ignore[arg-type]
     assert "  warn  scope.internal_domains is empty: every message is citizen-bound" in out.text
+
+
+def test_unit_tags_its_lines_nolink() -> None:
+    assert re.search(r"^SyslogIdentifier=nolink$", UNIT.read_text(), re.M)
+
+
+def test_time_stamp_only_when_not_under_journald(tmp_path: Path) -> None:
+    from nolink.cli import log_format
+
+    with (tmp_path / "log").open("w") as f:
+        st = os.fstat(f.fileno())
+        assert "%(asctime)s" in log_format(f, {})  # a terminal, a file, a pipe: no one else stamps it
+        assert "%(asctime)s" not in log_format(f, {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+        # inherited from a parent whose stderr was the journal, but this one's is not
+        assert "%(asctime)s" in log_format(f, {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino + 1}"})
+        assert "%(asctime)s" in log_format(f, {"JOURNAL_STREAM": "garbage"})

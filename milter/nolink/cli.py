@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from . import __version__
@@ -148,12 +150,29 @@ def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Tex
     return 0
 
 
+def under_journald(stream: TextIO, env: Mapping[str, str]) -> bool:
+    """True when stream is the journal's own stream (systemd sets JOURNAL_STREAM=DEV:INODE of it):
+    the journal stamps each line itself. Anywhere else a line needs its own time stamp."""
+    dev, _, ino = env.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (ValueError, OSError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def log_format(stream: TextIO, env: Mapping[str, str]) -> str:
+    if under_journald(stream, env):
+        return "%(levelname)s %(message)s"
+    return "%(asctime)s %(levelname)s %(message)s"
+
+
 def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     import logging
 
     from .service import serve  # imports pymilter: only the milter needs it
 
-    logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(stream=err, level=logging.INFO, format=log_format(err, os.environ))
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
 
 
