@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -13,22 +14,25 @@ from typing import TextIO
 
 from . import __version__
 from .config import Config, as_dict, load
-from .dkimcheck import verifier_for
+from .dkimcheck import DkimResult, verifier_for
 from .errors import ConfigError, InputError, NolinkError
 from .findings import ScanResult
 from .scan import Scanner
 from .scope import citizen_domains
-from .sources import iter_path
+from .sources import count_messages, iter_path, sniff_not_mail
 from .versions import versions
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
 
 
 class Progress:
-    """A one-line counter on stderr, only when stderr is a terminal."""
+    """Progress on stderr, only when stderr is a terminal: a bar with the total and an ETA when
+    the number of messages is known in advance (files, directories, Maildirs), else a counter
+    (mbox files and stdin, which are read as they stream)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, total: int | None = None) -> None:
         self.stream = stream
+        self.total = total
         self.on = stream.isatty()
         self.start = self.last = time.monotonic()
 
@@ -36,9 +40,20 @@ class Progress:
         now = time.monotonic()
         if self.on and now - self.last >= 0.2:
             self.last = now
-            rate = n / max(now - self.start, 1e-9)
-            self.stream.write(f"\rscanned {n} messages ({rate:,.0f}/s)")
+            self.stream.write("\r" + self.render(n, now - self.start) + "\033[K")
             self.stream.flush()
+
+    def render(self, n: int, elapsed: float) -> str:
+        rate = n / max(elapsed, 1e-9)
+        if not self.total:
+            return f"scanned {n} messages ({rate:,.0f}/s)"
+        done = min(n / self.total, 1.0)
+        width = max(10, min(40, shutil.get_terminal_size((80, 24)).columns - 50))
+        filled = int(done * width)
+        left = (self.total - n) / rate if rate > 0 else 0.0
+        eta = f"{int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d}"
+        bar = "#" * filled + "-" * (width - filled)
+        return f"[{bar}] {done:4.0%} {n}/{self.total} messages, {rate:,.0f}/s, ETA {eta}"
 
     def done(self) -> None:
         if self.on:
@@ -59,17 +74,31 @@ def _line(name: str, r: ScanResult) -> str:
 def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     scanner = Scanner(cfg)
     verifier = verifier_for(cfg.dkim, scanner.psl)
-    # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise
+    # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise; scope
+    # then applies as in the milter, to links and DKIM alike (no citizen: not scanned at all)
     citizen = not args.rcpt or bool(citizen_domains(args.rcpt, cfg.scope.internal_domains))
-    counts = {"messages": 0, "link": 0, "clean": 0, "error": 0, "findings": 0}
+    counts = {
+        "messages": 0, "link": 0, "clean": 0, "error": 0, "dkim_fail": 0, "not_citizen_bound": 0,
+        "findings": 0,
+    }  # fmt: skip
     input_error = False
-    progress = Progress(err)
+    progress = Progress(err, count_messages(args.paths) if err.isatty() else None)
     for arg in args.paths:
         try:
             for item in iter_path(arg):
-                r = scanner.scan(item.data)
-                dk = verifier.verify(item.data) if verifier is not None and citizen else None
-                verdict = r.verdict
+                not_mail = "" if not citizen else sniff_not_mail(item.data)
+                if not_mail:
+                    r = ScanResult(errors=(f"not a mail message ({not_mail})",))
+                elif citizen:
+                    r = scanner.scan(item.data)
+                else:
+                    r = ScanResult()
+                dk = None
+                if verifier is not None and citizen and not not_mail and not r.findings and not r.errors:
+                    dk = verifier.verify(item.data)  # as the milter: links first, DKIM on the rest
+                verdict: str = r.verdict if citizen else "not_citizen_bound"
+                if dk is not None and dk.result != "pass":
+                    verdict = "error" if dk.result == "temperror" else "dkim_fail"
                 counts["messages"] += 1
                 counts[verdict] += 1
                 counts["findings"] += len(r.findings)
@@ -84,9 +113,8 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
                     if verifier is not None:
                         obj["dkim"] = dk.to_json() if dk is not None else None
                     out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                elif verdict != "clean" or not args.quiet or (dk is not None and dk.result != "pass"):
-                    dkim_note = f"\tdkim={dk.result}" + (f" ({dk.reason})" if dk.reason else "") if dk else ""
-                    out.write(_line(item.name, r) + dkim_note + "\n")
+                elif verdict != "clean" or not args.quiet:
+                    out.write(_scan_line(item.name, verdict, r, dk) + "\n")
                 progress.tick(counts["messages"])
         except InputError as e:
             input_error = True
@@ -95,15 +123,28 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
     if args.json:
         out.write(json.dumps({"summary": counts}) + "\n")
     else:
+        extra = f", {counts['dkim_fail']} failing DKIM" if verifier is not None else ""
+        extra += f", {counts['not_citizen_bound']} not citizen-bound" if args.rcpt else ""
         out.write(
             f"{counts['messages']} messages: {counts['link']} with links, {counts['clean']} clean, "
-            f"{counts['error']} errors ({counts['findings']} links)\n"
+            f"{counts['error']} errors{extra} ({counts['findings']} links)\n"
         )
     if input_error:
         return EXIT_ERROR
-    if counts["link"]:
+    if counts["link"] or counts["dkim_fail"]:
         return EXIT_LINK
     return EXIT_ERROR if counts["error"] else EXIT_CLEAN
+
+
+def _scan_line(name: str, verdict: str, r: ScanResult, dk: DkimResult | None) -> str:
+    if verdict == "not_citizen_bound":
+        return f"{name}\tnot_citizen_bound\tno --rcpt outside scope.internal_domains: not checked"
+    line = _line(name, r)
+    if dk is not None and dk.result != "pass":
+        line = f"{name}\t{verdict}" + (f"\t{r.errors[0]}" if r.errors else "")
+    if dk is not None:
+        line += f"\tdkim={dk.result}" + (f" ({dk.reason})" if dk.reason else "")
+    return line
 
 
 def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
