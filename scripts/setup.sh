@@ -11,7 +11,7 @@ want_test=0
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base)  # promtool; systemd-analyze; groff checks the man pages
 fi
 
 missing=()
@@ -37,3 +37,6 @@ if [ "$want_test" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+
+# man nolink, man nolink.toml (root only: /usr/local/share/man)
+if [ "$(id -u)" = 0 ]; then bash scripts/install-man.sh; fi

@@ -223,8 +223,62 @@ def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: 
     return 0
 
 
+DESCRIPTION = """Keep links out of government mail to citizens.
+
+nolink is a Postfix milter: Postfix hands it every message before queuing it, and a message
+bound for a citizen that contains a link anywhere a citizen could follow it (or, with DKIM
+checking on, that lacks a valid DKIM signature aligned with its From domain) is rejected, held
+or deferred, as the configuration says. Each decision is one log line and counted in
+Prometheus metrics."""
+
+# --help shows these sections, and scripts/make_man.py makes them the man page's: one source.
+EPILOG = """FILES
+  /etc/nolink/nolink.toml
+      the configuration, read when -c is not given (see nolink.toml(5))
+  /var/spool/postfix/nolink/nolink.sock
+      the default milter socket (milter.socket); Postfix names it unix:nolink/nolink.sock
+
+SIGNALS
+  SIGTERM, SIGINT
+      serve stops accepting work, lets the messages being decided finish (at most
+      milter.timeout + 5 s) and exits 0; Postfix answers new mail with 451 meanwhile
+  SIGUSR1
+      serve re-reads and validates the whole configuration; a bad file is refused and the
+      old configuration keeps serving (systemctl reload nolink sends it after check-config)
+  SIGHUP
+      libmilter stops on SIGHUP: nolink logs a warning and stops cleanly; reload with SIGUSR1
+
+EXIT STATUS
+  scan
+      0 every message clean; 1 a link somewhere, or (dkim.enabled) a message whose DKIM
+      result is not pass; 2 a usage error, an unreadable path, a bad config, or a message
+      that could not be checked (and no link found)
+  check-config
+      0 the config is valid and every check passed (warnings allowed); 1 otherwise
+  serve
+      0 after SIGTERM or SIGINT; 1 when the milter loop failed; 2 a bad config, or the
+      socket is in use by a running process
+  any command
+      2 a usage error (unknown command or option)
+
+ENVIRONMENT
+  JOURNAL_STREAM
+      set by systemd: when standard error is the journal, log lines carry no time stamp of
+      their own (the journal adds it)
+  NOTIFY_SOCKET
+      set by systemd for Type=notify: serve reports READY=1 once the socket accepts
+
+SEE ALSO
+  nolink.toml(5), postconf(5), opendkim(8)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nolink", description="Keep links out of government mail to citizens.")
+    p = argparse.ArgumentParser(
+        prog="nolink",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"nolink {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -235,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="scan .eml files, directories, mbox files, Maildirs or - (stdin)")
     with_config(s)
-    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".eml files, directories, mbox files, Maildirs; - for stdin"
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per message, then a summary")
     s.add_argument("-q", "--quiet", action="store_true", help="print only messages that are not clean")
     s.add_argument(
