@@ -248,6 +248,10 @@ def test_authentication_results_and_forged_headers_removed(mta: Mta) -> None:
     assert "X-Nolink-Verdict" not in got and "FORGED" not in got and "header.s=forged" not in got
     assert "Authentication-Results: other.example.net; spf=pass" in got  # another server's: kept
     after = mta.enforce.samples()
+    import re
+
+    decided = [x for x in mta.enforce.lines() if "reason=clean" in x]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO qid=", decided[-1])  # not under journald
     assert after['nolink_headers_removed_total{header="X-Nolink-Verdict"}'] >= 1
     assert after['nolink_headers_removed_total{header="Authentication-Results"}'] >= 1
 

@@ -166,3 +166,10 @@ def test_dkimpy_internals_never_reach_the_sender() -> None:
     assert "body hash" not in text and "b'" not in text and "got" not in text
     assert "the signature does not match the message body" in text
     assert "body hash mismatch" in log_line(d, "Q", 1, 0.0)
+
+
+def test_thai_idn_in_a_real_message_is_logged_as_idna() -> None:
+    r = Scanner(Config()).scan(message("ดูรายละเอียดที่ https://กรมการปกครอง.ไทย/ประกาศ ค่ะ"))
+    line = log_line(decide(Config(), CITIZEN, r, "REF0000004"), "Q", 1, 0.0)
+    assert dict(fields(line))["sample"] == "https://" + "กรมการปกครอง.ไทย".encode("idna").decode()
+    assert "?" not in dict(fields(line))["sample"]
