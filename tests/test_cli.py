@@ -295,3 +295,13 @@ def test_progress_reaches_a_terminal_only() -> None:
     p.tick(1)
     p.done()
     assert pipe.getvalue() == ""
+
+
+def test_sniff_keeps_messages_as_messages() -> None:
+    from nolink.sources import sniff_not_mail
+
+    assert sniff_not_mail(LINK) == ""
+    assert sniff_not_mail(b"\xef\xbb\xbfReceived: from x\r\nFrom: a@b\r\n\r\nhi") == ""  # a BOM first
+    assert sniff_not_mail(b"\r\nX-Header : v\r\n\r\n") == ""
+    assert sniff_not_mail(b"") == "an empty file"
+    assert sniff_not_mail(b"%PDF-1.7\n") == "a PDF document"

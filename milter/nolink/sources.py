@@ -87,7 +87,7 @@ def sniff_not_mail(data: bytes) -> str:
     for magic, what in MAGIC:
         if data.startswith(magic):
             return what
-    first = data.lstrip(b"\r\n")[:1000].split(b"\n", 1)[0]
+    first = data.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")[:1000].split(b"\n", 1)[0]
     if not data.strip():
         return "an empty file"
     if first.startswith(b"From ") or _HEADER.match(first):
