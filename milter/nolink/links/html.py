@@ -101,11 +101,36 @@ WATCHED_ATTRS = URL_ATTRS | {"srcset", "imagesrcset", "ping", "style", "content"
 HIDDEN_TEXT = frozenset(("script", "style", "template"))
 NOT_LINK_SCHEMES = frozenset(("tel", "sms", "callto", "fax", "cid", "mid", "about", "blob"))
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
-_CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.I)
+_CSS_URL = re.compile(r"""url\(|@import\s*+(['"])([^'"]*+)\1""", re.I)
 _REFRESH = re.compile(r"^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(['\"]?)(.+?)\1\s*$", re.I | re.S)
 _ALNUM = re.compile(r"[^\W_]")
 _STRIP = "".join(chr(c) for c in range(0x21)) + "\x7f"
 MAX_EMBED_DEPTH = 3
+
+
+def css_urls(css: str) -> list[tuple[int, str]]:
+    """(offset, value) of every url(...) and @import "..." in CSS, in linear time.
+
+    The closing ")" is looked up once and reused while it lies ahead, so "url(url(url(..." costs
+    one pass (a backtracking regex took 5.5 s for 64 KB of it).
+    """
+    out: list[tuple[int, str]] = []
+    close = -1
+    for m in _CSS_URL.finditer(css):
+        if m.group(1) is not None:  # @import "..."
+            if m.group(2):
+                out.append((m.start(), m.group(2)))
+            continue
+        if close < m.end():
+            close = css.find(")", m.end())
+            if close < 0:
+                break
+        value = css[m.end() : close].strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if value and "url(" not in value.lower():
+            out.append((m.start(), value))
+    return out
 
 
 def browser_url(value: str) -> str:
@@ -230,10 +255,8 @@ class HtmlFinder:
         if "url(" not in css.lower() and "@import" not in css.lower():
             return
         loc = Location(where.part, where.content_type, _field(where, field))
-        for m in _CSS_URL.finditer(css):
-            url = m.group(2) if m.group(2) is not None else m.group(4)
-            if url:
-                self._url(url, loc.with_offset(m.start()), base, 0, out)
+        for offset, url in css_urls(css):
+            self._url(url, loc.with_offset(offset), base, 0, out)
 
     def _url(self, value: str, loc: Location, base: str, depth: int, out: list[Link]) -> None:
         v = browser_url(value)
