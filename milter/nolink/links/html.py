@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ..decode import b64decode
 from ..findings import Link, Location
-from .text import TextFinder
+from .text import TextFinder, local_file_url
 
 URL_ATTRS = frozenset(
     [
@@ -97,7 +97,7 @@ BLOCK = frozenset(
         "body",
     ]
 )
-WATCHED_ATTRS = URL_ATTRS | {"srcset", "imagesrcset", "ping", "style", "content"}
+WATCHED_ATTRS = URL_ATTRS | {"srcset", "imagesrcset", "ping", "style", "content", "alt"}
 HIDDEN_TEXT = frozenset(("script", "style", "template"))
 NOT_LINK_SCHEMES = frozenset(("tel", "sms", "callto", "fax", "cid", "mid", "about", "blob"))
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -244,6 +244,8 @@ class HtmlFinder:
                     self._url(url, loc, base, depth, out)
             elif lname == "style":
                 self._css(value, where, f"attr {tag} style", base, out)
+            elif lname == "alt":  # Outlook shows alt text in place of the images it blocks
+                out.extend(self.text.find(value, loc))
             elif (
                 lname == "content" and tag == "meta" and (attrs.get("http-equiv") or "").lower() == "refresh"
             ):
@@ -260,7 +262,7 @@ class HtmlFinder:
 
     def _url(self, value: str, loc: Location, base: str, depth: int, out: list[Link]) -> None:
         v = browser_url(value)
-        if not v or v.startswith("#"):
+        if not v or v.startswith("#") or local_file_url(v):  # file:///C:/...: the sender's own disk
             return
         sm = _SCHEME.match(v)
         if sm:
@@ -287,7 +289,9 @@ class HtmlFinder:
                 out.append(Link(value, "http:" + v.replace("\\", "/"), "html_attr", loc))
             return
         if base and _SCHEME.match(base):
-            out.append(Link(value, urljoin(base, v), "html_attr", loc))
+            joined = urljoin(base, v)
+            if not local_file_url(joined):  # a Word .mht's parts, relative to file:///C:/...
+                out.append(Link(value, joined, "html_attr", loc))
             return
         # No scheme and no base: a mail client treats href="www.example.com" as a web address.
         found = [x for x in self.text.find(v, loc) if x.location.offset == 0 and x.kind != "email"]
