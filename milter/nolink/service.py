@@ -23,6 +23,7 @@ from typing import Any
 import Milter
 import prometheus_client
 
+from . import textapi
 from .config import Config, load
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
@@ -95,6 +96,7 @@ class Service:
             ("milter.socket", old.milter.socket, cfg.milter.socket),
             ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
             ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
+            ("text_api", old.text_api, cfg.text_api),
         ):
             if a != b:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
@@ -398,6 +400,7 @@ def serve(config: Config, path: str | None = None) -> int:
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     service = Service(config)
     serve_http(service.metrics, config.metrics.listen)
+    textapi.start(config, lambda: service.state.scanner.text, service.metrics)  # SMS: text_api.listen
     register(service)
     open_socket(config)
     loop_error: list[BaseException] = []
