@@ -363,6 +363,9 @@ def _thai_name(text: str) -> tuple[int, str] | None:
         return 0, text
     last = labels[-1]
     if last.startswith(THAI_TLD) and len(last) > len(THAI_TLD) and _THAI_ONLY.fullmatch(last):
+        ws = thai.words(last)
+        if ws is not None and ws[0] != THAI_TLD:  # "ไทยแลนด์" is a word, not the TLD and a word
+            return 0, text
         labels[-1] = THAI_TLD  # "ไทยค่ะ": the Thai words after the TLD are not part of it
         rest = ""
     if labels[-1] != THAI_TLD:
@@ -512,7 +515,10 @@ class TextFinder:
             if m is None or m.end(1) != p + 1:
                 continue
             first, second = m.group(1), m.group(2)
-            if any(self._candidates(first, [(0, len(first))])):
+            host_labels = first.split("://")[-1].rstrip(".").split(".")
+            if any(len(x) < 2 for x in host_labels):  # "U.S.A." / "company": an abbreviation
+                continue
+            if self.domain(".".join(host_labels)) is not None:  # a whole name already: a new sentence
                 continue
             joined = first + second
             gap = m.start(2) - m.end(1)
