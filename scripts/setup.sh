@@ -10,6 +10,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
+pkgs+=(libthai0 libthai-data)  # Thai word breaker: where a Thai name glued to Thai words begins (links/thai.py)
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base)  # promtool; systemd-analyze; groff checks the man pages
 fi

@@ -147,6 +147,29 @@ def _scan_line(name: str, verdict: str, r: ScanResult, dk: DkimResult | None) ->
     return line
 
 
+def cmd_check_text(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    """An SMS or other plain text: the arguments (joined by spaces), or standard input when none."""
+    from .textcheck import check_text
+
+    if args.text:
+        text = " ".join(args.text)
+    else:
+        data = sys.stdin.buffer.read()  # plain text, never parsed as a mail message
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            err.write(f"nolink check-text: standard input is not UTF-8 (byte {e.start}); convert it first\n")
+            return EXIT_ERROR
+    r = check_text(text, Scanner(cfg).text)
+    if args.json:
+        out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+    else:
+        out.write(r.verdict + "\n")
+        for f in r.findings:
+            out.write(f"  {f.text!r} -> {f.url} ({f.kind}) @{f.offset}\n")
+    return EXIT_LINK if r.findings else EXIT_CLEAN
+
+
 def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     from .checks import deployment_checks
 
@@ -211,9 +234,13 @@ def log_format(stream: TextIO, env: Mapping[str, str]) -> str:
 def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     import logging
 
+    logging.basicConfig(stream=err, level=logging.INFO, format=log_format(err, os.environ))
+    if getattr(args, "no_milter", False):
+        from .textapi import serve_only  # an SMS-only host: no pymilter, no socket for Postfix
+
+        return serve_only(cfg)
     from .service import serve  # imports pymilter: only the milter needs it
 
-    logging.basicConfig(stream=err, level=logging.INFO, format=log_format(err, os.environ))
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
 
 
@@ -311,9 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sc)
     sc.set_defaults(func=cmd_show_config)
 
-    sv = sub.add_parser("serve", help="run the milter for Postfix")
+    sv = sub.add_parser("serve", help="run the milter for Postfix (and text_api, when configured)")
     with_config(sv)
+    sv.add_argument(
+        "--no-milter", action="store_true", help="serve only the text API (text_api.listen), no milter"
+    )
     sv.set_defaults(func=cmd_serve)
+
+    ct = sub.add_parser(
+        "check-text", help="check plain text (an SMS) for links; exit 0 clean, 1 link, 2 error"
+    )
+    with_config(ct)
+    ct.add_argument("text", nargs="*", metavar="TEXT", help="the text (words joined by spaces); none: stdin")
+    ct.add_argument("--json", action="store_true", help='print {"verdict", "findings": [...]}')
+    ct.set_defaults(func=cmd_check_text)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)

@@ -136,7 +136,7 @@ class DkimConfig:
                 object.__setattr__(self, k, self.action)
 
 
-def parse_listen(listen: str) -> tuple[str, int] | None:
+def parse_listen(listen: str, key: str = "metrics.listen") -> tuple[str, int] | None:
     """ "127.0.0.1:9428", "[::1]:9428", ":9428" (all IPv4 addresses) -> (address, port); "" -> None."""
     if not listen:
         return None
@@ -151,7 +151,7 @@ def parse_listen(listen: str) -> tuple[str, int] | None:
                 raise ValueError
     except ValueError:
         raise ConfigError(
-            f'metrics.listen = {listen!r}: write "HOST:PORT" with an IP address, e.g. "127.0.0.1:9428" '
+            f'{key} = {listen!r}: write "HOST:PORT" with an IP address, e.g. "127.0.0.1:9428" '
             'or "[::1]:9428", or "" to turn the endpoint off'
         ) from None
     return bare or "0.0.0.0", int(port)
@@ -163,6 +163,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TextApiConfig:
+    """POST /v1/check-text, the SMS channel (textapi.py)."""
+
+    listen: str = field(default="", metadata={"pattern": "text_listen"})  # "": off
+    allow_remote: bool = False  # listen on a non-loopback address (put a token in front)
+    token_file: str = ""  # a file holding the bearer token clients must send; "": none
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     mode: str = field(default="enforce", metadata=_choice("enforce", "dry_run"))
     milter: MilterConfig = MilterConfig()
@@ -170,6 +179,7 @@ class Config:
     links: LinksConfig = LinksConfig()
     dkim: DkimConfig = DkimConfig()
     metrics: MetricsConfig = MetricsConfig()
+    text_api: TextApiConfig = TextApiConfig()
     source: str = field(default="(defaults)", compare=False, metadata={"internal": True})
     digest: str = field(default="", compare=False, metadata={"internal": True})
 
@@ -229,6 +239,8 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
         raise ConfigError(
             f'{key} = {value!r}: write a host name such as "mail.example.go.th" (or "" for this host\'s name)'
         )
+    if meta.get("pattern") == "text_listen":
+        parse_listen(value, key)
     if meta.get("pattern") == "ascii" and (not value.isascii() or any(c in value for c in "\r\n")):
         raise ConfigError(f"{key}: SMTP replies must be one line of ASCII; remove non-ASCII characters")
     return value
@@ -289,6 +301,17 @@ def _normalise_domains(cfg: Config) -> Config:
     return replace(cfg, scope=scope)
 
 
+def _check_text_api(t: TextApiConfig) -> None:
+    addr = parse_listen(t.listen, "text_api.listen")
+    if addr is None or t.allow_remote:
+        return
+    if not ipaddress.ip_address(addr[0]).is_loopback:
+        raise ConfigError(
+            f"text_api.listen = {t.listen!r} is not a loopback address: SMS gateways on this host reach "
+            '"127.0.0.1:PORT"; to accept other hosts, set text_api.allow_remote = true (and a token_file)'
+        )
+
+
 def parse(text: str, source: str = "(string)") -> Config:
     try:
         table = tomllib.loads(text)
@@ -297,6 +320,7 @@ def parse(text: str, source: str = "(string)") -> Config:
     try:
         cfg = _build(Config, table, "")
         cfg = _normalise_domains(cfg)
+        _check_text_api(cfg.text_api)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     return replace(cfg, source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:12])

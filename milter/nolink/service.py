@@ -25,6 +25,7 @@ from typing import Any
 import Milter
 import prometheus_client
 
+from . import textapi
 from .config import Config, load
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .errors import NolinkError
@@ -111,6 +112,7 @@ class Service:
             ("milter.socket", old.milter.socket, cfg.milter.socket),
             ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
             ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
+            ("text_api", old.text_api, cfg.text_api),
         ):
             if a != b:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
@@ -464,6 +466,7 @@ def serve(config: Config, path: str | None = None) -> int:
     refuse_live_socket(config)  # before anything is started or replaced
     service = Service(config)
     serve_http(service.metrics, config.metrics.listen)
+    textapi.start(config, lambda: service.state.scanner.text, service.metrics)  # SMS: text_api.listen
     register(service)
     open_socket(config)
     loop_error: list[BaseException] = []
