@@ -10,8 +10,9 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
+pkgs+=(libthai0 libthai-data)  # Thai word breaker: where a Thai name glued to Thai words begins (links/thai.py)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd chromium e2fsprogs)  # promtool; systemd-analyze; the report screenshot test; chattr
+  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base chromium e2fsprogs)  # promtool; systemd-analyze; groff checks the man pages; the report screenshot test; chattr
 fi
 
 missing=()
@@ -37,3 +38,6 @@ if [ "$want_test" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+
+# man nolink, man nolink.toml (root only: /usr/local/share/man)
+if [ "$(id -u)" = 0 ]; then bash scripts/install-man.sh; fi

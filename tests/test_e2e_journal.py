@@ -359,7 +359,7 @@ def test_journal_failure_keeps_mail_flowing(ops: Ops, name: str) -> None:
     assert ops.postfix.send(name, letter(LINK)[1], [CITIZEN])[0] == 550
     wait_until(lambda: n.samples()["nolink_journal_errors_total"] >= 1, what="the journal error metric")
     wait_until(lambda: n.samples()["nolink_journal_dropped_total"] >= 2, what="the dropped-entries metric")
-    errors = [line for line in n.lines() if line.startswith("ERROR journal")]
+    errors = [line for line in n.lines() if " ERROR journal: " in f" {line}"]
     assert errors, n.lines()
     print(errors[0])
     assert ops.postfix.send(name, letter(CLEAN)[1], [CITIZEN])[0] == 250  # and it keeps going

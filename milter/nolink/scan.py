@@ -8,7 +8,7 @@ import threading
 from email.message import Message
 
 from .config import Config
-from .decode import decode_bytes, header_text
+from .decode import header_readings, readings
 from .findings import Link, Location, ScanResult
 from .links.attachments import AttachmentScanner, name_links, sniff
 from .links.html import HtmlFinder
@@ -81,12 +81,12 @@ class Scanner:
             lname = name.lower()
             if not self._headers_re.match(name):
                 continue
-            text = header_text(str(value))
-            if lname in ADDRESS_HEADERS:
-                # Display names and anything that is not an address; the addresses are e-mail, not links.
-                # (Not email.utils.getaddresses: "https:" in a display name parses as an address group.)
-                text = _ADDRESS.sub(lambda m: " " * len(m.group()), text)
-            out.extend(self.text.find(text, Location(number, "", f"header {name}")))
+            for text in header_readings(str(value)):  # also as a client not knowing its charset shows it
+                if lname in ADDRESS_HEADERS:
+                    # Display names and anything that is not an address; the addresses are e-mail, not links.
+                    # (Not email.utils.getaddresses: "https:" in a display name parses as an address group.)
+                    text = _ADDRESS.sub(lambda m: " " * len(m.group()), text)
+                out.extend(self.text.find(text, Location(number, "", f"header {name}")))
         return out
 
     def _leaf(self, leaf: Leaf, errors: list[str], unchecked: list[str], depth: int) -> list[Link]:
@@ -102,6 +102,10 @@ class Scanner:
         out.extend(
             self.content(leaf.data, leaf.content_type, leaf.filename, where, depth, leaf, errors, unchecked)
         )
+        for alt in leaf.also if leaf.content_type.startswith("text/") else ():  # "base64" that is not
+            out.extend(
+                self.content(alt, leaf.content_type, leaf.filename, where, depth, leaf, errors, unchecked)
+            )
         return out
 
     def content(
@@ -119,10 +123,14 @@ class Scanner:
         charset = leaf.charset if leaf else None
         kind = "text" if ctype.startswith("text/") and ctype != "text/html" and not filename else None
         kind = kind or sniff(data, ctype, filename)
-        if kind == "html":
-            return self.html.find(decode_bytes(data, charset), where, leaf.base if leaf else "")
-        if kind == "text":
-            return self.text.find(decode_bytes(data, charset), where)
+        if kind in ("html", "text"):  # every reading a client might show (decode.readings)
+            found: list[Link] = []
+            for text in readings(data, charset):
+                if kind == "html":
+                    found.extend(self.html.find(text, where, leaf.base if leaf else ""))
+                else:
+                    found.extend(self.text.find(text, where))
+            return found
         if not self.config.links.scan_attachments:
             return []
         if kind == "pdf":
