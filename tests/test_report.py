@@ -278,3 +278,13 @@ def test_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
     assert main(["lookup", "R1", "--journal", str(tmp_path / "none.sqlite")], err, err) == 2
     assert "no journal there" in err.getvalue()
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_exception_reasons_and_dkim_failure_reasons_are_shown(journals: tuple[str, str]) -> None:
+    r = report.build(list(journals), *period(), {"tax-portal": "memo 0823/512", "unused": "x"})
+    assert r["exception_reasons"] == {"tax-portal": "memo 0823/512"}  # only the exceptions used
+    assert r["dkim"]["failure_reasons"] == {"bad": 2}
+    t = report.text(r)
+    assert re.search(r"^  tax-portal\s+1  memo 0823/512$", t, re.M)
+    assert re.search(r"^  why: bad\s+2$", t, re.M)
+    assert '<td class="">memo 0823/512</td>' in report_html.html(r)

@@ -360,7 +360,7 @@ def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) 
     now = datetime.datetime.now().astimezone()
     since = report.parse_when(args.since, now)
     until = report.parse_when(args.until, now, end=True) if args.until else now
-    r = report.build(_journals(args, cfg), since, until)
+    r = report.build(_journals(args, cfg), since, until, {e.name: e.reason for e in cfg.exceptions})
     if args.format == "json":
         out.write(json.dumps(r, ensure_ascii=False, indent=1) + "\n")
     elif args.format == "csv":

@@ -103,7 +103,13 @@ def _split(c: Counter[Any]) -> dict[str, Counter[str]]:
     return out
 
 
-def build(paths: list[str], since: datetime.datetime, until: datetime.datetime) -> dict[str, Any]:
+def build(
+    paths: list[str],
+    since: datetime.datetime,
+    until: datetime.datetime,
+    exception_reasons: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The figures; exception_reasons (name -> the config's `reason`) explain the exceptions used."""
     if until <= since:
         raise ReportError(f"--until ({until:%Y-%m-%d %H:%M}) must be after --since ({since:%Y-%m-%d %H:%M})")
     a = _aggregate(paths, since.timestamp(), until.timestamp())
@@ -159,6 +165,7 @@ def build(paths: list[str], since: datetime.datetime, until: datetime.datetime) 
             "failure_reasons": dict(a["dkim_reasons"].most_common(10)),
         },
         "exceptions": dict(exceptions.most_common()),
+        "exception_reasons": {n: (exception_reasons or {}).get(n, "") for n in exceptions},
         "top_link_hosts": [
             {"host": h, "messages": n} for h, n in sorted(hosts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         ],
@@ -227,9 +234,15 @@ def text(r: dict[str, Any]) -> str:
             ("pass", f"{k['pass']} ({share})"),
             *((f"failed: {x}", n) for x, n in k["failures"].items()),
             ("DNS trouble (temperror)", k["dns_trouble"]),
+            *((f"why: {why}", n) for why, n in k["failure_reasons"].items()),
         ],
     )
-    _table(out, "Exceptions used (messages)", list(r["exceptions"].items()))
+    reasons = r.get("exception_reasons", {})
+    _table(
+        out,
+        "Exceptions used (messages)",
+        [(k, f"{v}  {reasons[k]}" if reasons.get(k) else v) for k, v in r["exceptions"].items()],
+    )
     _table(
         out,
         "Top link hosts (first link of each message)",

@@ -100,7 +100,7 @@ def _table(head: list[str], rows: list[list[object]]) -> str:
     th = "".join(f'<th class="{"n" if i else ""}">{escape(h)}</th>' for i, h in enumerate(head))
     body = "".join(
         "<tr>"
-        + "".join(f'<td class="{"n" if i else ""}">{escape(str(v))}</td>' for i, v in enumerate(r))
+        + "".join(f'<td class="{"n" if isinstance(v, int) else ""}">{escape(str(v))}</td>' for v in r)
         + "</tr>"
         for r in rows
     )
@@ -180,7 +180,10 @@ def html(r: dict[str, Any], title: str = "") -> str:
         hbars([(h["host"], h["messages"]) for h in r["top_link_hosts"]], "#8e44ad"),
         "</section><section>",
         _h2("ข้อยกเว้นที่ใช้", "Exceptions used"),
-        _table(["exception", "messages"], [[a, b] for a, b in r["exceptions"].items()]),
+        _table(
+            ["exception", "messages", "reason"],
+            [[a, b, r.get("exception_reasons", {}).get(a, "")] for a, b in r["exceptions"].items()],
+        ),
         _h2("คิวกักกัน", "Hold queue"),
         _table(
             ["action", "messages"],
