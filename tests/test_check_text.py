@@ -252,6 +252,23 @@ def test_other_paths_and_methods(server: tuple[Server, Metrics]) -> None:
     assert r.status == 405 and json.loads(r.read())["error"]
 
 
+def test_expect_continue_and_a_broken_request_line(server: tuple[Server, Metrics]) -> None:
+    srv, _ = server
+    body = json.dumps({"text": "x" * 2000 + " www.evil.example.com"}).encode()
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        s.sendall(
+            f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")  # as curl waits for
+        s.sendall(body)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"HTTP/1.1 200")
+    with socket.create_connection(srv.server_address[:2], timeout=10) as s:
+        s.sendall(b"hello there\r\n\r\n")
+        assert s.makefile("rb").readline().startswith(b"HTTP/1.1 400")
+
+
 # -- nolink serve --no-milter, a real process ---------------------------------------------------------
 
 
