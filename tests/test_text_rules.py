@@ -350,3 +350,11 @@ def test_encoded_words_decoded_like_decode_header() -> None:
     assert header_text("=?UTF-8*th?Q?a_b?= x =?utf-8?Q?c?=") == "a b x c"
     assert encoded_words("no words here") == [("no words here", None)]
     assert header_text("=?broken") == "=?broken"
+
+
+def test_links_per_text_are_bounded(finder: TextFinder) -> None:
+    from nolink.links.text import MAX_LINKS
+
+    found = finder.find(" ".join(f"www.a{i}.example.com" for i in range(MAX_LINKS + 500)), HERE)
+    assert len(found) == MAX_LINKS
+    assert found[0].text == "www.a0.example.com"

@@ -342,6 +342,7 @@ def windows(s: str) -> list[tuple[int, int]]:
 
 _BROKEN_REACH = 300
 MAX_BREAKS = 1000
+MAX_LINKS = 1000  # per text (one field of one part)
 _BREAK_HINT = re.compile(r"(?<=[^\W_])\.[ \t]*\r?\n(?=[ \t>]*[^\W_])")
 _BROKEN = re.compile(
     r"((?:[A-Za-z][A-Za-z0-9+.\-]{1,15}://)?(?:[^\W_][\w-]*+\.){2,}+)[ \t]*+\r?\n[ \t>]*+"
@@ -464,7 +465,10 @@ class TextFinder:
     def find_normalized(self, norm: Normalized, where: Location) -> list[Link]:
         s = norm.text
         spans = windows(s)
-        out = [self._link(norm, *c, where) for c in self._candidates(s, spans, norm)]
+        # bounded work: past MAX_LINKS the text holds links beyond doubt; the rest is not searched
+        out = [
+            self._link(norm, *c, where) for c in itertools.islice(self._candidates(s, spans, norm), MAX_LINKS)
+        ]
         if "\n" in s:
             out.extend(self._broken_lines(norm, where))
         return out
