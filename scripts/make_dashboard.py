@@ -203,6 +203,27 @@ panel(
     w=12,
     desc="Uptime of each nolink process.",
 )
+panel(
+    "SMS texts checked",
+    [(f"sum by (verdict) (rate(nolink_texts_total{{{SEL}}}[5m]))", "{{verdict}}")],
+    unit="reqps",
+    desc="Texts checked through POST /v1/check-text (the SMS channel), by verdict.",
+)
+panel(
+    "SMS check time p50 / p99",
+    [
+        (
+            f"histogram_quantile(0.5, sum by (le) (rate(nolink_text_check_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "p50",
+        ),
+        (
+            f"histogram_quantile(0.99, sum by (le) (rate(nolink_text_check_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "p99",
+        ),
+    ],
+    unit="s",
+    desc="Time to answer one POST /v1/check-text request (one text or a batch).",
+)
 
 dashboard = {
     "title": "nolink",

@@ -1,7 +1,9 @@
 """Optional conformance against ../shared (public test fixtures); skipped when it is absent.
 
-Floors were set from the measurement when this test was written (see the closing note of issue 2):
-links: precision 1.000, recall 0.995; MIME: 49/49 flagged, 0/79 false positives.
+Floors sit just under what is measured, so that one more miss or one false alarm fails the test
+(issue 11): links, unambiguous cases: precision 1.000 (424/424), recall 0.995 (424/426; the misses
+are "➡.ws" and a leading U+2027); MIME: 49/49 flagged, 0/79 false positives. Raise the floors
+when the measurement improves; never lower them to let a change through.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def test_link_corpus(finder: TextFinder) -> None:
     print(
         f"\nlinks corpus: tp={tp} fp={fp} fn={fn} tn={tn} precision={precision:.3f} recall={recall:.3f} {misses}"
     )
-    assert precision >= 0.98
-    assert recall >= 0.98
+    assert precision >= 0.998  # one false positive in 425 gives 0.9976
+    assert recall >= 0.994  # one more miss gives 423/426 = 0.9930
 
 
 @pytest.mark.skipif(
@@ -60,5 +62,5 @@ def test_mime_corpus() -> None:
             negatives += 1
             false_pos += verdict == "link"
     print(f"\nMIME corpus: flagged {flagged}/{positives} with links, {false_pos}/{negatives} false positives")
-    assert flagged / positives >= 0.97
-    assert false_pos / negatives <= 0.01
+    assert flagged / positives >= 0.99  # 48/49 = 0.980 fails
+    assert false_pos / negatives <= 0.005  # 1/79 = 0.0127 fails

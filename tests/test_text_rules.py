@@ -332,3 +332,29 @@ def test_base64_declared_plain_text_is_read_as_written() -> None:
 
 def test_message_helper_still_clean() -> None:
     assert scan_message(message("เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙")).verdict == "clean"
+
+
+def test_encoded_words_decoded_like_decode_header() -> None:
+    from nolink.decode import encoded_words, header_text
+
+    # a Thai character split across two base64 words, and a URL split across two Q words
+    th = "ดูที่".encode()
+    import base64
+
+    v = f"=?utf-8?B?{base64.b64encode(th[:4]).decode()}?= =?utf-8?B?{base64.b64encode(th[4:]).decode()}?="
+    assert header_text(v) == "ดูที่"
+    assert (
+        header_text("=?utf-8?Q?https://evil.exa?=\r\n =?utf-8?Q?mple.com/?=") == "https://evil.example.com/"
+    )
+    assert header_text("Hi =?iso-8859-1?q?caf=E9?= and =?tis-620?B?oQ==?=") == "Hi café and ก"
+    assert header_text("=?UTF-8*th?Q?a_b?= x =?utf-8?Q?c?=") == "a b x c"
+    assert encoded_words("no words here") == [("no words here", None)]
+    assert header_text("=?broken") == "=?broken"
+
+
+def test_links_per_text_are_bounded(finder: TextFinder) -> None:
+    from nolink.links.text import MAX_LINKS
+
+    found = finder.find(" ".join(f"www.a{i}.example.com" for i in range(MAX_LINKS + 500)), HERE)
+    assert len(found) == MAX_LINKS
+    assert found[0].text == "www.a0.example.com"

@@ -11,7 +11,6 @@ import binascii
 import codecs
 import functools
 import re
-from email.header import decode_header
 
 from charset_normalizer import from_bytes
 
@@ -170,6 +169,42 @@ def _looks_thai(data: bytes) -> bool:
     return in_runs >= 0.7 * high
 
 
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,75}+)\?([bBqQ])\?([^?\s]*+)\?=")
+
+
+def encoded_words(value: str) -> list[tuple[bytes | str, str | None]]:
+    """RFC 2047: (decoded bytes, charset) for each run of encoded-words, (text, None) between them.
+
+    Linear in the header's length (email.header.decode_header took 28 s for a 1 MB Subject of
+    encoded-words). Whitespace between two encoded-words is dropped (RFC 2047 section 6.2), and
+    adjacent words in one charset are joined before decoding, so a character or a URL split across
+    two words comes back whole. "charset*lang" (RFC 2231) keeps the charset.
+    """
+    parts: list[tuple[bytes | str, str | None]] = []
+    pos = 0
+    for m in _ENCODED_WORD.finditer(value):
+        between = value[pos : m.start()]
+        if between and not (pos and between.isspace() and parts and parts[-1][1] is not None):
+            parts.append((between, None))
+        cs = m.group(1).split("*", 1)[0]
+        payload = m.group(3).encode("ascii", "replace")
+        raw = b64decode(payload) if m.group(2) in "bB" else binascii.a2b_qp(payload, header=True)
+        prev = parts[-1] if parts else None
+        if (
+            prev is not None
+            and prev[1] is not None
+            and prev[1].lower() == cs.lower()
+            and isinstance(prev[0], bytes)
+        ):
+            parts[-1] = (prev[0] + raw, prev[1])
+        else:
+            parts.append((raw, cs))
+        pos = m.end()
+    if pos < len(value):
+        parts.append((value[pos:], None))
+    return parts
+
+
 def header_text(value: str) -> str:
     """An RFC 2047 header as a reader sees it (the first of header_readings)."""
     return header_readings(value)[0]
@@ -187,10 +222,7 @@ def header_readings(value: str) -> list[str]:
     value = re.sub(r"\r?\n[ \t]", " ", value)
     if "=?" not in value:
         return [value]
-    try:
-        parts = decode_header(value)
-    except Exception:
-        return [value]
+    parts = encoded_words(value)
     out: list[str] = []
     alt: list[str] = []
     for chunk, cs in parts:

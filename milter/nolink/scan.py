@@ -17,7 +17,7 @@ from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
 
-_ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[\w.+\-=]+@[\w.\-\[\]:]+")
+_ADDRESS = re.compile(r"<[^<>\s]*+@[^<>\s]*+>|(?<![\w.+\-=])[\w.+\-=]++@[\w.\-\[\]:]+")  # linear
 ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to"))
 
 

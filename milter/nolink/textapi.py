@@ -113,11 +113,48 @@ class TextApi:
         return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
 
 
+MAX_HEADERS = 100
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = "nolink"
     sys_version = ""
+    disable_nagle_algorithm = True  # an answer is one write: send it now
     api: TextApi  # set on the subclass made by make_server
+    fields: dict[str, str]
+    raw_requestline: bytes  # read by handle_one_request before parse_request
+
+    def parse_request(self) -> bool:
+        """The request line and headers, without the e-mail parser http.server uses for headers
+        (which took half of the time of a request). Only what this endpoint reads is kept."""
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = line
+        parts = line.split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": "not an HTTP/1.x request line"}, close=True)
+            return False
+        self.command, self.path, self.request_version = parts
+        fields: dict[str, str] = {}
+        for _ in range(MAX_HEADERS):
+            raw = self.rfile.readline(65537)
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = raw.decode("iso-8859-1").partition(":")
+            fields[name.strip().lower()] = value.strip()
+        else:
+            self._reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {"error": "too many headers"}, close=True)
+            return False
+        self.fields = fields
+        conn = fields.get("connection", "").lower()
+        self.close_connection = conn == "close" or (
+            self.request_version == "HTTP/1.0" and conn != "keep-alive"
+        )
+        if fields.get("expect", "").lower() == "100-continue":  # curl sends it for bodies over 1 KiB
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
 
     def _reply(self, status: HTTPStatus, obj: object, close: bool = False) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
@@ -138,12 +175,12 @@ class Handler(BaseHTTPRequestHandler):
             self._discard()
             self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint; POST {PATH}"})
             return
-        if not self.api.authorised(self.headers.get("Authorization")):
+        if not self.api.authorised(self.fields.get("authorization")):
             self._discard()
             self._reply(HTTPStatus.UNAUTHORIZED, {"error": "send Authorization: Bearer TOKEN"})
             return
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") or length is None or not length.strip().isdigit():
+        length = self.fields.get("content-length")
+        if self.fields.get("transfer-encoding") or length is None or not length.isdigit():
             self._reply(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length"}, close=True)
             return
         n = int(length)
@@ -157,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"POST {PATH} with a JSON body"})
 
     def _discard(self) -> None:
-        length = self.headers.get("Content-Length", "")
+        length = self.fields.get("content-length", "")
         if length.isdigit() and int(length) <= MAX_BODY_BYTES:
             self.rfile.read(int(length))
         else:

@@ -16,6 +16,8 @@ Decisions (README "What counts as a link"):
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -338,11 +340,15 @@ def windows(s: str) -> list[tuple[int, int]]:
     return out
 
 
-_BREAK_HINT = re.compile(r"\.[ \t]*\r?\n")
+_BROKEN_REACH = 300
+MAX_BREAKS = 1000
+MAX_LINKS = 1000  # per text (one field of one part)
+_BREAK_HINT = re.compile(r"(?<=[^\W_])\.[ \t]*\r?\n(?=[ \t>]*[^\W_])")
 _BROKEN = re.compile(
     r"((?:[A-Za-z][A-Za-z0-9+.\-]{1,15}://)?(?:[^\W_][\w-]*+\.){2,}+)[ \t]*+\r?\n[ \t>]*+"
     r"([^\W_][^\s<>\"']*+)"
 )
+MAX_OVERRIDES = 1000
 _OVERRIDE = re.compile(r"\u202e[^\u202c\u2069\n]*")
 
 
@@ -459,7 +465,10 @@ class TextFinder:
     def find_normalized(self, norm: Normalized, where: Location) -> list[Link]:
         s = norm.text
         spans = windows(s)
-        out = [self._link(norm, *c, where) for c in self._candidates(s, spans, norm)]
+        # bounded work: past MAX_LINKS the text holds links beyond doubt; the rest is not searched
+        out = [
+            self._link(norm, *c, where) for c in itertools.islice(self._candidates(s, spans, norm), MAX_LINKS)
+        ]
         if "\n" in s:
             out.extend(self._broken_lines(norm, where))
         return out
@@ -508,9 +517,12 @@ class TextFinder:
         sentence is left alone)."""
         s = norm.text
         out: list[Link] = []
-        for hint in _BREAK_HINT.finditer(s):
+        for tried, hint in enumerate(_BREAK_HINT.finditer(s)):
+            if tried >= MAX_BREAKS:  # bounded work: no letter has this many hosts broken over lines
+                break
             p = hint.start()
-            start = max(s.rfind(c, 0, p) + 1 for c in " \n\t\r(<[\"'")
+            lo = max(0, p - _BROKEN_REACH)  # a host is at most 253 characters: look back no further
+            start = max(lo, *(s.rfind(c, lo, p) + 1 for c in " \n\t\r(<[\"'"))
             m = _BROKEN.match(s, start)
             if m is None or m.end(1) != p + 1:
                 continue
@@ -536,21 +548,34 @@ class TextFinder:
     def _overridden(self, original: str, where: Location, seen: set[str]) -> list[Link]:
         """Links a reader sees in text under a right-to-left override (U+202E), which a client
         draws backwards: "\u202emoc.elpmaxe.live" shows as "evil.example.com"."""
-        alt = list(original)
-        mirror: dict[int, int] = {}
-        for om in _OVERRIDE.finditer(original):
-            a, b = om.start(), om.end()
-            alt[a:b] = alt[a:b][::-1]
-            for i in range(a, b):
-                mirror[i] = a + b - 1 - i
+        runs = [
+            (om.start(), om.end())
+            for om in itertools.islice(_OVERRIDE.finditer(original), MAX_OVERRIDES)
+            if "." in om.group() or ":" in om.group()
+        ]
+        if not runs:
+            return []
+        pieces, last = [], 0
+        for a, b in runs:
+            pieces += [original[last:a], original[a:b][::-1]]
+            last = b
+        pieces.append(original[last:])
+        starts = [a for a, _ in runs]
+
+        def back(i: int) -> int:  # index in the shown text -> index in the original
+            k = bisect.bisect_right(starts, i) - 1
+            if k >= 0 and i < runs[k][1]:
+                return runs[k][0] + runs[k][1] - 1 - i
+            return i
+
         out: list[Link] = []
-        for link in self.find_normalized(normalize("".join(alt)), where):
+        for link in self.find_normalized(normalize("".join(pieces)), where):
             if link.url in seen or link.location.offset < 0:
                 continue
             seen.add(link.url)
-            idx = [
-                mirror.get(i, i) for i in range(link.location.offset, link.location.offset + len(link.text))
-            ]
+            a, b = link.location.offset, link.location.offset + len(link.text)
+            edges = [a, b - 1, *(x for r in runs for x in (r[0], r[1] - 1) if a <= x < b)]
+            idx = [back(i) for i in edges]
             os_, oe = min(idx), max(idx) + 1
             out.append(Link(original[os_:oe], link.url, "obfuscated", where.with_offset(os_)))
         return out

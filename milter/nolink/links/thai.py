@@ -89,6 +89,9 @@ LEAD_IN = frozenset(
 )
 
 
+MAX_RUN = 256
+
+
 class _LibThai:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -143,10 +146,13 @@ def available() -> bool:
 
 def name_start(run: str) -> int:
     """Index in run where a Thai domain label begins, after the lead-in words glued before it."""
-    ws = words(run)
+    # A label is at most 63 characters: only the end of a long run can hold the name, so the word
+    # breaker sees at most the last MAX_RUN characters (bounded work on a 1 MB Thai "word").
+    offset = max(0, len(run) - MAX_RUN)
+    ws = words(run[offset:])
     if not ws:
         return 0
-    start = 0
+    start = offset
     for w in ws[:-1]:  # the last word is always kept: a name is at least one word
         if w not in LEAD_IN:
             break
