@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "milter"))
 
-from nolink.scan import Scanner
-from nolink.textcheck import check_text
+from nolink.scan import Scanner  # noqa: E402
+from nolink.textcheck import check_text  # noqa: E402
 
 rng = random.Random(20260301)
 SMS = [
