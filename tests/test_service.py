@@ -327,3 +327,68 @@ def test_dkim_temperror_reply_says_deferred_not_refused() -> None:
     s = Session(dkim_service({"s1._domainkey.example.go.th": Answer("temp", detail="Timeout")}))  # type: ignore[dict-item]
     s.send(signed(CLEAN), CITIZEN)
     assert s.reply[2].startswith("Message deferred: the DKIM signature")  # type: ignore[index]
+
+
+# -- through real worker processes ------------------------------------------------------------------
+
+
+def test_real_workers_decide_and_read_a_spooled_body() -> None:
+    svc = make("[milter]\nworkers = 1\nspool_threshold = 100", pool=True)
+    try:
+        s = Session(svc)
+        big = LINK + ("\r\nเรียน ท่าน" * 200).encode()
+        assert s.send(big, CITIZEN) == Milter.REJECT  # the body went to a file, the worker read it
+        assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+        assert s.milter.spool is None
+    finally:
+        svc.close()
+
+
+def test_reload_gives_new_messages_new_workers_and_lets_the_old_one_finish(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    conf = tmp_path / "nolink.toml"
+    conf.write_text('mode = "dry_run"\n[milter]\nworkers = 1\n[scope]\ninternal_domains = ["go.th"]\n')
+    from nolink.config import load
+
+    svc = Service(load(conf))
+    try:
+        old = Session(svc, "OLD")
+        ctx = old.ctx
+        ctx._envfrom(SENDER)  # a message in flight under the dry_run config
+        ctx._envrcpt(CITIZEN)
+        old_pids = svc.state.pool.pids  # type: ignore[union-attr]
+        conf.write_text('[milter]\nworkers = 1\n[scope]\ninternal_domains = ["go.th"]\n')
+        assert svc.reload(str(conf))
+        assert svc.state.config.mode == "enforce" and svc.state.pool.pids != old_pids  # type: ignore[union-attr]
+        assert Session(svc).send(LINK, CITIZEN) == Milter.REJECT  # new message, new config
+        head, body = LINK.split(b"\r\n\r\n", 1)
+        for field in re.split(r"\r\n(?![ \t])", head.decode()):
+            name, _, value = field.partition(":")
+            ctx._header(name, value)
+        ctx._eoh()
+        ctx._feed_body(io.BytesIO(body))
+        assert ctx._eom() == Milter.ACCEPT  # finished under dry_run, by the old worker
+        assert old.added["X-Nolink-Verdict"].endswith("mode=dry_run")
+        old.milter.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the old pool closes once its last message ended
+            try:
+                os.kill(old_pids[0], 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the old worker is still running")
+    finally:
+        svc.close()
+
+
+def test_stopping_refuses_new_messages_at_mail_from() -> None:
+    svc = make()
+    s = Session(svc)
+    svc.stopping = True
+    assert s.ctx._envfrom(SENDER) == Milter.TEMPFAIL
+    assert s.reply == ("451", "4.3.2", "nolink is restarting; try again later")
+    assert svc.inflight == 0
