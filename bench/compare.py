@@ -316,6 +316,10 @@ def main() -> int:
                 f"{kind:6s} {path:12s} {rate:7.0f} {pct(lat, 0.5) * 1000:7.1f} {pct(lat, 0.99) * 1000:7.1f} "
                 f"{cpu * 1000:10.2f}  {dict(sorted(codes.items()))}"
             )
+        print("one session at a time (latency without queueing: a 40 ms stall would show here):")
+        for path in listeners:
+            _, lat, _ = load(pf.ports[path], mix[:100], 1)
+            print(f"  {path:12s} p50 {pct(lat, 0.5) * 1000:5.1f} ms  p90 {pct(lat, 0.9) * 1000:5.1f} ms")
         for kind in loads:
             p = med[(kind, "plain")]
             u, i = med[(kind, "nolink_unix")], med[(kind, "nolink_inet")]
