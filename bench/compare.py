@@ -1,5 +1,6 @@
-"""Postfix alone vs Postfix + nolink over a unix socket and over inet:, in one run (prints figures;
-not a test). Needs root and scripts/setup.sh --test.
+"""Postfix alone vs Postfix + nolink and Postfix + rspamd's milter, each over a unix socket and over
+inet:, in one run (prints figures; not a test). Needs root and scripts/setup.sh --test; rspamd
+(Debian package) is included when installed, with nolink's policy (bench/rspamd_rig.py).
 
 One private Postfix (in_flow_delay = 0, so a reject-heavy load is not throttled) with a listener
 per path; smtp-sink as next hop; dnsmasq serving the DKIM key the letters are pre-signed with.
@@ -27,6 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from rspamd_rig import Rspamd, TinyDns, have_rspamd
 
 from dkimkeys import rsa_key, sign
 from harness import Dnsmasq, Nolink, Postfix, Sink, have_dnsmasq, have_postfix, private_dir, wait_until
@@ -243,8 +246,8 @@ def main() -> int:
     if why:
         print(f"cannot run: {why}")
         return 2
-    if shutil.which("rspamd"):
-        print("rspamd is installed, but this benchmark does not configure its milter yet: nolink only")
+    if have_rspamd():
+        print(f"without rspamd: {have_rspamd()}")
     base = private_dir()
     started: list = []  # type: ignore[type-arg]
     try:
@@ -271,6 +274,14 @@ def main() -> int:
             "nolink_unix": f"unix:{nl.socket}",
             "nolink_inet": f"inet:127.0.0.1:{inet_port}",
         }
+        rspamd = None
+        if not have_rspamd():
+            tiny = TinyDns({"s1._domainkey.example.go.th": KEY.record}).start()
+            started.append(tiny)
+            rspamd = Rspamd(base, tiny.nameserver, workers=os.cpu_count() or 1).start()
+            started.append(rspamd)
+            listeners["rspamd_unix"] = f"unix:{rspamd.socket}"
+            listeners["rspamd_inet"] = f"inet:127.0.0.1:{rspamd.port}"
         pf = Postfix(base, sink, listeners, non_smtpd_milter="")
         main_cf = pf.conf / "main.cf"
         main_cf.write_text(
@@ -282,6 +293,8 @@ def main() -> int:
         pf.start()
         started.append(pf)
         pids = {"nolink_unix": nl.proc.pid, "nolink_inet": ni.proc.pid}  # type: ignore[union-attr]
+        if rspamd is not None and rspamd.proc is not None:
+            pids["rspamd_unix"] = pids["rspamd_inet"] = rspamd.proc.pid
         clean = [letter(i, False) for i in range(a.messages)]
         links = [letter(i, True) for i in range(a.messages)]
         mix = [links[i] if i % 5 == 0 else clean[i] for i in range(a.messages)]
@@ -297,7 +310,7 @@ def main() -> int:
                     res.setdefault((kind, path), []).append((rate, lat, cpu, codes))
         print(
             f"{a.messages} x ~10 KiB DKIM-signed letters per load, {a.sessions} sessions, {a.rounds} "
-            f"interleaved rounds, workers = {os.cpu_count()} (2 shared cores: figures are noisy)"
+            f"interleaved rounds, nolink workers = rspamd proxy workers = {os.cpu_count()} (shared cores: noisy)"
         )
         print(
             f"{'load':6s} {'path':12s} {'msg/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'CPU ms/msg':>10s}  replies"
@@ -323,9 +336,11 @@ def main() -> int:
         for kind in loads:
             p = med[(kind, "plain")]
             u, i = med[(kind, "nolink_unix")], med[(kind, "nolink_inet")]
-            print(
-                f"ratios {kind:5s}: nolink inet / unix = {i / u:.2f}; nolink unix / Postfix alone = {u / p:.2f}; inet / alone = {i / p:.2f}"
-            )
+            line = f"ratios {kind:5s}: nolink inet / unix = {i / u:.2f}; nolink unix / Postfix alone = {u / p:.2f}; inet / alone = {i / p:.2f}"
+            if (kind, "rspamd_unix") in med:
+                ru, ri = med[(kind, "rspamd_unix")], med[(kind, "rspamd_inet")]
+                line += f"; nolink / rspamd: unix {u / ru:.2f}, inet {i / ri:.2f}"
+            print(line)
         # RSS with 50 sessions
         t = threading.Thread(target=load, args=(pf.ports["nolink_unix"], clean[:300], 50))
         t.start()
