@@ -186,12 +186,7 @@ def _mp_context() -> Any:
         if _context is None:
             os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # inherited by the forkserver and workers
             ctx = multiprocessing.get_context("forkserver")
-            # also the libraries the scanner imports on first use (PDF, images): every worker,
-            # a replacement too, starts with them loaded and shares their pages (a missing one is
-            # skipped by multiprocessing)
-            ctx.set_forkserver_preload(
-                ["nolink.workers", "nolink.scan", "nolink.dkimcheck", "pypdf", "zxingcpp", "PIL.Image"]
-            )
+            ctx.set_forkserver_preload(["nolink.workers", "nolink.scan", "nolink.dkimcheck"])
             _context = ctx
         return _context
 
