@@ -164,6 +164,19 @@ def rss_mb(pid: int) -> float:
     return kb / 1024
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the forkserver's preloaded libraries) counted once."""
+    kb = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    kb += int(line.split()[1])
+        except OSError:
+            pass
+    return kb / 1024
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * q))] if xs else float("nan")
@@ -346,9 +359,10 @@ def main() -> int:
         t.start()
         time.sleep(0.5)
         rss = rss_mb(nl.proc.pid)  # type: ignore[union-attr]
+        pss = pss_mb(nl.proc.pid)  # type: ignore[union-attr]
         t.join()
         print(
-            f"RSS of all nolink processes (milter + forkserver + {os.cpu_count()} workers) at 50 sessions: {rss:.0f} MB"
+            f"RSS of all nolink processes (milter + forkserver + {os.cpu_count()} workers) at 50 sessions: {rss:.0f} MB (PSS, shared pages once: {pss:.0f} MB)"
         )
         ni.stop()
         started.remove(ni)
