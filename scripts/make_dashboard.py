@@ -123,6 +123,32 @@ panel(
     ],
 )
 panel(
+    "Decision workers busy",
+    [
+        (f"sum(nolink_workers_busy{{{SEL}}})", "busy"),
+        (f"sum(nolink_workers{{{SEL}}})", "configured (milter.workers)"),
+    ],
+    desc="Busy all the time: messages queue for a worker (see queue wait); add cores and workers.",
+)
+panel(
+    "Queue wait for a worker p50 / p99",
+    [
+        (
+            f"histogram_quantile({q}, sum by (le) (rate(nolink_queue_wait_seconds_bucket{{{SEL}}}[5m])))",
+            f"p{int(q * 100)}",
+        )
+        for q in (0.5, 0.99)
+    ],
+    unit="s",
+)
+panel(
+    "Worker restarts by cause",
+    [(f"sum by (cause) (increase(nolink_worker_restarts_total{{{SEL}}}[5m]))", "{{cause}}")],
+    kind="barchart",
+    desc="timeout: killed past milter.timeout; crash: died; memory: over milter.worker_memory. "
+    "Each one was a message answered with milter.on_error.",
+)
+panel(
     "Errors by stage",
     [(f"sum by (stage) (increase(nolink_errors_total{{{SEL}}}[5m]))", "{{stage}}")],
     kind="barchart",

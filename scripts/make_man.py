@@ -33,6 +33,7 @@ COMMAND = ".venv/bin/python scripts/make_man.py"
 def esc(text: str) -> str:
     """Plain text for roff: backslashes, hyphens (so options copy as typed), leading dots."""
     out = text.replace("\\", "\\e").replace("-", "\\-")
+    out = "".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" for c in out)  # groff reads ASCII only
     return "\n".join("\\&" + line if line.startswith((".", "'")) else line for line in out.split("\n"))
 
 

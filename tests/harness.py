@@ -147,6 +147,12 @@ class Nolink:
         )
 
     def start(self) -> Nolink:
+        self.spawn()
+        wait_until(self._accepts, 30, what=f"nolink socket {self.socket}")
+        return self
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the process and return at once (start() also waits for the socket)."""
         env = dict(os.environ, PYTHONPATH=str(ROOT / "milter"), PYTHONUNBUFFERED="1")
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -156,8 +162,10 @@ class Nolink:
                 env=env,
                 cwd=ROOT,
             )
-        wait_until(self._accepts, 20, what=f"nolink socket {self.socket}")
-        return self
+        return self.proc
+
+    def accepts(self) -> bool:
+        return self._accepts()
 
     def _accepts(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

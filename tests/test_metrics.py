@@ -11,12 +11,12 @@ from prometheus_client import generate_latest
 from nolink.config import parse
 from nolink.errors import ConfigError
 from nolink.metrics import ACTIONS, KINDS, LOCATIONS, MODES, REASONS, Metrics
-from test_service import CITIZEN, CLEAN, INTERNAL, LINK, Session, dkim_service, make
+from test_service import CITIZEN, CLEAN, INTERNAL, LINK, Session, dkim_service, make, scanner
 
 ALLOWED_LABELS = {
     "action", "mode", "reason", "location", "kind", "result", "outcome", "stage", "le", "verdict",
     "version", "python", "pymilter", "dkimpy", "tldextract", "psl_source", "psl_version", "config_hash",
-    "header",
+    "header", "cause",
 }  # fmt: skip
 
 
@@ -97,7 +97,7 @@ def test_scanner_errors_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(data: bytes) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(svc.state.scanner, "scan", boom)
+    monkeypatch.setattr(scanner(svc), "scan", boom)
     Session(svc).send(CLEAN, CITIZEN)
     m = samples(svc.metrics)
     assert m['nolink_errors_total{stage="scan"}'] == 1

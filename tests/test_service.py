@@ -1,4 +1,7 @@
-"""The pymilter adapter driven without an MTA (Milter.testctx.TestCtx)."""
+"""The pymilter adapter driven without an MTA (Milter.testctx.TestCtx).
+
+Most tests decide in this process (InProcessPool: same Decider, on a thread) to test the adapter
+quickly; the tests at the end go through real worker processes."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from Milter.testctx import TestCtx
 from mail import message
 from nolink.config import Config, parse
 from nolink.service import NolinkMilter, Service, libmilter_address
+from nolink.workers import InProcessPool
 
 CITIZEN = "<somchai@example.com>"
 INTERNAL = "<staff@dopa.go.th>"
@@ -22,8 +26,15 @@ LINK = message("ดูที่ https://evil.example.com/x ค่ะ")
 CLEAN = message("เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙")
 
 
-def make(text: str = "") -> Service:
-    return Service(parse(text + '\n[scope]\ninternal_domains = ["go.th"]\n'))
+def make(text: str = "", pool: bool = False) -> Service:
+    cfg = parse(text + '\n[scope]\ninternal_domains = ["go.th"]\n')
+    return Service(cfg) if pool else Service(cfg, pool_factory=lambda c, m: InProcessPool(c, m))
+
+
+def scanner(svc: Service):  # type: ignore[no-untyped-def]
+    pool = svc.state.pool
+    assert isinstance(pool, InProcessPool)
+    return pool.decider.scanner
 
 
 class Session:
@@ -151,14 +162,14 @@ def test_scanner_failure_is_on_error(
     def boom(data: bytes) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(svc.state.scanner, "scan", boom)
+    monkeypatch.setattr(scanner(svc), "scan", boom)
     s = Session(svc)
     with caplog.at_level(logging.INFO, logger="nolink"):
         assert s.send(CLEAN, CITIZEN) == Milter.TEMPFAIL
     assert s.reply[:2] == ("451", "4.3.0")  # type: ignore[index]
     assert "reason=error" in caplog.records[-1].getMessage()
     svc2 = make('[milter]\non_error = "accept"')
-    monkeypatch.setattr(svc2.state.scanner, "scan", boom)
+    monkeypatch.setattr(scanner(svc2), "scan", boom)
     assert Session(svc2).send(CLEAN, CITIZEN) == Milter.ACCEPT
 
 
@@ -166,8 +177,8 @@ def test_time_out_is_on_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
     svc = make("[milter]\ntimeout = 0.2")
-    real = svc.state.scanner.scan
-    monkeypatch.setattr(svc.state.scanner, "scan", lambda data: (time.sleep(1), real(data))[1])
+    real = scanner(svc).scan
+    monkeypatch.setattr(scanner(svc), "scan", lambda data: (time.sleep(1), real(data))[1])
     s = Session(svc)
     assert s.send(CLEAN, CITIZEN) == Milter.TEMPFAIL
     assert "Temporary failure" in s.reply[2]  # type: ignore[index]
@@ -199,13 +210,13 @@ def test_scope_sender_and_listener() -> None:
 def test_headers_reach_the_scanner_byte_exact() -> None:
     svc = make()
     seen: list[bytes] = []
-    real = svc.state.scanner.scan
+    real = scanner(svc).scan
 
     def spy(data: bytes):  # type: ignore[no-untyped-def]
         seen.append(data)
         return real(data)
 
-    svc.state.scanner.scan = spy  # type: ignore[method-assign]
+    scanner(svc).scan = spy
     Session(svc).send(CLEAN, CITIZEN)
     assert seen[0].startswith(b"From: Saraban <saraban@example.go.th>\r\nTo: somchai@example.com\r\n")
 
@@ -254,13 +265,13 @@ def dkim_service(zone: dict[str, bytes] | None = None, text: str = "") -> Servic
     from dkimkeys import rsa_key
     from nolink.dkimcheck import DkimVerifier
     from nolink.dkimdns import KeyResolver
-    from nolink.service import State
     from test_dkim import Zone
 
     svc = make(text + "\n[dkim]\nenabled = true\n")
     records = zone if zone is not None else {"s1._domainkey.example.go.th": rsa_key(2048).record}
-    st = svc.state
-    svc.state = State(st.config, st.scanner, DkimVerifier(KeyResolver(lookup=Zone(records)), st.scanner.psl))  # type: ignore[arg-type]
+    pool = svc.state.pool
+    assert isinstance(pool, InProcessPool)
+    pool.decider.dkim = DkimVerifier(KeyResolver(lookup=Zone(records)), pool.decider.scanner.psl)
     return svc
 
 
@@ -397,3 +408,68 @@ def test_forged_verdicts_and_our_authentication_results_are_removed(monkeypatch:
     assert len(s.changed) == 3 and s.added == {}
     s = Session(svc)
     assert s.send(CLEAN, INTERNAL) == Milter.ACCEPT and s.changed == []
+
+
+# -- through real worker processes ------------------------------------------------------------------
+
+
+def test_real_workers_decide_and_read_a_spooled_body() -> None:
+    svc = make("[milter]\nworkers = 1\nspool_threshold = 100", pool=True)
+    try:
+        s = Session(svc)
+        big = LINK + ("\r\nเรียน ท่าน" * 200).encode()
+        assert s.send(big, CITIZEN) == Milter.REJECT  # the body went to a file, the worker read it
+        assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+        assert s.milter.spool is None
+    finally:
+        svc.close()
+
+
+def test_reload_gives_new_messages_new_workers_and_lets_the_old_one_finish(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    conf = tmp_path / "nolink.toml"
+    conf.write_text('mode = "dry_run"\n[milter]\nworkers = 1\n[scope]\ninternal_domains = ["go.th"]\n')
+    from nolink.config import load
+
+    svc = Service(load(conf))
+    try:
+        old = Session(svc, "OLD")
+        ctx = old.ctx
+        ctx._envfrom(SENDER)  # a message in flight under the dry_run config
+        ctx._envrcpt(CITIZEN)
+        old_pids = svc.state.pool.pids  # type: ignore[union-attr]
+        conf.write_text('[milter]\nworkers = 1\n[scope]\ninternal_domains = ["go.th"]\n')
+        assert svc.reload(str(conf))
+        assert svc.state.config.mode == "enforce" and svc.state.pool.pids != old_pids  # type: ignore[union-attr]
+        assert Session(svc).send(LINK, CITIZEN) == Milter.REJECT  # new message, new config
+        head, body = LINK.split(b"\r\n\r\n", 1)
+        for field in re.split(r"\r\n(?![ \t])", head.decode()):
+            name, _, value = field.partition(":")
+            ctx._header(name, value)
+        ctx._eoh()
+        ctx._feed_body(io.BytesIO(body))
+        assert ctx._eom() == Milter.ACCEPT  # finished under dry_run, by the old worker
+        assert old.added["X-Nolink-Verdict"].endswith("mode=dry_run")
+        old.milter.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the old pool closes once its last message ended
+            try:
+                os.kill(old_pids[0], 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the old worker is still running")
+    finally:
+        svc.close()
+
+
+def test_stopping_refuses_new_messages_at_mail_from() -> None:
+    svc = make()
+    s = Session(svc)
+    svc.stopping = True
+    assert s.ctx._envfrom(SENDER) == Milter.TEMPFAIL
+    assert s.reply == ("451", "4.3.2", "nolink is restarting; try again later")
+    assert svc.inflight == 0

@@ -7,6 +7,13 @@ Public API:
 
 from __future__ import annotations
 
+import sys as _sys
+
+if _sys.argv[1:2] == ["serve"]:  # before the slow imports below: a reload signal must not kill us
+    from . import early as _early
+
+    _early.hold()
+
 from .config import Config
 from .findings import Link, Location, ScanResult
 from .scan import Scanner, find_links, scan_message

@@ -397,13 +397,12 @@ EPILOG = """FILES
 
 SIGNALS
   SIGTERM, SIGINT
-      serve stops accepting work, lets the messages being decided finish (at most
-      milter.timeout + 5 s) and exits 0; Postfix answers new mail with 451 meanwhile
-  SIGUSR1
-      serve re-reads and validates the whole configuration; a bad file is refused and the
-      old configuration keeps serving (systemctl reload nolink sends it after check-config)
-  SIGHUP
-      libmilter stops on SIGHUP: nolink logs a warning and stops cleanly; reload with SIGUSR1
+      serve refuses new messages at once (451 4.3.2 at MAIL FROM), lets the messages being
+      decided finish (at most milter.timeout + 5 s) and exits 0
+  SIGHUP, SIGUSR1
+      serve re-reads and validates the whole configuration and starts new workers for it;
+      a bad file is refused and the old configuration keeps serving; messages in flight
+      finish under the old one (systemctl reload nolink sends SIGUSR1 after check-config)
 
 EXIT STATUS
   scan

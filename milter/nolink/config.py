@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -47,6 +48,14 @@ def _range(lo: float, hi: float) -> dict[str, Any]:
     return {"range": (lo, hi)}
 
 
+def cores() -> int:
+    """The cores this process may run on: the default number of decision workers."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True, slots=True)
 class MilterConfig:
     socket: str = "unix:/var/spool/postfix/nolink/nolink.sock"
@@ -58,6 +67,12 @@ class MilterConfig:
     dry_run_header: bool = True
     # RFC 8601 authserv-id of the Authentication-Results header nolink adds; "": the host name
     authserv_id: str = field(default="", metadata={"pattern": "authserv_id"})
+    # decisions run in this many worker processes (default: one per core)
+    workers: int = field(default_factory=cores, metadata=_range(1, 1024))
+    # address-space limit of each worker (RLIMIT_AS), bytes; 0: none
+    worker_memory: int = field(
+        default=2 * 1024**3, metadata={"range": (0, 1 << 44), "min_nonzero": 256 * 1024**2}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +265,11 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
         lo, hi = meta["range"]
         if not lo <= value <= hi:
             raise ConfigError(f"{key} = {value!r}: must be between {lo} and {hi}")
+    if meta.get("min_nonzero") and 0 < value < meta["min_nonzero"]:
+        raise ConfigError(
+            f"{key} = {value!r}: a worker needs at least {meta['min_nonzero']} bytes of address space "
+            "(256 MiB); use 0 for no limit"
+        )
     if meta.get("pattern") == "octal":
         try:
             if not 0 <= int(value, 8) <= 0o777:

@@ -27,7 +27,10 @@ from dkim.util import InvalidTagValueList, parse_tag_value
 from .config import DkimConfig
 from .decode import header_text
 from .dkimdns import KeyResolver
+from .dkimspeed import install as _faster_dkimpy
 from .psl import PublicSuffixList
+
+_faster_dkimpy()  # same results, ~0.8 ms less per RSA verification (see dkimspeed.py)
 
 log = logging.getLogger("nolink")
 Result = Literal["pass", "fail", "none", "temperror", "permerror"]

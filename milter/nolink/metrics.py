@@ -20,6 +20,7 @@ from .errors import NolinkError
 from .findings import ScanResult
 from .policy import Decision
 from .versions import dist_version
+from .workers import Outcome
 
 ACTIONS = ("accept", "reject", "quarantine", "tempfail")
 MODES = ("enforce", "dry_run")
@@ -34,6 +35,8 @@ DNS_OUTCOMES = ("ok", "notfound", "temp")
 STAGES = ("connect", "eoh", "eom", "scan", "reload")
 RELOAD_RESULTS = ("success", "failure")
 REMOVED_HEADERS = ("Authentication-Results", "X-Nolink-Verdict")
+RESTART_CAUSES = ("timeout", "crash", "memory")
+WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
 TEXT_VERDICTS = ("link", "clean")
@@ -149,6 +152,25 @@ class Metrics:
             buckets=TEXT_BUCKETS,
             registry=r,
         )
+        self.workers = Gauge(
+            "nolink_workers", "Decision worker processes configured (milter.workers).", registry=r
+        )
+        self.workers_busy = Gauge(
+            "nolink_workers_busy", "Decision workers deciding a message right now.", registry=r
+        )
+        self.worker_restarts = Counter(
+            "nolink_worker_restarts",
+            "Decision workers replaced, by cause: timeout (killed past milter.timeout), crash (died), "
+            "memory (ran out of milter.worker_memory).",
+            ["cause"],
+            registry=r,
+        )
+        self.queue_wait_seconds = Histogram(
+            "nolink_queue_wait_seconds",
+            "Time a message waited for a free decision worker.",
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
         self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
         self.start_time.set(time.time())
         for a in ACTIONS:
@@ -171,6 +193,8 @@ class Metrics:
             self.headers_removed.labels(x)
         for x in TEXT_VERDICTS:
             self.texts.labels(x)
+        for x in RESTART_CAUSES:
+            self.worker_restarts.labels(x)
 
     # -- set by the service ------------------------------------------------------------------
 
@@ -189,6 +213,7 @@ class Metrics:
         self.config_info.labels(config.digest or "defaults", config.mode).set(1)
         for e in config.exceptions:  # the names come from the config: a closed set, each from zero
             self.exceptions.labels(e.name)
+        self.workers.set(config.milter.workers)
         self.reload_ok.set(1)
         self.reload_time.set(time.time())
 
@@ -216,6 +241,24 @@ class Metrics:
             self.dkim.labels(dkim.result).inc()
         for name in d.exceptions:
             self.exceptions.labels(name).inc()
+
+    # -- reported by the worker pool (workers.Observer) -----------------------------------------
+
+    def worker_busy(self, delta: int) -> None:
+        self.workers_busy.inc(delta)
+
+    def worker_restart(self, cause: str) -> None:
+        self.worker_restarts.labels(cause if cause in RESTART_CAUSES else "crash").inc()
+
+    def queue_wait(self, seconds: float) -> None:
+        self.queue_wait_seconds.observe(seconds)
+
+    def worker_outcome(self, out: Outcome) -> None:
+        """What a worker saw that the milter process counts: its DKIM key lookups."""
+        for outcome, source, seconds in out.dns:
+            self.dns_observer(outcome, source, seconds)
+        if out.pinned_mismatches:
+            self.pinned_mismatch.inc(out.pinned_mismatches)
 
     def dns_observer(self, outcome: str, source: str, seconds: float) -> None:
         if source == "cache":

@@ -2,8 +2,14 @@
 
 One NolinkMilter object per SMTP connection (libmilter calls it from its own threads). A message is
 collected (envelope, byte-exact headers, body spooled to disk above milter.spool_threshold) and
-decided at end-of-message, in a worker thread bounded by milter.timeout. Any exception or time-out
-becomes milter.on_error: one message never takes the process down and is never silently lost.
+decided at end-of-message by a worker process (workers.py) that is killed past milter.timeout. Any
+exception, time-out or dead worker becomes milter.on_error: one message never takes the process
+down and is never silently lost.
+
+Every step answers (no @Milter.noreply, and the DATA step is taken): a packet that gets no reply
+leaves the MTA's next small write waiting, over TCP, for the milter's delayed ACK (Nagle's
+algorithm), ~40 ms per message (seen with tcpdump: a lone 20-byte macro packet, ACK after 41 ms).
+A reply carries the ACK at once.
 """
 
 from __future__ import annotations
@@ -19,15 +25,16 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import Milter
 import prometheus_client
 
-from . import textapi
+from . import early, textapi
 from .config import Config, load
-from .dkimcheck import DkimResult, DkimVerifier, verifier_for
+from .dkimcheck import DkimResult
 from .errors import NolinkError
 from .findings import ScanResult
 from .metrics import Metrics, serve_http
@@ -47,8 +54,9 @@ from .policy import (
     new_ref,
     smtp_reply,
 )
-from .scan import Scanner
+from .scan import scanner_for
 from .scope import Envelope, domain_of, out_of_scope
+from .workers import InProcessPool, Job, Outcome, WorkerFailure, WorkerPool
 
 # pymilter's C module is the top-level "milter"; imported by name so that type checkers, which
 # see our source root milter/ first, do not mistake one for the other.
@@ -57,58 +65,49 @@ log = logging.getLogger("nolink")
 FLAGS = libmilter.ADDHDRS | libmilter.CHGHDRS | libmilter.QUARANTINE
 
 
+Pool = WorkerPool | InProcessPool
+STOPPING_TEXT = "nolink is restarting; try again later"
+
+
 @dataclass(frozen=True, slots=True)
 class State:
-    """Everything a message is decided under; replaced whole on reload, never mutated."""
+    """Everything a message is decided under; replaced whole on reload, never mutated. The pool's
+    workers were built for this config: in-flight messages finish there after a reload."""
 
     config: Config
-    scanner: Scanner
-    dkim: DkimVerifier | None
-
-    @classmethod
-    def build(cls, config: Config, metrics: Metrics | None = None) -> State:
-        scanner = Scanner(config)
-        verifier = verifier_for(config.dkim, scanner.psl)
-        if verifier is not None and metrics is not None:
-            verifier.resolver.observer = metrics.dns_observer
-            verifier.on_pinned_mismatch = lambda name: metrics.pinned_mismatch.inc()
-        return cls(config, scanner, verifier)
-
-    def check(self, data: bytes) -> tuple[ScanResult, DkimResult | None]:
-        """The scan, then (for a message without links) the DKIM check."""
-        result = self.scanner.scan(data)
-        # with [[exceptions]], links may not count in the end: DKIM is checked for the verdict then
-        if self.dkim is None or (result.findings and not self.config.exceptions) or result.errors:
-            return result, None
-        return result, self.dkim.verify(data)
+    pool: Pool
 
 
 class Service:
-    """Shared by all connections: the current State, a worker pool and the in-flight count."""
+    """Shared by all connections: the current State, the in-flight count, the stop flag."""
 
-    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        metrics: Metrics | None = None,
+        pool_factory: Callable[[Config, Metrics], Pool] | None = None,
+    ) -> None:
         self.metrics = metrics or Metrics()
-        self.state = State.build(config, self.metrics)
-        self.metrics.configured(config, self.state.scanner.psl.source, self.state.scanner.psl.version)
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2))
+        self.pool_factory = pool_factory or (lambda cfg, m: WorkerPool(cfg, observer=m))
+        self.state = State(config, self.pool_factory(config, self.metrics))
+        self.metrics.configured(config, self.state.pool.psl_source, self.state.pool.psl_version)
         self._lock = threading.Lock()
         self._inflight = 0
+        self._users: dict[int, int] = {}  # id(State) -> messages in flight under it
+        self._retired: dict[int, State] = {}
         self.idle = threading.Condition(self._lock)
+        self.stopping = False  # set by SIGTERM: new messages get 451 at once
         self.journal = Journal.for_config(
             config.journal, self.metrics.journal_errors.inc, self.metrics.journal_dropped.inc
         ).start()
 
-    def close(self) -> None:
-        """Write what the journal still has queued and stop its writer."""
-        self.journal.close()
-
     def reload(self, path: str | None) -> bool:
-        """Re-read and validate the config; swap it in only if all of it loads. Messages in flight
-        keep the State they started with; the socket is not re-opened."""
+        """Re-read and validate the config and start workers for it; swap it in only if all of it
+        loads. Messages in flight finish with the old workers; the socket is not re-opened."""
         notify("RELOADING=1", monotonic_usec(), "STATUS=reloading configuration")
         try:
             cfg = load(path)
-            new = State.build(cfg, self.metrics)
+            pool = self.pool_factory(cfg, self.metrics)  # the workers build the Scanner: a bad PSL fails here
         except Exception as e:  # a bad file, a bad PSL, anything: the old config keeps serving
             self.metrics.reload_failed()
             log.error("reload refused, the previous configuration stays in force: %s", e)
@@ -116,7 +115,9 @@ class Service:
                 "READY=1", f"STATUS=reload refused ({type(e).__name__}); serving the previous configuration"
             )
             return False
-        old = self.state.config
+        new = State(cfg, pool)
+        old_state = self.state
+        old = old_state.config
         for key, a, b in (
             ("milter.socket", old.milter.socket, cfg.milter.socket),
             ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
@@ -128,20 +129,35 @@ class Service:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
         with self._lock:
             self.state = new
+            if self._users.get(id(old_state), 0) > 0:
+                self._retired[id(old_state)] = old_state  # closed when its last message ends
+            else:
+                old_state.pool.close()
         self.metrics.reloads.labels("success").inc()
-        self.metrics.configured(cfg, new.scanner.psl.source, new.scanner.psl.version)
+        self.metrics.configured(cfg, pool.psl_source, pool.psl_version)
         log.info("reloaded %s (sha256 %s, mode %s)", cfg.source, cfg.digest or "-", cfg.mode)
         notify("READY=1", f"STATUS=serving {cfg.source} (mode {cfg.mode})")
         return True
 
-    def begin(self) -> State:
+    def begin(self) -> State | None:
+        """The State a new message is decided under, or None when nolink is stopping."""
         with self._lock:
+            if self.stopping:
+                return None
             self._inflight += 1
-            return self.state
+            st = self.state
+            self._users[id(st)] = self._users.get(id(st), 0) + 1
+            return st
 
-    def end(self) -> None:
+    def end(self, st: State) -> None:
         with self._lock:
             self._inflight -= 1
+            n = self._users[id(st)] = self._users.get(id(st), 1) - 1
+            if n <= 0:
+                del self._users[id(st)]
+                retired = self._retired.pop(id(st), None)
+                if retired is not None:
+                    retired.pool.close()
             if self._inflight <= 0:
                 self.idle.notify_all()
 
@@ -160,6 +176,15 @@ class Service:
                     return False
                 self.idle.wait(left)
         return True
+
+    def close(self) -> None:
+        """Stop every worker (after drain), then write what the journal still has queued."""
+        with self._lock:
+            states = [self.state, *self._retired.values()]
+            self._retired.clear()
+        for st in states:
+            st.pool.terminate()
+        self.journal.close()
 
 
 @Milter.header_leading_space
@@ -183,14 +208,13 @@ class NolinkMilter(Milter.Base):
 
     def _finish(self) -> None:
         if self.state is not None:
-            self.service.end()
+            self.service.end(self.state)
         if self.spool is not None:
             self.spool.close()
         self._reset()
 
     # -- callbacks -----------------------------------------------------------------------------
 
-    @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         self.connected = True
         self.service.metrics.connections.inc()
@@ -202,21 +226,21 @@ class NolinkMilter(Milter.Base):
             log.exception("cannot read the {daemon_name} macro")
         return Milter.CONTINUE
 
-    @Milter.noreply
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self._finish()  # a connection may carry several messages
         self.state = self.service.begin()  # in-flight messages keep the config they started with
+        if self.state is None:  # stopping: no new work; Postfix tells the client 451 and it retries
+            self.setreply("451", "4.3.2", STOPPING_TEXT)
+            return Milter.TEMPFAIL
         self.sender = mailfrom
         # closed in _finish(), at the end of the message, whichever callback ends it
         self.spool = tempfile.SpooledTemporaryFile(max_size=self.state.config.milter.spool_threshold)  # noqa: SIM115
         return Milter.CONTINUE
 
-    @Milter.noreply
     def envrcpt(self, to: str, *params: str) -> int:
         self.recipients.append(to)
         return Milter.CONTINUE
 
-    @Milter.noreply
     @Milter.decode("bytes")
     def header(self, name: Any, value: Any) -> int:
         n = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
@@ -238,13 +262,19 @@ class NolinkMilter(Milter.Base):
             self.strip.append((HEADER if low == "x-nolink-verdict" else AUTH_RESULTS, index))
         return Milter.CONTINUE
 
+    def data(self) -> int:
+        # Not needed for the decision, but negotiated on purpose: with the DATA step skipped,
+        # Postfix still sends that step's macros (the queue id) as a lone packet that gets no
+        # reply, and over TCP its next write (the headers) then waits ~40 ms for our delayed ACK.
+        return Milter.CONTINUE
+
     def eoh(self) -> int:
         try:
             st = self.state
             if st is None:
                 return Milter.CONTINUE
             if out_of_scope(self._envelope(), st.config.scope) and not self.strip:
-                rc = self._decide(None)  # decided now: Postfix then skips sending the body
+                rc = self._decide(False)  # decided now: Postfix then skips sending the body
                 self._finish()
                 return rc
         except Exception:
@@ -253,7 +283,6 @@ class NolinkMilter(Milter.Base):
             return self._error_reply("unexpected error at end of headers")
         return Milter.CONTINUE
 
-    @Milter.noreply
     def body(self, chunk: bytes) -> int:
         if self.spool is not None:
             self.size += len(chunk)
@@ -263,7 +292,7 @@ class NolinkMilter(Milter.Base):
 
     def eom(self) -> int:
         try:
-            return self._decide(self._message)
+            return self._decide(True)
         except Exception:
             self.service.metrics.error("eom")
             log.exception("qid=%s unexpected error at end of message", self._qid())
@@ -293,33 +322,50 @@ class NolinkMilter(Milter.Base):
     def _envelope(self) -> Envelope:
         return Envelope(self.sender, tuple(self.recipients), self.daemon_name, tuple(self.from_domains))
 
-    def _message(self) -> bytes:
-        assert self.spool is not None
-        self.spool.seek(0)
-        return b"".join(self.headers) + b"\r\n" + self.spool.read()
+    def _job(self) -> Job:
+        """The message for a worker: in memory, or the header block and the path of the spooled
+        body (a worker of this process can open /proc/PID/fd/N; nothing big goes through a pipe)."""
+        spool = self.spool
+        assert spool is not None
+        head = b"".join(self.headers) + b"\r\n"
+        if getattr(spool, "_rolled", False):
+            spool.flush()
+            return Job(head, f"/proc/{os.getpid()}/fd/{spool.fileno()}")
+        spool.seek(0)
+        return Job(head + spool.read())
 
-    def _decide(self, message: Any) -> int:
+    def _check(self, st: State) -> tuple[ScanResult | None, DkimResult | None, str]:
+        """The one place where a decision comes back from a worker: (scan, DKIM, error)."""
+        cfg = st.config
+        try:
+            future = st.pool.submit(self._job())
+            # the pool answers by milter.timeout (it kills the worker); the margin covers a hung pool
+            out: Outcome = future.result(timeout=cfg.milter.timeout + 5)
+        except WorkerFailure as e:
+            log.warning("qid=%s worker failure (%s): %s", self._qid(), e.cause, e)
+            return None, None, str(e)
+        except concurrent.futures.TimeoutError:
+            return None, None, f"decision took longer than milter.timeout = {cfg.milter.timeout:g} s"
+        except Exception as e:
+            self.service.metrics.error("scan")
+            log.exception("qid=%s scanner failed", self._qid())
+            return None, None, f"scanner failed: {type(e).__name__}"
+        self.service.metrics.worker_outcome(out)
+        return out.result, out.dkim, ""
+
+    def _decide(self, scan: bool) -> int:
         st = self.state
         assert st is not None
         started = time.monotonic()
         cfg = st.config
         ref = new_ref()
         env = self._envelope()
+        result: ScanResult | None = None
+        dkim_result: DkimResult | None = None
         error = ""
-        result = None
-        dkim_result = None
         # out-of-scope mail is decided without a scan (at end of headers, unless headers must go)
-        in_scope = not out_of_scope(env, cfg.scope)
-        if message is not None and in_scope and self.size <= cfg.milter.max_message_size:
-            future = self.service.pool.submit(lambda: st.check(message()))
-            try:
-                result, dkim_result = future.result(timeout=cfg.milter.timeout)
-            except concurrent.futures.TimeoutError:
-                error = f"decision took longer than milter.timeout = {cfg.milter.timeout:g} s"
-            except Exception as e:
-                self.service.metrics.error("scan")
-                log.exception("qid=%s scanner failed", self._qid())
-                error = f"scanner failed: {type(e).__name__}"
+        if scan and not out_of_scope(env, cfg.scope) and self.size <= cfg.milter.max_message_size:
+            result, dkim_result, error = self._check(st)
         d = decide(cfg, env, result, ref, self.size, error, dkim_result)
         rc = self._apply(cfg, d)
         seconds = time.monotonic() - started
@@ -453,31 +499,41 @@ def open_socket(config: Config) -> None:
 
 
 def serve(config: Config, path: str | None = None) -> int:
-    """Run until SIGTERM/SIGINT/SIGHUP; reload on SIGUSR1.
+    """Run until SIGTERM/SIGINT; reload on SIGHUP or SIGUSR1.
 
     libmilter's loop runs in a thread of its own. It blocks SIGTERM, SIGINT and SIGHUP there (and
-    in the threads it starts) and waits for them in a signal thread, which stops the loop and cuts
-    the sessions in flight (Postfix then answers 451). Our main thread keeps them unblocked, and the
+    in the threads it starts) and waits for them in a signal thread, which would stop the loop
+    (on SIGHUP too) and cut the sessions in flight. Our main thread keeps them unblocked, and the
     kernel gives a process-directed signal to the thread-group leader first when it accepts it, so
-    Python's handlers always run, promptly, here: a stop drains the messages in flight (bounded by
-    milter.timeout + 5 s) before libmilter is stopped, and a reload needs no trick to be seen.
+    Python's handlers run, promptly, here: SIGHUP and SIGUSR1 reload; a stop refuses new messages
+    at once (451), drains the ones in flight (bounded by milter.timeout + 5 s), then stops
+    libmilter and the workers. Reload signals that came while starting were held by early.py.
     """
     wake = threading.Event()
     requests: list[str] = []
+    services: list[Service] = []
 
     def on_signal(signum: int, frame: object) -> None:
-        requests.append("reload" if signum == signal.SIGUSR1 else "stop")
-        if signum == signal.SIGHUP:
-            requests.append("hup")
+        if signum in (signal.SIGUSR1, signal.SIGHUP):
+            requests.append("reload")
+        else:
+            requests.append("stop")
+            for svc in services:
+                svc.stopping = True  # before the main loop wakes: the next MAIL FROM gets 451
         wake.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, on_signal)
+    for signum in early.take():
+        on_signal(signum, None)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     refuse_live_socket(config)  # before anything is started or replaced
     service = Service(config)
+    services.append(service)
+    service.stopping = "stop" in requests
     serve_http(service.metrics, config.metrics.listen)
-    textapi.start(config, lambda: service.state.scanner.text, service.metrics)  # SMS: text_api.listen
+    # SMS (text_api.listen): texts are checked in this process, by a Scanner built on first use
+    textapi.start(config, lambda: scanner_for(service.state.config).text, service.metrics)
     register(service)
     open_socket(config)
     loop_error: list[BaseException] = []
@@ -503,21 +559,19 @@ def serve(config: Config, path: str | None = None) -> int:
     while True:
         wake.wait(1.0)
         wake.clear()
-        if "hup" in requests:
-            log.warning("SIGHUP stops a libmilter milter; to reload, send SIGUSR1 (systemctl reload nolink)")
         if "stop" in requests or not loop.is_alive():
             break
-        while "reload" in requests:
-            requests.remove("reload")
+        if "reload" in requests:  # several signals while one reload runs: one more reload
+            requests[:] = [r for r in requests if r != "reload"]
             service.reload(path)
     notify("STOPPING=1", "STATUS=stopping: finishing the messages in flight")
     n = service.inflight
     if n:
         log.info("stopping: waiting for %d message(s) in flight", n)
+    service.stopping = True
     drained = service.drain(config.milter.timeout + 5)
     libmilter.stop()
     loop.join(15)
-    service.pool.shutdown(wait=False, cancel_futures=True)
     service.close()
     if loop_error:
         log.error("the milter loop failed: %s", loop_error[0])

@@ -1,0 +1,471 @@
+"""Decisions in worker processes: a message that loops, crashes or eats memory costs one worker.
+
+The milter process keeps the protocol; a worker gets a Job (the message bytes, or the headers and
+the path of the spooled body) and returns an Outcome (ScanResult and DkimResult, frozen dataclasses
+that pickle). Each worker builds its Scanner and DKIM verifier once, when it starts, for the
+configuration its pool was made for; a reload makes a new pool and lets the old one finish.
+
+Our own pool on multiprocessing rather than a pool library: each worker has its own pipe and one
+thread in the milter process that owns it, so the thread that waits for a worker is the one that
+knows which message it is deciding. That makes the three failures exact and cheap to handle:
+past the deadline the thread kills that worker (SIGKILL) and answers that message; a worker that
+dies (a segfault in a C library, SIGKILL from the OOM killer) is seen as EOF on its pipe, at once;
+a MemoryError under milter.worker_memory (RLIMIT_AS) makes the worker answer and leave. In each
+case only that message gets milter.on_error; the slot starts a new worker and the others keep
+flowing. (pebble 5 can kill a task on time-out too, but polls every 0.1 s from three threads, and
+an idle worker that dies marks its whole pool broken.)
+
+Workers start from a forkserver (never fork() the multithreaded milter process). Each worker keeps
+its own DKIM key cache: keys are cached per worker, so one key may be fetched once per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import resource
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .config import Config
+from .dkimcheck import DkimResult
+from .errors import NolinkError
+from .findings import ScanResult
+
+log = logging.getLogger("nolink")
+START_TIMEOUT = 120.0  # a worker builds its Scanner (PSL, finders) before it says it is ready
+CAUSES = ("timeout", "crash", "memory")
+
+
+class WorkerFailure(NolinkError):
+    """A worker could not decide a message: it ran past milter.timeout, died, or ran out of
+    memory. The message gets milter.on_error; cause is one of CAUSES (or "start", "closed")."""
+
+    def __init__(self, cause: str, text: str) -> None:
+        super().__init__(text)
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One message: data is the whole message, or only its header block when body_path names the
+    spooled body (big messages: the worker reads the file instead of getting it through a pipe)."""
+
+    data: bytes
+    body_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: ScanResult
+    dkim: DkimResult | None
+    queue_wait: float = 0.0
+    dns: tuple[tuple[str, str, float], ...] = ()  # (outcome, source, seconds) of each key lookup
+    pinned_mismatches: int = 0
+
+
+class Observer(Protocol):
+    """What the pool reports (metrics.Metrics implements it)."""
+
+    def worker_busy(self, delta: int) -> None: ...
+    def worker_restart(self, cause: str) -> None: ...
+    def queue_wait(self, seconds: float) -> None: ...
+
+
+class _NoObserver:
+    def worker_busy(self, delta: int) -> None:
+        pass
+
+    def worker_restart(self, cause: str) -> None:
+        pass
+
+    def queue_wait(self, seconds: float) -> None:
+        pass
+
+
+# -- the worker process -------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when its parent (the forkserver, which leaves with the milter) goes, so
+    no orphan keeps scanning after a kill -9 of nolink."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Decider:
+    """The per-worker state: the Scanner and DKIM verifier of one configuration, built once."""
+
+    def __init__(self, config: Config) -> None:
+        from .dkimcheck import verifier_for
+        from .scan import Scanner
+
+        self.scanner = Scanner(config)
+        # with [[exceptions]], links may not count in the end: DKIM is checked for the verdict then
+        self.dkim_despite_links = bool(config.exceptions)
+        self.dkim = verifier_for(config.dkim, self.scanner.psl)
+        self.dns: list[tuple[str, str, float]] = []
+        self.pinned = 0
+        if self.dkim is not None:
+            self.dkim.resolver.observer = lambda o, s, t: self.dns.append((o, s, t))
+            self.dkim.on_pinned_mismatch = self._pinned
+
+    def _pinned(self, name: str) -> None:
+        self.pinned += 1
+
+    def __call__(self, job: Job) -> Outcome:
+        data = job.data
+        if job.body_path:
+            with open(job.body_path, "rb") as f:
+                data += f.read()
+        self.dns.clear()
+        self.pinned = 0
+        result = self.scanner.scan(data)
+        dk = None
+        if self.dkim is not None and not result.errors and (self.dkim_despite_links or not result.findings):
+            dk = self.dkim.verify(data)
+        return Outcome(result, dk, 0.0, tuple(self.dns), self.pinned)
+
+
+def _worker_main(
+    conn: multiprocessing.connection.Connection, config: Config, memory: int, factory: type[Decider]
+) -> None:
+    _die_with_parent()
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_IGN)  # the milter process handles these; SIGTERM ends us
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # Tesseract (OCR): one thread per worker, workers = cores
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        if memory:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        decider = factory(config)
+    except BaseException as e:
+        conn.send(("failed", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", decider.scanner.psl.source, decider.scanner.psl.version))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return  # the milter process went away or closed the pool
+        if job is None:
+            return
+        try:
+            out = decider(job)
+        except MemoryError:
+            conn.send(("memory", None))
+            return
+        except Exception as e:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+            continue
+        if any("MemoryError" in e for e in out.result.errors):
+            conn.send(("memory", out))  # answered, but this worker's heap is suspect: replace it
+            return
+        conn.send(("ok", out))
+
+
+# -- the pool, in the milter process -----------------------------------------------------------
+
+
+_context_lock = threading.Lock()
+_context: Any = None
+
+
+def _mp_context() -> Any:
+    """One forkserver for the life of the process; it preloads the scanner's imports so that a
+    new worker costs a fork and a Scanner, not an interpreter start."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # inherited by the forkserver and workers
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["nolink.workers", "nolink.scan", "nolink.dkimcheck"])
+            _context = ctx
+        return _context
+
+
+class _Slot:
+    """One worker process and the thread that feeds it."""
+
+    def __init__(self, pool: WorkerPool, n: int) -> None:
+        self.pool = pool
+        self.n = n
+        self.proc: Any = None
+        self.conn: multiprocessing.connection.Connection | None = None
+        self.thread = threading.Thread(target=self._run, name=f"nolink-worker-{n}", daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start_process(self) -> tuple[str, str]:
+        ctx = _mp_context()
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(child, self.pool.config, self.pool.memory, self.pool.factory),
+            name=f"nolink-worker-{self.n}",
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        try:
+            if not parent.poll(START_TIMEOUT):
+                raise WorkerFailure("start", f"worker did not start within {START_TIMEOUT:g} s")
+            msg = parent.recv()
+        except (EOFError, OSError):
+            proc.join(5)
+            msg = ("failed", f"worker exited with {proc.exitcode} while starting")
+        except WorkerFailure:
+            proc.kill()
+            proc.join(5)
+            raise
+        if msg[0] != "ready":
+            proc.join(5)
+            raise WorkerFailure("start", f"worker could not start: {msg[1]}")
+        self.proc, self.conn = proc, parent
+        return msg[1], msg[2]
+
+    def _stop_process(self, kill: bool) -> None:
+        proc, conn = self.proc, self.conn
+        self.proc = self.conn = None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        elif conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        if conn is not None:
+            conn.close()
+
+    def _restart(self, cause: str, kill: bool) -> None:
+        self.pool.observer.worker_restart(cause)
+        self._stop_process(kill)
+        if self.pool.closed:
+            return
+        try:
+            self.start_process()
+        except WorkerFailure as e:  # try again with the next message
+            log.error("cannot start a replacement worker: %s", e)
+
+    def _run(self) -> None:
+        pool = self.pool
+        while True:
+            item = pool.jobs.get()
+            if item is None:
+                self._stop_process(kill=False)
+                return
+            job, fut, submitted = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            now = time.monotonic()
+            wait = now - submitted
+            pool.observer.queue_wait(wait)
+            pool.observer.worker_busy(1)
+            try:
+                self._decide(job, fut, submitted + pool.timeout, wait)
+            except BaseException as e:  # never leave a message without an answer
+                if not fut.done():
+                    fut.set_exception(e)
+            finally:
+                pool.observer.worker_busy(-1)
+                pool.done()
+
+    def _decide(self, job: Job, fut: Future[Outcome], deadline: float, wait: float) -> None:
+        pool = self.pool
+        if self.conn is None or not self.proc.is_alive():
+            # died while idle (OOM killer, an admin), or the last replacement could not start:
+            # replace it before this message, which has nothing to do with it
+            self._restart("crash", kill=True)
+        conn = self.conn
+        if conn is None:
+            fut.set_exception(WorkerFailure("start", "no worker could be started"))
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fut.set_exception(
+                WorkerFailure("timeout", f"waited {wait:.1f} s for a free worker (milter.timeout)")
+            )
+            return
+        try:
+            conn.send(job)
+            ready = conn.poll(left)
+        except (OSError, EOFError):
+            ready = True  # a dead worker: recv below says so
+        if not ready:
+            pid = self.pid
+            self._restart("timeout", kill=True)
+            fut.set_exception(
+                WorkerFailure(
+                    "timeout",
+                    f"decision took longer than milter.timeout = {pool.timeout:g} s (worker {pid} killed)",
+                )
+            )
+            return
+        try:
+            kind, value = conn.recv()
+        except (EOFError, OSError):
+            proc = self.proc
+            if proc is not None:
+                proc.join(2)
+            code = proc.exitcode if proc is not None else None
+            self._restart("crash", kill=True)
+            why = f"signal {-code}" if isinstance(code, int) and code < 0 else f"exit code {code}"
+            fut.set_exception(WorkerFailure("crash", f"the worker died deciding this message ({why})"))
+            return
+        if kind == "ok":
+            fut.set_result(_with_wait(value, wait))
+        elif kind == "memory":
+            self._restart("memory", kill=False)
+            if value is None:
+                fut.set_exception(
+                    WorkerFailure(
+                        "memory", f"the worker ran out of memory (milter.worker_memory = {pool.memory})"
+                    )
+                )
+            else:
+                fut.set_result(_with_wait(value, wait))
+        else:
+            fut.set_exception(WorkerFailure("error", f"the worker failed: {value}"))
+
+
+def _with_wait(out: Outcome, wait: float) -> Outcome:
+    return Outcome(out.result, out.dkim, wait, out.dns, out.pinned_mismatches)
+
+
+class WorkerPool:
+    """milter.workers processes deciding messages under one configuration.
+
+    submit() never blocks; a message waits in the queue until a worker is free, and its deadline
+    (milter.timeout) counts from submit(), so its answer comes within milter.timeout."""
+
+    def __init__(
+        self,
+        config: Config,
+        workers: int | None = None,
+        memory: int | None = None,
+        observer: Observer | None = None,
+        factory: type[Decider] = Decider,
+    ) -> None:
+        self.config = config
+        self.factory = factory  # tests give a Decider subclass that misbehaves on purpose
+        self.timeout = config.milter.timeout
+        self.memory = config.milter.worker_memory if memory is None else memory
+        n = workers if workers is not None else config.milter.workers
+        self.observer: Observer = observer or _NoObserver()
+        self.jobs: queue.SimpleQueue[tuple[Job, Future[Outcome], float] | None] = queue.SimpleQueue()
+        self.closed = False
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+        self.slots = [_Slot(self, i) for i in range(max(1, n))]
+        self.psl_source = self.psl_version = ""
+        started: list[_Slot] = []
+        try:
+            for s in self.slots:  # one at a time: two cores are also serving mail meanwhile
+                self.psl_source, self.psl_version = s.start_process()
+                started.append(s)
+        except BaseException:
+            for s in started:
+                s._stop_process(kill=True)
+            raise
+        for s in self.slots:
+            s.thread.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p for p in (s.pid for s in self.slots) if p is not None]
+
+    def submit(self, job: Job) -> Future[Outcome]:
+        fut: Future[Outcome] = Future()
+        with self._lock:
+            if self.closed:
+                fut.set_exception(WorkerFailure("closed", "the worker pool is closed"))
+                return fut
+            self._pending += 1
+        self.jobs.put((job, fut, time.monotonic()))
+        return fut
+
+    def done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            if self._pending <= 0:
+                self._idle.notify_all()
+
+    def close(self, wait: bool = False, timeout: float | None = None) -> None:
+        """No new jobs; the queued and running ones finish; then the workers leave."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        for _ in self.slots:
+            self.jobs.put(None)  # after every job already queued
+        if wait:
+            for s in self.slots:
+                s.thread.join(timeout)
+
+    def terminate(self) -> None:
+        """Stop now: kill the workers (for a stop that cannot wait any longer)."""
+        self.close()
+        for s in self.slots:
+            with contextlib.suppress(Exception):
+                s._stop_process(kill=True)
+
+
+class InProcessPool:
+    """The same interface with a Decider in this process, on threads: no isolation, no kill on
+    time-out (a late answer is dropped). For tests of the adapter and for embedding; serve uses
+    WorkerPool."""
+
+    def __init__(
+        self, config: Config, observer: Observer | None = None, decider: Decider | None = None
+    ) -> None:
+        import concurrent.futures
+
+        self.config = config
+        self.decider = decider or Decider(config)
+        self.psl_source = self.decider.scanner.psl.source
+        self.psl_version = self.decider.scanner.psl.version
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1
+        )  # a Decider serves one message at a time
+        self.closed = False
+
+    def submit(self, job: Job) -> Future[Outcome]:
+        inner = self._threads.submit(self.decider, job)
+        fut: Future[Outcome] = Future()
+        timeout = self.config.milter.timeout
+
+        def wait() -> None:
+            try:
+                fut.set_result(inner.result(timeout=timeout))
+            except TimeoutError:
+                fut.set_exception(
+                    WorkerFailure("timeout", f"decision took longer than milter.timeout = {timeout:g} s")
+                )
+            except BaseException as e:
+                fut.set_exception(e)
+
+        threading.Thread(target=wait, daemon=True).start()
+        return fut
+
+    def close(self, wait: bool = False, timeout: float | None = None) -> None:
+        self.closed = True
+        self._threads.shutdown(wait=wait, cancel_futures=False)
+
+    def terminate(self) -> None:
+        self.close()
