@@ -25,11 +25,12 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "milter"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "milter"))
 
 from nolink.scan import Scanner  # noqa: E402
 from nolink.textcheck import check_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 rng = random.Random(20260301)
 SMS = [

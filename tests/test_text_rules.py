@@ -137,6 +137,9 @@ def test_right_to_left_override_is_read_as_shown(finder: TextFinder) -> None:
     assert "http://evil.example.com" in [x.url for x in found]
     for x in found:
         assert s[x.location.offset : x.location.offset + len(x.text)] == x.text
+    # a run that turns a name around its dot, far into a long text
+    s = "ก" * 1000 + " ดูที่ evil.\u202emoc\u202c ค่ะ"
+    assert [x.url for x in finder.find(s, HERE)] == ["http://evil.com"]
 
 
 @pytest.mark.parametrize(

@@ -349,6 +349,7 @@ _BROKEN = re.compile(
     r"([^\W_][^\s<>\"']*+)"
 )
 MAX_OVERRIDES = 1000
+OVERRIDE_CONTEXT = 256  # characters around an overridden run that a link may share with it
 _OVERRIDE = re.compile(r"\u202e[^\u202c\u2069\n]*")
 
 
@@ -547,37 +548,48 @@ class TextFinder:
 
     def _overridden(self, original: str, where: Location, seen: set[str]) -> list[Link]:
         """Links a reader sees in text under a right-to-left override (U+202E), which a client
-        draws backwards: "\u202emoc.elpmaxe.live" shows as "evil.example.com"."""
+        draws backwards: "\u202emoc.elpmaxe.live" shows as "evil.example.com".
+
+        Only the overridden runs and OVERRIDE_CONTEXT characters around each are searched again,
+        as shown: the rest of the text reads the same both ways and was searched already.
+        """
         runs = [
-            (om.start(), om.end())
-            for om in itertools.islice(_OVERRIDE.finditer(original), MAX_OVERRIDES)
-            if "." in om.group() or ":" in om.group()
+            (om.start(), om.end()) for om in itertools.islice(_OVERRIDE.finditer(original), MAX_OVERRIDES)
         ]
-        if not runs:
-            return []
-        pieces, last = [], 0
-        for a, b in runs:
-            pieces += [original[last:a], original[a:b][::-1]]
-            last = b
-        pieces.append(original[last:])
-        starts = [a for a, _ in runs]
-
-        def back(i: int) -> int:  # index in the shown text -> index in the original
-            k = bisect.bisect_right(starts, i) - 1
-            if k >= 0 and i < runs[k][1]:
-                return runs[k][0] + runs[k][1] - 1 - i
-            return i
-
+        spans: list[list[int]] = []  # [start, end, first run, last run + 1]
+        for k, (a, b) in enumerate(runs):
+            lo, hi = max(0, a - OVERRIDE_CONTEXT), min(len(original), b + OVERRIDE_CONTEXT)
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1], spans[-1][3] = hi, k + 1
+            else:
+                spans.append([lo, hi, k, k + 1])
         out: list[Link] = []
-        for link in self.find_normalized(normalize("".join(pieces)), where):
-            if link.url in seen or link.location.offset < 0:
-                continue
-            seen.add(link.url)
-            a, b = link.location.offset, link.location.offset + len(link.text)
-            edges = [a, b - 1, *(x for r in runs for x in (r[0], r[1] - 1) if a <= x < b)]
-            idx = [back(i) for i in edges]
-            os_, oe = min(idx), max(idx) + 1
-            out.append(Link(original[os_:oe], link.url, "obfuscated", where.with_offset(os_)))
+        for lo, hi, k0, k1 in spans:
+            if "." not in original[lo:hi] and ":" not in original[lo:hi]:
+                continue  # every link has one or the other
+            inner = runs[k0:k1]
+            pieces, last = [], lo
+            for a, b in inner:
+                pieces += [original[last:a], original[a:b][::-1]]
+                last = b
+            pieces.append(original[last:hi])
+            starts = [a for a, _ in inner]
+
+            def back(i: int, inner: list[tuple[int, int]] = inner, starts: list[int] = starts) -> int:
+                k = bisect.bisect_right(starts, i) - 1  # index in the shown text -> in the original
+                if k >= 0 and i < inner[k][1]:
+                    return inner[k][0] + inner[k][1] - 1 - i
+                return i
+
+            for link in self.find_normalized(normalize("".join(pieces)), where):
+                if link.url in seen or link.location.offset < 0:
+                    continue
+                seen.add(link.url)
+                a, b = lo + link.location.offset, lo + link.location.offset + len(link.text)
+                edges = [a, b - 1, *(x for r in inner for x in (r[0], r[1] - 1) if a <= x < b)]
+                idx = [back(i) for i in edges]
+                os_, oe = min(idx), max(idx) + 1
+                out.append(Link(original[os_:oe], link.url, "obfuscated", where.with_offset(os_)))
         return out
 
     @staticmethod
