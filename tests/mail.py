@@ -154,8 +154,10 @@ def scanned_letter(pages: int = 10, qr: str = "", dpi: int = 200, fmt: str = "PD
     out = io.BytesIO()
     if fmt == "PDF":
         ims[0].save(out, "PDF", save_all=True, append_images=ims[1:], resolution=float(dpi), quality=80)
-    else:
+    elif len(ims) > 1:
         ims[0].save(out, fmt, save_all=True, append_images=ims[1:], dpi=(dpi, dpi))
+    else:
+        ims[0].save(out, fmt, dpi=(dpi, dpi))
     return out.getvalue()
 
 
