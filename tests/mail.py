@@ -179,3 +179,37 @@ def vector_qr_pdf(text: str, caption: str = "") -> bytes:
     if caption:
         ops.append(f"BT /F1 10 Tf 50 20 Td ({caption}) Tj ET")
     return pdf(content="\n".join(ops).encode())
+
+
+def rar4(files: dict[str, bytes], encrypted: bool = False) -> bytes:
+    """A RAR 4 archive with stored (uncompressed) members, written by hand: no free tool writes
+    RAR. encrypted sets the header flag a password-protected member carries."""
+    import struct
+    import zlib
+
+    out = b"Rar!\x1a\x07\x00"
+    head = struct.pack("<BHH", 0x73, 0, 13) + b"\x00" * 6
+    out += struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
+    for name, data in files.items():
+        n = name.encode()
+        flags = 0x8000 | (0x04 if encrypted else 0)
+        head = (
+            struct.pack(
+                "<BHHIIBIIBBHI",
+                0x74,
+                flags,
+                32 + len(n),
+                len(data),
+                len(data),
+                0,
+                zlib.crc32(data),
+                0x5A000000,
+                20,
+                0x30,
+                len(n),
+                0x20,
+            )
+            + n
+        )
+        out += struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head + data
+    return out + b"\xc4\x3d\x7b\x00\x40\x07\x00"

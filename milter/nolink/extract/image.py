@@ -28,7 +28,9 @@ _MAGIC = (
 )
 MAX_FRAMES = 200  # frames or pages of one image file; the pixel budget usually stops it first
 SVG_WIDTH = 1600  # pixels wide an SVG is rendered at
-HALVE_JPEG_PIXELS = 40_000_000  # a larger JPEG is decoded at half size (a small code in a 24 Mpx photo is still read)
+HALVE_JPEG_PIXELS = (
+    40_000_000  # a larger JPEG is decoded at half size (a small code in a 24 Mpx photo is still read)
+)
 
 
 def image_magic(data: bytes) -> bool:
