@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from ..decode import decode_bytes
@@ -76,16 +77,19 @@ def _grey(im: Any) -> Any:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         white.alpha_composite(rgba)
         return white.convert("L")
+    if im.mode == "L":
+        im.load()
+        return im  # no copy: a 35 Mpx scan is 35 MB once, not twice
     return im.convert("L")
 
 
-def frames(data: bytes, budget: Budget, max_pixels: int) -> tuple[list[tuple[str, Any]], list[Unscannable]]:
-    """(where, grey PIL image) for every frame or page, and what could not be decoded."""
+def frames(data: bytes, budget: Budget, max_pixels: int) -> Iterator[tuple[str, Any] | Unscannable]:
+    """(where, grey PIL image) for every frame or page, one at a time (a 200-page fax is never in
+    memory at once), and an Unscannable for what could not be decoded."""
     from PIL import Image, ImageFile
 
     ImageFile.LOAD_TRUNCATED_IMAGES = True  # a truncated JPEG still shows its top to the citizen
-    out: list[tuple[str, Any]] = []
-    bad: list[Unscannable] = []
+    decoded = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -98,21 +102,21 @@ def frames(data: bytes, budget: Budget, max_pixels: int) -> tuple[list[tuple[str
                 w, h = im.size
                 where = f"{kind} {i + 1}" if n > 1 else ""
                 if w * h > max_pixels:
-                    bad.append(
-                        Unscannable(
-                            "budget", f"image of {w}x{h} pixels is above links.max_image_pixels", where
-                        )
+                    yield Unscannable(
+                        "budget", f"image of {w}x{h} pixels is above links.max_image_pixels", where
                     )
                     continue
                 if not budget.take_pixels(w * h):
-                    bad.append(Unscannable("budget", budget.pixels_note(), where))
-                    break
+                    yield Unscannable("budget", budget.pixels_note(), where)
+                    return
                 if im.format == "JPEG":  # libjpeg decodes straight to grey; halves only a huge photo
                     im.draft("L", (max(1, w // 2), max(1, h // 2)) if w * h > HALVE_JPEG_PIXELS else (w, h))
-                out.append((where, _grey(im)))
+                grey = _grey(im)
+                decoded += 1
+                yield where, grey
+                del grey
             if n > MAX_FRAMES:
-                bad.append(Unscannable("budget", f"image with more than {MAX_FRAMES} frames", ""))
+                yield Unscannable("budget", f"image with more than {MAX_FRAMES} frames", "")
     except Exception as e:
-        if not out:
-            bad.append(Unscannable("unparseable", f"image could not be decoded ({type(e).__name__})", ""))
-    return out, bad
+        if not decoded:
+            yield Unscannable("unparseable", f"image could not be decoded ({type(e).__name__})", "")
