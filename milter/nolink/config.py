@@ -74,7 +74,7 @@ class LinksConfig:
     max_archive_depth: int = field(default=3, metadata=_range(0, 20))
     max_pdf_pages: int = field(default=50, metadata=_range(0, 100000))
     scan_qr: bool = True
-    max_image_pixels: int = field(default=50_000_000, metadata=_range(0, 1 << 34))
+    max_image_pixels: int = field(default=40_000_000, metadata=_range(0, 1 << 34))
     psl_file: str = "bundled"
     # content nolink recognises but cannot open or had to stop reading (encrypted, too deep, budget)
     on_unscannable: str = field(default="reject", metadata=_choice(*ACTIONS))
