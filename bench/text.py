@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "milter"))
 
-from nolink.scan import Scanner  # noqa: E402
-from nolink.textcheck import check_text  # noqa: E402
+from nolink.scan import Scanner
+from nolink.textcheck import check_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

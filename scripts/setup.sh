@@ -11,8 +11,10 @@ want_test=0
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
 pkgs+=(libthai0 libthai-data)  # Thai word breaker: where a Thai name glued to Thai words begins (links/thai.py)
+pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base chromium e2fsprogs)  # promtool; systemd-analyze; groff checks the man pages; the report screenshot test; chattr
+  pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
 fi
 
 missing=()

@@ -71,7 +71,7 @@ def test_json_output(files: Path) -> None:
     assert objs[2] == {
         "summary": {
             "messages": 2, "link": 1, "clean": 1, "error": 0, "dkim_fail": 0, "not_citizen_bound": 0,
-            "findings": 1,
+            "unscannable": 0, "findings": 1,
         }
     }  # fmt: skip
 

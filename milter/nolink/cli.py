@@ -71,6 +71,8 @@ def _line(name: str, r: ScanResult) -> str:
         return f"{name}\tlink\t{first.text!r} at {first.location}{more}"
     if r.errors:
         return f"{name}\terror\t{r.errors[0]}"
+    if r.unscannable:
+        return f"{name}\tunscannable\t" + "; ".join(f"{u.reason}: {u}" for u in r.unscannable)
     return f"{name}\tclean"
 
 
@@ -82,7 +84,7 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
     citizen = not args.rcpt or bool(citizen_domains(args.rcpt, cfg.scope.internal_domains))
     counts = {
         "messages": 0, "link": 0, "clean": 0, "error": 0, "dkim_fail": 0, "not_citizen_bound": 0,
-        "findings": 0,
+        "unscannable": 0, "findings": 0,
     }  # fmt: skip
     input_error = False
     progress = Progress(err, count_messages(args.paths) if err.isatty() else None)
@@ -100,7 +102,7 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
                 if verifier is not None and citizen and not not_mail and not r.findings and not r.errors:
                     dk = verifier.verify(item.data)  # as the milter: links first, DKIM on the rest
                 verdict: str = r.verdict if citizen else "not_citizen_bound"
-                if dk is not None and dk.result != "pass":
+                if dk is not None and dk.result != "pass" and verdict != "unscannable":
                     verdict = "error" if dk.result == "temperror" else "dkim_fail"
                 counts["messages"] += 1
                 counts[verdict] += 1
@@ -112,6 +114,7 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
                         "findings": [f.to_json() for f in r.findings],
                         "error": "; ".join(r.errors) or None,
                         "unchecked": list(r.unchecked),
+                        "unscannable": [u.to_json() for u in r.unscannable],
                     }
                     if verifier is not None:
                         obj["dkim"] = dk.to_json() if dk is not None else None
@@ -130,11 +133,13 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
         extra += f", {counts['not_citizen_bound']} not citizen-bound" if args.rcpt else ""
         out.write(
             f"{counts['messages']} messages: {counts['link']} with links, {counts['clean']} clean, "
-            f"{counts['error']} errors{extra} ({counts['findings']} links)\n"
+            f"{counts['error']} errors{extra}"
+            + (f", {counts['unscannable']} unscannable" if counts["unscannable"] else "")
+            + f" ({counts['findings']} links)\n"
         )
     if input_error:
         return EXIT_ERROR
-    if counts["link"] or counts["dkim_fail"]:
+    if counts["link"] or counts["dkim_fail"] or counts["unscannable"]:
         return EXIT_LINK
     return EXIT_ERROR if counts["error"] else EXIT_CLEAN
 

@@ -32,6 +32,7 @@ class Leaf:
     data: bytes  # transfer-decoded
     base: str  # Content-Base / Content-Location, for relative HTML links
     also: tuple[bytes, ...] = ()  # other plausible bodies: as written, when "base64" is plainly not
+    declared: str = ""  # the Content-Type header as written, with its parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,8 @@ def leaf(part: Message, number: str) -> Leaf:
     base = _safe(lambda: str(part.get("Content-Base") or part.get("Content-Location") or "")).strip()
     raw = raw_payload(part)
     also = (raw,) if cte.strip().lower() == "base64" and not_base64(raw) else ()
-    return Leaf(number, ctype, name, charset, transfer_decode(raw, cte), base, also)
+    declared = header_text(_safe(lambda: str(part.get("Content-Type", "")))).strip()
+    return Leaf(number, ctype, name, charset, transfer_decode(raw, cte), base, also, declared)
 
 
 _BOUNDARY_LINE = re.compile(rb"^--([^\r\n]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)", re.M)

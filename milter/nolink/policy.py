@@ -6,14 +6,14 @@ import datetime
 import re
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
 from . import allowlist
 from .config import Config
 from .dkimcheck import DkimResult
-from .findings import Link, Location, ScanResult
+from .findings import Link, Location, ScanResult, Unscanned
 from .scope import Envelope, citizen_domains, out_of_scope
 
 Action = Literal["accept", "reject", "quarantine", "tempfail"]
@@ -61,7 +61,8 @@ def logval(text: str, limit: int = 160) -> str:
 class Decision:
     action: Action  # what the policy says (in dry_run: what would have been done)
     reason: (
-        str  # clean, link_found, not_citizen_bound, not_our_sender, not_policed_listener, too_large, error
+        str  # clean, link_found, not_citizen_bound, not_our_sender, not_policed_listener, too_large, error,
+        # unscannable
     )
     mode: str
     ref: str
@@ -71,6 +72,8 @@ class Decision:
     error: str = ""
     dkim: DkimResult | None = None
     exceptions: tuple[str, ...] = ()  # names of the [[exceptions]] that took findings away
+    unscanned: Unscanned | None = None  # reason unscannable: the first content that could not be read
+    unscannable: int = 0
 
     @property
     def in_scope(self) -> bool:
@@ -95,6 +98,12 @@ def describe(loc: Location) -> str:
     if cat == "attachment":
         return f"a link in an attachment ({safe(loc.content_type, 60) or 'unknown type'})"
     return f"a link in the {safe(loc.content_type, 40)} part"
+
+
+def describe_unscanned(u: Unscanned) -> str:
+    """What could not be checked, in words for the sender: 'encrypted ZIP "forms.zip"' (ASCII;
+    double quotes kept, since an SMTP reply may hold them)."""
+    return "".join(c if " " <= c <= "~" and c not in "\\%`" else "?" for c in u.detail)[:120]
 
 
 def sample(link: Link) -> str:
@@ -170,6 +179,18 @@ def reply_text(cfg: Config, d: Decision) -> str:
             )
         else:
             text = cfg.dkim.reject_text.replace("{problem}", dkim_problem(d.dkim)).replace("{ref}", d.ref)
+    elif d.reason == "unscannable" and d.unscanned is not None:
+        if deferred:
+            text = (
+                "Message deferred: it holds an attachment that could not be checked for links "
+                f"({describe_unscanned(d.unscanned)}). Ref {d.ref}"
+            )
+        else:
+            text = (
+                "Message refused: mail from this agency to citizens must not contain links, and it holds "
+                f"an attachment that could not be checked ({describe_unscanned(d.unscanned)}). "
+                f"Send it unencrypted, or without links. Ref {d.ref}"
+            )
     elif d.reason == "too_large":
         text = (
             "Message refused: it is larger than the link check accepts "
@@ -192,13 +213,15 @@ def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
         if dk is not None:
             enhanced = "4.4.3" if dk.result == "temperror" else f"4.7.{dkim_code(dk)}"
         else:
-            enhanced = "4.7.1" if d.reason == "link_found" else "4.3.0"
+            enhanced = "4.7.1" if d.reason in ("link_found", "unscannable") else "4.3.0"
         return "451", enhanced, reply_text(cfg, d)
     return None
 
 
 def header_value(d: Decision) -> str:
     where = f'; where="{safe(str(d.finding.location), 160)}"' if d.finding is not None else ""
+    if d.unscanned is not None:
+        where = f'; where="{safe(str(d.unscanned.location), 160)}"; unscannable={d.unscanned.reason}'
     dk = f"; dkim={d.dkim.result}" if d.dkim is not None else ""
     mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
     return f"{d.action}; reason={d.reason}{where}{dk}; ref={d.ref}{mode}"
@@ -296,6 +319,22 @@ def decide(
         return Decision(
             _on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0], exceptions=used
         )
+    unscannable: Decision | None = None
+    if result.unscannable:
+        act: Action = cfg.links.on_unscannable  # type: ignore[assignment]
+        unscannable = Decision(
+            act,
+            "unscannable",
+            mode,
+            ref,
+            n_citizen,
+            unscanned=result.unscannable[0],
+            unscannable=len(result.unscannable),
+            exceptions=used,
+        )
+        if act != "accept":
+            return unscannable
+        # accepted anyway: DKIM still decides below
     if cfg.dkim.enabled and dkim is None:
         return Decision(
             _on_error(cfg), "error", mode, ref, n_citizen, error="DKIM not checked", exceptions=used
@@ -304,6 +343,8 @@ def decide(
         return Decision(
             dkim_action(cfg, dkim), f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim, exceptions=used
         )
+    if unscannable is not None:
+        return replace(unscannable, dkim=dkim)
     return Decision("accept", "clean", mode, ref, n_citizen, dkim=dkim, exceptions=used)
 
 
@@ -349,6 +390,13 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
             f"where={_quoted(str(d.finding.location))}",
             f"sample={logval(sample(d.finding), 120)}",
             f"links={d.findings}",
+        ]
+    if d.unscanned is not None:
+        fields += [
+            f'where="{safe(str(d.unscanned.location), 160)}"',
+            f"unscannable={d.unscanned.reason}",
+            f'detail="{safe(d.unscanned.detail, 120)}"',
+            f"unscannable_parts={d.unscannable}",
         ]
     if d.dkim is not None:
         fields.append(f"dkim={d.dkim.result}")

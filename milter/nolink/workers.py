@@ -112,6 +112,7 @@ class Decider:
         self.scanner = Scanner(config)
         # with [[exceptions]], links may not count in the end: DKIM is checked for the verdict then
         self.dkim_despite_links = bool(config.exceptions)
+        self.on_unscannable = config.links.on_unscannable
         self.dkim = verifier_for(config.dkim, self.scanner.psl)
         self.dns: list[tuple[str, str, float]] = []
         self.pinned = 0
@@ -131,7 +132,13 @@ class Decider:
         self.pinned = 0
         result = self.scanner.scan(data)
         dk = None
-        if self.dkim is not None and not result.errors and (self.dkim_despite_links or not result.findings):
+        decided_unscannable = bool(result.unscannable) and self.on_unscannable != "accept"
+        if (
+            self.dkim is not None
+            and not result.errors
+            and not decided_unscannable  # decided as unscannable: no DKIM lookup needed
+            and (self.dkim_despite_links or not result.findings)
+        ):
             dk = self.dkim.verify(data)
         return Outcome(result, dk, 0.0, tuple(self.dns), self.pinned)
 
