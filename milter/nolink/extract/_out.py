@@ -1,0 +1,52 @@
+"""A builder for one extractor's pieces, so each format module appends and returns one Extracted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .base import ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
+
+
+@dataclass
+class Out:
+    texts: list[TextPiece] = field(default_factory=list)
+    urls: list[UrlPiece] = field(default_factory=list)
+    images: list[ImagePiece] = field(default_factory=list)
+    children: list[ChildPiece] = field(default_factory=list)
+    unscannable: list[Unscannable] = field(default_factory=list)
+
+    def text(self, text: str, where: str, html: bool = False) -> None:
+        if text.strip():
+            self.texts.append(TextPiece(text, where, html))
+
+    def url(self, url: str, where: str) -> None:
+        url = url.strip()
+        if url:
+            self.urls.append(UrlPiece(url, where))
+
+    def image(self, data: bytes, where: str) -> None:
+        if data:
+            self.images.append(ImagePiece(data, where))
+
+    def child(self, data: bytes, name: str, declared_type: str, where: str) -> None:
+        if data:
+            self.children.append(ChildPiece(data, name, declared_type, where))
+
+    def cannot(self, reason: str, detail: str, where: str) -> None:
+        self.unscannable.append(Unscannable(reason, detail, where))
+
+    def add(self, other: Extracted) -> None:
+        self.texts.extend(other.texts)
+        self.urls.extend(other.urls)
+        self.images.extend(other.images)
+        self.children.extend(other.children)
+        self.unscannable.extend(other.unscannable)
+
+    def done(self) -> Extracted:
+        return Extracted(
+            tuple(self.texts),
+            tuple(self.urls),
+            tuple(self.images),
+            tuple(self.children),
+            tuple(self.unscannable),
+        )
