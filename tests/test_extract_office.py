@@ -291,7 +291,7 @@ def test_carved_pictures_from_a_binary_stream() -> None:
     ole.carve_pictures(
         b"junk" * 10 + png + b"\x00" * 30 + qr_png("x", fmt="JPEG") + b"tail", out, "Data", [0]
     )
-    assert [i.where for i in out.images] == ["Data picture 1", "Data picture 2"]
+    assert [i.where for i in out.images] == ["Data › picture 1", "Data › picture 2"]
     assert out.images[0].data == png
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
+from ..findings import PATH_SEP
+from .base import ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UnscannableReason, UrlPiece
+
+
+def at(*segments: str) -> str:
+    """One location path from its segments ("attachment 2", "body"), empty ones left out."""
+    return PATH_SEP.join(s.strip() for s in segments if s.strip())
 
 
 @dataclass
@@ -15,9 +21,9 @@ class Out:
     children: list[ChildPiece] = field(default_factory=list)
     unscannable: list[Unscannable] = field(default_factory=list)
 
-    def text(self, text: str, where: str, html: bool = False) -> None:
+    def text(self, text: str, where: str, html: bool = False, base: str = "") -> None:
         if text.strip():
-            self.texts.append(TextPiece(text, where, html))
+            self.texts.append(TextPiece(text, where, html, base))
 
     def url(self, url: str, where: str) -> None:
         url = url.strip()
@@ -32,7 +38,7 @@ class Out:
         if data:
             self.children.append(ChildPiece(data, name, declared_type, where))
 
-    def cannot(self, reason: str, detail: str, where: str) -> None:
+    def cannot(self, reason: UnscannableReason, detail: str, where: str) -> None:
         self.unscannable.append(Unscannable(reason, detail, where))
 
     def add(self, other: Extracted) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..decode import decode_bytes
 from . import rtf
-from ._out import Out
+from ._out import Out, at
 from .base import Budget, Extracted
 
 MAX_NESTED = 10
@@ -52,18 +52,18 @@ def _text(v: bytes | str | None) -> str:
 
 
 def _message(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
-    out.text(_text(_prop(ole, prefix, _SUBJECT)), f"{where} subject".strip())
+    out.text(_text(_prop(ole, prefix, _SUBJECT)), at(where, "subject"))
     body = _text(_prop(ole, prefix, _BODY))
     html = _prop(ole, prefix, _HTML)
-    out.text(body, f"{where} body".strip())
+    out.text(body, at(where, "body"))
     if html:
-        out.text(_text(html), f"{where} html body".strip(), html=True)
+        out.text(_text(html), at(where, "html body"), html=True)
     compressed = _prop(ole, prefix, _RTF)
     if isinstance(compressed, bytes) and compressed:
         try:
-            out.add(rtf.parse(rtf.decompress(compressed), f"{where} rtf body".strip()))
+            out.add(rtf.parse(rtf.decompress(compressed), at(where, "rtf body")))
         except rtf.CompressedRtfError as e:
-            out.cannot("unparseable", f"RTF body: {e}", f"{where} rtf body".strip())
+            out.cannot("unparseable", f"RTF body: {e}", at(where, "rtf body"))
     storages = sorted(
         {
             e[len(prefix.split("/")) - 1]
@@ -74,7 +74,7 @@ def _message(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
         }
     )
     for n, storage in enumerate(storages, 1):
-        _attachment(ole, f"{prefix}{storage}/", f"{where} attachment {n}".strip(), out, depth)
+        _attachment(ole, f"{prefix}{storage}/", at(where, f"attachment {n}"), out, depth)
 
 
 def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
@@ -94,7 +94,7 @@ def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None
         if depth >= MAX_NESTED:
             out.cannot("too_deep", f"messages nested deeper than {MAX_NESTED} in a .msg", where)
             return
-        _message(ole, inner, f"{where} message", out, depth + 1)
+        _message(ole, inner, at(where, "message"), out, depth + 1)
         return
     for leaf in ("\x01Ole10Native", "Package", "CONTENTS"):
         if ole.exists(inner + leaf):

@@ -22,7 +22,7 @@ import io
 import re
 import zipfile
 
-from ._out import Out
+from ._out import Out, at
 from .base import Budget, Extracted
 
 MAX_MEMBERS = 2000
@@ -118,7 +118,7 @@ def field_instruction(instr: str, out: Out, where: str) -> None:
         if a.startswith("\\"):
             i += 1
             continue
-        target(a.replace("\\\\", "\\"), out, f"{where} {m.group(1).upper()}")
+        target(a.replace("\\\\", "\\"), out, at(where, m.group(1).upper()))
         return
 
 
@@ -149,13 +149,16 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
             name = info.filename
             if info.is_dir():
                 continue
-            loc = f"{where} {name}".strip()
+            loc = at(where, name)
             if info.flag_bits & 0x1:
                 out.cannot("encrypted", f"encrypted part {name}", loc)
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 out.cannot("budget", f"part {name} of {info.file_size} bytes", loc)
                 continue
+            if budget is not None and not budget.take_bytes(info.file_size):
+                out.cannot("budget", budget.bytes_note(), loc)
+                break
             low = name.lower()
             if low.startswith(("thumbnails/", "meta-inf/")) or low == "mimetype" or "vbaproject" in low:
                 continue  # the program's rendering of page 1, package bookkeeping, macro code
@@ -184,7 +187,7 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
 def _xml_part(body: bytes, out: Out, loc: str) -> None:
     for m in _INSTR_ATTR.finditer(body):
         field_instruction(
-            html.unescape((m.group(1) or m.group(2)).decode("utf-8", "replace")), out, f"{loc} field"
+            html.unescape((m.group(1) or m.group(2)).decode("utf-8", "replace")), out, at(loc, "field")
         )
     instr = b"".join(m.group(1) for m in _INSTR_TEXT.finditer(body))
     if instr:
@@ -192,7 +195,7 @@ def _xml_part(body: bytes, out: Out, loc: str) -> None:
         joined = html.unescape(_TAG.sub(b"", instr).decode("utf-8", "replace"))
         for one in re.split(r"(?=\b(?:HYPERLINK|INCLUDEPICTURE|INCLUDETEXT|LINK|IMPORT)\b)", joined):
             if one.strip():
-                field_instruction(one, out, f"{loc} field")
+                field_instruction(one, out, at(loc, "field"))
     for m in _XLINK.finditer(body):
         target(html.unescape((m.group(1) or m.group(2)).decode("utf-8", "replace")), out, loc)
     out.text(xml_text(body), loc)

@@ -26,7 +26,7 @@ import struct
 from typing import Any
 
 from . import office
-from ._out import Out
+from ._out import Out, at
 from .base import Budget, Extracted
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -41,10 +41,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _IMAGE_SIGS = re.compile(rb"\x89PNG\r\n\x1a\n|\xff\xd8\xff[\xc0-\xfe]|GIF8[79]a")
 _XLS_TEXT_RECORDS = frozenset((0x00FC, 0x003C, 0x0204, 0x01B8, 0x01B6, 0x0207, 0x0018, 0x0800))
 _PPT_TEXT = {0x0FA0: "utf-16-le", 0x0FA8: "latin-1", 0x0FBA: "utf-16-le"}
-
-
-def at(where: str, what: str) -> str:
-    return f"{where} {what}".strip()
 
 
 def utf16_runs(data: bytes) -> str:
@@ -227,7 +223,7 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
             _ppt(ole, out, where, pictures)
         for entry in ole.listdir(streams=True, storages=False):
             leaf = entry[-1]
-            loc = f"{where} {'/'.join(entry)}".strip()
+            loc = at(where, "/".join(entry))
             if leaf == "\x01Ole10Native":
                 label, body = _ole10native(_read(ole, entry))
                 out.child(body, label, "application/octet-stream", loc)

@@ -16,7 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from ._out import Out
+from ._out import Out, at
 from .base import Budget, Extracted
 
 # RTF \fcharset numbers to Python codecs (Word's table).
@@ -246,7 +246,7 @@ class _Reader:
     def field_instruction(self, instr: str) -> None:
         m = _FIELD_URL.match(instr)
         if not m:
-            self.out.text(instr, f"{self.where} field")
+            self.out.text(instr, at(self.where, "field"))
             return
         args = [a or b for a, b in _FIELD_ARG.findall(m.group(2))]
         target = ""
@@ -264,9 +264,9 @@ class _Reader:
             target = a
             break
         if target and not local:
-            self.out.url(target.replace("\\\\", "\\"), f"{self.where} field {m.group(1).upper()}")
+            self.out.url(target.replace("\\\\", "\\"), at(self.where, "field " + m.group(1).upper()))
         elif not target and not local:
-            self.out.text(instr, f"{self.where} field")
+            self.out.text(instr, at(self.where, "field"))
 
 
 def _codepage(n: int) -> str:
@@ -451,7 +451,7 @@ def parse(data: bytes, where: str = "rtf", budget: Budget | None = None) -> Extr
             break
     r.flush(g)
     if r.fromhtml:
-        out.text(_whole("".join(r.html)), f"{where} html", html=True)
+        out.text(_whole("".join(r.html)), at(where, "html"), html=True)
     else:
         out.text(_whole("".join(r.text)), where)
     return out.done()
@@ -472,7 +472,7 @@ def _end_destination(r: _Reader, dest: str) -> None:
         data = _blob(r)
         if data:
             r.pictures += 1
-            r.out.image(data, f"{r.where} picture {r.pictures}")
+            r.out.image(data, at(r.where, f"picture {r.pictures}"))
     elif dest == "objdata":
         data = _blob(r)
         if data:
@@ -481,7 +481,7 @@ def _end_destination(r: _Reader, dest: str) -> None:
                 _objdata(data),
                 f"object{r.objects}",
                 "application/octet-stream",
-                f"{r.where} object {r.objects}",
+                at(r.where, f"object {r.objects}"),
             )
 
 
@@ -498,7 +498,7 @@ def _blob(r: _Reader) -> bytes:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "rtf", budget)
+    return parse(data, "", budget)
 
 
 # -- compressed RTF (MS-OXRTFCP), as Outlook stores it in .msg files and TNEF ------------------------
