@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from . import archive, image, office, ole, pdf, rtf, text
+from . import archive, calendar, image, mhtml, office, ole, pdf, rtf, smime, text
 from .base import Extractor, extension, media_type
 
 EXTRACTORS: dict[str, Extractor] = {
@@ -36,11 +36,9 @@ EXTRACTORS: dict[str, Extractor] = {
     "ole": ole.extract,  # legacy .doc .xls .ppt, Outlook .msg (msg.py), encrypted OOXML
     "rtf": rtf.extract,  # RTF parsed as RTF: fields, pictures, objects, Outlook's HTML in RTF
     # "tnef": tnef.extract,  # winmail.dat                                                  TODO(9b)
-    # "smime": smime.extract,  # application/pkcs7-mime signed-data; enveloped: encrypted   TODO(9b)
-    # "mhtml": mhtml.extract,  # .mht/.mhtml                                                 TODO(9b)
-    # "calendar": calendar.extract,  # iCalendar / vCard unfolding (today: read as text)    TODO(9b)
-    "calendar": text.extract,  # TODO(9b): replace with calendar.extract
-    "mhtml": text.extract_html,  # TODO(9b): replace with mhtml.extract
+    "smime": smime.extract,  # pkcs7-mime signed/compressed data unwrapped; enveloped: encrypted
+    "mhtml": mhtml.extract,  # .mht/.mhtml: its own MIME parts; its own Content-Location is no link
+    "calendar": calendar.extract,  # iCalendar / vCard: unfolded, QP/base64 decoded, URL properties
 }
 
 # Recognised as something a citizen would open; without an extractor: unscannable "unsupported".
