@@ -6,6 +6,7 @@ The bytes are decoded with the declared charset when there is one, else detected
 from __future__ import annotations
 
 from ..decode import decode_bytes
+from . import textbody
 from .base import Budget, Extracted, TextPiece, param
 
 
@@ -14,7 +15,8 @@ def _decode(data: bytes, declared: str) -> str:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return Extracted(texts=(TextPiece(_decode(data, declared), ""),))
+    # flowed, enriched and uuencoded text bodies as a client shows them (textbody.py, issue 9b)
+    return textbody.read(_decode(data, declared), declared, budget)
 
 
 def extract_html(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
