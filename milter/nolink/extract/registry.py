@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from . import archive, calendar, image, mhtml, office, ole, pdf, rtf, smime, text
+from . import archive, calendar, image, mhtml, office, ole, pdf, rtf, smime, text, tnef
 from .base import Extractor, extension, media_type
 
 EXTRACTORS: dict[str, Extractor] = {
@@ -35,7 +35,7 @@ EXTRACTORS: dict[str, Extractor] = {
     # --- issue 9b registers its formats here (sniff below already names them) ---
     "ole": ole.extract,  # legacy .doc .xls .ppt, Outlook .msg (msg.py), encrypted OOXML
     "rtf": rtf.extract,  # RTF parsed as RTF: fields, pictures, objects, Outlook's HTML in RTF
-    # "tnef": tnef.extract,  # winmail.dat                                                  TODO(9b)
+    "tnef": tnef.extract,  # winmail.dat: bodies (RTF, HTML), attachments, attached messages
     "smime": smime.extract,  # pkcs7-mime signed/compressed data unwrapped; enveloped: encrypted
     "mhtml": mhtml.extract,  # .mht/.mhtml: its own MIME parts; its own Content-Location is no link
     "calendar": calendar.extract,  # iCalendar / vCard: unfolded, QP/base64 decoded, URL properties
