@@ -79,10 +79,10 @@ class LinksConfig:
     # content nolink recognises but cannot open or had to stop reading (encrypted, too deep, budget)
     on_unscannable: str = field(default="reject", metadata=_choice(*ACTIONS))
     # the per-message budget: using one up makes the message unscannable, never clean
-    max_total_bytes: int = field(default=100_000_000, metadata=_range(0, 1 << 40))
+    max_total_bytes: int = field(default=50_000_000, metadata=_range(0, 1 << 40))
     max_total_pixels: int = field(default=200_000_000, metadata=_range(0, 1 << 40))
     max_total_pdf_pages: int = field(default=100, metadata=_range(0, 100000))
-    max_scan_seconds: float = field(default=20.0, metadata=_range(0.1, 3600))
+    max_scan_seconds: float = field(default=10.0, metadata=_range(0.1, 3600))
 
 
 DEFAULT_DKIM_TEXT = (

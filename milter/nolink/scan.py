@@ -66,7 +66,13 @@ class Scanner:
 
     def budget(self) -> Budget:
         lc = self.config.links
-        return Budget(lc.max_total_bytes, lc.max_total_pixels, lc.max_total_pdf_pages, lc.max_scan_seconds)
+        return Budget(
+            lc.max_total_bytes,
+            lc.max_total_pixels,
+            lc.max_total_pdf_pages,
+            lc.max_pdf_pages,
+            lc.max_scan_seconds,
+        )
 
     def scan(self, data: bytes) -> ScanResult:
         try:

@@ -26,7 +26,7 @@ from typing import IO, Any, Protocol
 
 from .base import Budget, BudgetExceeded, ChildPiece, Extracted, Unscannable, extension
 
-MAX_MEMBER_BYTES = 50 * 1024 * 1024  # one member above this is unscannable ("budget")
+MAX_MEMBER_BYTES = 25 * 1024 * 1024  # one member above this is unscannable ("budget")
 MAX_MEMBERS = 1000
 CHUNK = 1 << 20
 
@@ -236,12 +236,16 @@ def extract_rar(data: bytes, declared: str, name: str, budget: Budget) -> Extrac
             unscannable=(Unscannable("unsupported", f"RAR {_quote(name)} (libarchive not installed)", ""),)
         )
     c = _Collect("RAR", name)
+    is_encrypted = _rar_encrypted_check()
     try:
         with libarchive.memory_reader(data) as archive:
             for entry in archive:
                 if not entry.isfile:
                     continue
                 member = str(entry.pathname)
+                if is_encrypted(entry):
+                    c.encrypted_member(member)
+                    continue
 
                 def read(entry: Any = entry) -> bytes:
                     out = bytearray()
@@ -270,3 +274,18 @@ def extract_rar(data: bytes, declared: str, name: str, budget: Budget) -> Extrac
         else:
             c.bad.append(Unscannable("unparseable", f"damaged {c.what} ({type(e).__name__})", ""))
     return c.result()
+
+
+def _rar_encrypted_check() -> Callable[[Any], bool]:
+    """archive_entry_is_encrypted (libarchive >= 3.2), which libarchive-c does not wrap."""
+    import ctypes
+
+    from libarchive import ffi
+
+    try:
+        fn = ffi.libarchive.archive_entry_is_encrypted
+        fn.argtypes = [ctypes.c_void_p]
+        fn.restype = ctypes.c_int
+    except AttributeError:  # pragma: no cover - older libarchive: reading the data fails instead
+        return lambda entry: False
+    return lambda entry: bool(fn(entry._entry_p))

@@ -107,10 +107,11 @@ class Budget:
     Unscannable piece at the content that was being read.
     """
 
-    max_bytes: int = 100_000_000  # bytes decompressed (archive members, PDF streams, ...)
+    max_bytes: int = 50_000_000  # bytes decompressed (archive members, compressed streams, embedded files)
     max_pixels: int = 200_000_000  # image pixels decoded or rendered
     max_pdf_pages: int = 100  # PDF pages read, over all PDFs of the message
-    seconds: float = 20.0
+    pdf_pages_per_file: int = 50  # pages read of one PDF (links.max_pdf_pages)
+    seconds: float = 10.0
     bytes_used: int = 0
     pixels_used: int = 0
     pdf_pages_used: int = 0

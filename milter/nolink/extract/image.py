@@ -28,6 +28,9 @@ _MAGIC = (
 )
 MAX_FRAMES = 200  # frames or pages of one image file; the pixel budget usually stops it first
 SVG_WIDTH = 1600  # pixels wide an SVG is rendered at
+HALVE_JPEG_PIXELS = (
+    40_000_000  # a larger JPEG is decoded at half size (a small code in a 24 Mpx photo is still read)
+)
 
 
 def image_magic(data: bytes) -> bool:
@@ -104,8 +107,8 @@ def frames(data: bytes, budget: Budget, max_pixels: int) -> tuple[list[tuple[str
                 if not budget.take_pixels(w * h):
                     bad.append(Unscannable("budget", budget.pixels_note(), where))
                     break
-                if im.format == "JPEG":
-                    im.draft("L", (max(1, w // 2), max(1, h // 2)) if w * h > 16_000_000 else (w, h))
+                if im.format == "JPEG":  # libjpeg decodes straight to grey; halves only a huge photo
+                    im.draft("L", (max(1, w // 2), max(1, h // 2)) if w * h > HALVE_JPEG_PIXELS else (w, h))
                 out.append((where, _grey(im)))
             if n > MAX_FRAMES:
                 bad.append(Unscannable("budget", f"image with more than {MAX_FRAMES} frames", ""))

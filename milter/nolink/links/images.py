@@ -23,7 +23,8 @@ def read_codes(image: Any) -> list[str]:
     f = zxingcpp.BarcodeFormat
     formats = [f.QRCode, f.MicroQRCode, f.DataMatrix, f.Aztec]
     try:
-        codes = zxingcpp.read_barcodes(image, formats=formats)  # type: ignore[arg-type]
+        # try_rotate turns the image for 1D barcodes; 2D codes are found in any orientation anyway
+        codes = zxingcpp.read_barcodes(image, formats=formats, try_rotate=False)  # type: ignore[arg-type]
     except Exception:
         return []
     return [c.text or "" for c in codes]
