@@ -371,3 +371,29 @@ def test_rtf_encapsulated_html_from_outlook() -> None:
 def test_rtf_bin_data_is_skipped() -> None:
     e = rtf.parse(rb"{\rtf1 before {\pict\bin6 }{}\\ } after}")
     assert e.texts[0].text.replace(" ", "") == "beforeafter"
+
+
+def test_alt_chunk_html_inside_a_docx_is_read() -> None:
+    from mail import attachment, message, multipart, part
+    from nolink import scan_message
+
+    chunk = b'<html><body><a href="https://chunk.example.com/">x</a></body></html>'
+    data = ooxml({"word/document.xml": doc_xml("<w:altChunk r:id='c1'/>"), "word/afchunk.htm": chunk})
+    assert [c.name for c in office.parse(data).children] == ["afchunk.htm"]
+    body, ctype = multipart([part("x", "text/plain"), attachment(data, "application/octet-stream", "a.docx")])
+    assert [x.url for x in scan_message(message(body, ctype)).findings] == ["https://chunk.example.com/"]
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_text_rtf_body_is_parsed_as_rtf(link: bool) -> None:
+    from mail import message
+    from nolink import scan_message
+
+    thai = b"".join(b"\\'%02x" % b for b in "ประกาศกรมการปกครอง".encode("cp874"))
+    field = rb'{\field{\*\fldinst HYPERLINK "https://rtfbody.example.com/"}{\fldrslt ' + thai + rb"}}"
+    # {\*\generator} and the font table name a web address a reader never sees
+    rtf_body = rb"{\rtf1\ansi\ansicpg874{\fonttbl{\f0 Tahoma;}}{\*\generator www.gen.example.com}\f0 " + thai
+    rtf_body += (field if link else b"") + b"\\par}"
+    r = scan_message(message(rtf_body, "text/rtf"))
+    assert [x.url for x in r.findings] == (["https://rtfbody.example.com/"] if link else [])
+    assert r.verdict == ("link" if link else "clean")

@@ -51,7 +51,7 @@ def _text(v: bytes | str | None) -> str:
     return v if isinstance(v, str) else decode_bytes(v)
 
 
-def _message(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
+def _message(ole: Any, prefix: str, where: str, out: Out, depth: int, budget: Budget | None) -> None:
     out.text(_text(_prop(ole, prefix, _SUBJECT)), at(where, "subject"))
     body = _text(_prop(ole, prefix, _BODY))
     html = _prop(ole, prefix, _HTML)
@@ -61,7 +61,7 @@ def _message(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
     compressed = _prop(ole, prefix, _RTF)
     if isinstance(compressed, bytes) and compressed:
         try:
-            out.add(rtf.parse(rtf.decompress(compressed), at(where, "rtf body")))
+            out.add(rtf.parse(rtf.decompress(compressed, budget), at(where, "rtf body")))
         except rtf.CompressedRtfError as e:
             out.cannot("unparseable", f"RTF body: {e}", at(where, "rtf body"))
     storages = sorted(
@@ -74,10 +74,10 @@ def _message(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
         }
     )
     for n, storage in enumerate(storages, 1):
-        _attachment(ole, f"{prefix}{storage}/", at(where, f"attachment {n}"), out, depth)
+        _attachment(ole, f"{prefix}{storage}/", at(where, f"attachment {n}"), out, depth, budget)
 
 
-def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None:
+def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int, budget: Budget | None) -> None:
     name = _text(_prop(ole, prefix, _ATTACH_LONG)) or _text(_prop(ole, prefix, _ATTACH_SHORT))
     name = name or _text(_prop(ole, prefix, _ATTACH_DISPLAY))
     mime = _text(_prop(ole, prefix, _ATTACH_MIME)) or "application/octet-stream"
@@ -94,7 +94,7 @@ def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None
         if depth >= MAX_NESTED:
             out.cannot("too_deep", f"messages nested deeper than {MAX_NESTED} in a .msg", where)
             return
-        _message(ole, inner, at(where, "message"), out, depth + 1)
+        _message(ole, inner, at(where, "message"), out, depth + 1, budget)
         return
     for leaf in ("\x01Ole10Native", "Package", "CONTENTS"):
         if ole.exists(inner + leaf):
@@ -105,7 +105,7 @@ def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int) -> None
 
 def from_ole(ole: Any, where: str = "", budget: Budget | None = None) -> Extracted:
     out = Out()
-    _message(ole, "", where, out, 0)
+    _message(ole, "", where, out, 0, budget)
     return out.done()
 
 

@@ -179,8 +179,10 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
                 out.child(body, name.rsplit("/", 1)[-1], "application/octet-stream", loc)
             elif low.endswith((".xml", ".vml")) and not _NOT_TEXT.match(name):
                 _xml_part(body, out, loc)
-            elif body[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or body[:4] == b"PK\x03\x04":
-                out.child(body, name.rsplit("/", 1)[-1], "application/octet-stream", loc)
+            elif not low.endswith((".xml", ".vml", ".rdf", ".odttf", ".ttf", ".fntdata")):
+                # anything else the program may show: altChunk HTML/MHT/RTF (word/afchunk.mht),
+                # OLE or zipped objects; each is read by the format its bytes announce
+                out.child(body, name.rsplit("/", 1)[-1], "", loc)
     return out.done()
 
 

@@ -129,7 +129,7 @@ def magic(data: bytes) -> str:
     if data[257:262] == b"ustar":
         return "tar"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "ole"  # TODO(9b): tell .msg from .doc/.xls/.ppt here or in the ole module
+        return "ole"  # .doc .xls .ppt, encrypted OOXML, and .msg: ole.extract tells them apart
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"
     if head.startswith(b"{\\rtf"):

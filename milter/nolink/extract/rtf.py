@@ -515,13 +515,16 @@ class CompressedRtfError(ValueError):
     """Compressed RTF that cannot be decompressed (truncated, unknown type, too large)."""
 
 
-def decompress(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
-    """LZFu-compressed (or MELA-stored) RTF to RTF bytes."""
+def decompress(data: bytes, budget: Budget | None = None, limit: int = MAX_DECOMPRESSED) -> bytes:
+    """LZFu-compressed (or MELA-stored) RTF to RTF bytes; the declared size is taken from the
+    message's byte budget first (BudgetExceeded when it does not fit)."""
     if len(data) < 16:
         raise CompressedRtfError("compressed RTF shorter than its header")
     comp_size, raw_size, kind = struct.unpack_from("<III", data, 0)
     if raw_size > limit:
         raise CompressedRtfError(f"compressed RTF of {raw_size} bytes is above the limit")
+    if budget is not None:
+        budget.spend_bytes(raw_size)
     body = data[16 : 4 + comp_size]
     if kind == 0x414C454D:  # "MELA": stored
         return body[:raw_size]

@@ -119,7 +119,7 @@ def _first_bytes(props: dict[int, list[bytes | str]], pid: int) -> bytes:
     return b""
 
 
-def read(data: bytes, where: str, out: Out, depth: int = 0) -> None:
+def read(data: bytes, where: str, out: Out, depth: int = 0, budget: Budget | None = None) -> None:
     (sig,) = struct.unpack_from("<I", data, 0)
     if sig != SIGNATURE:
         raise TnefError("no TNEF signature")
@@ -166,7 +166,7 @@ def read(data: bytes, where: str, out: Out, depth: int = 0) -> None:
     compressed = _first_bytes(message, PR_RTF_COMPRESSED)
     if compressed:
         try:
-            out.add(rtf.parse(rtf.decompress(compressed), at(where, "rtf body")))
+            out.add(rtf.parse(rtf.decompress(compressed, budget), at(where, "rtf body")))
         except rtf.CompressedRtfError as e:
             out.cannot("unparseable", f"RTF body: {e}", at(where, "rtf body"))
     for i, a in enumerate(attachments, 1):
@@ -184,7 +184,7 @@ def read(data: bytes, where: str, out: Out, depth: int = 0) -> None:
             if depth >= MAX_NESTED:
                 out.cannot("too_deep", f"messages nested deeper than {MAX_NESTED} in TNEF", loc)
             else:
-                read(obj[16:], at(loc, "message"), out, depth + 1)
+                read(obj[16:], at(loc, "message"), out, depth + 1, budget)
         elif obj:
             out.child(obj[16:] if len(obj) > 16 else obj, name, mime, loc)
 
@@ -192,7 +192,7 @@ def read(data: bytes, where: str, out: Out, depth: int = 0) -> None:
 def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extracted:
     out = Out()
     try:
-        read(data, where, out)
+        read(data, where, out, 0, budget)
     except (TnefError, struct.error) as e:
         out.cannot("unparseable", f"damaged TNEF (winmail.dat): {e}", where)
     return out.done()
