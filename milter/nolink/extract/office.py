@@ -137,8 +137,8 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
     out = Out()
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        out.cannot("unparseable", f"unreadable office document ({e})", where)
+    except Exception as e:  # BadZipFile, NotImplementedError (bogus version), OSError, ...
+        out.cannot("unparseable", f"unreadable office document ({type(e).__name__})", where)
         return out.done()
     with z:
         infos = z.infolist()
