@@ -65,6 +65,18 @@ def test_hyperlink_in_a_letter(name: str, finder: TextFinder) -> None:
     assert found(parse(name), finder) == [LINK]
 
 
+@pytest.mark.parametrize(
+    "name", ["letter-parts.odt", "letter-parts.docx", "letter-parts.doc", "letter-parts.rtf"]
+)
+def test_links_only_in_header_footer_footnote_and_comment(name: str, finder: TextFinder) -> None:
+    assert sorted(found(parse(name), finder)) == [
+        "http://www.header.example.com",
+        "https://comment.example.com/c",
+        "https://footer.example.com/f",
+        "https://footnote.example.com/n",
+    ]
+
+
 @pytest.mark.parametrize("name", ["letter-logo.odt", "letter-logo.docx", "letter-logo.doc"])
 def test_a_letter_with_a_logo_is_clean_and_its_logo_is_a_picture(name: str, finder: TextFinder) -> None:
     e = parse(name)
@@ -397,3 +409,12 @@ def test_text_rtf_body_is_parsed_as_rtf(link: bool) -> None:
     r = scan_message(message(rtf_body, "text/rtf"))
     assert [x.url for x in r.findings] == (["https://rtfbody.example.com/"] if link else [])
     assert r.verdict == ("link" if link else "clean")
+
+
+def test_rtf_stops_at_the_time_budget() -> None:
+    from nolink.extract import Budget, BudgetExceeded
+
+    data = b"{\\rtf1 " + b"\\b x\\b0 " * 20000 + b"}"
+    with pytest.raises(BudgetExceeded):
+        rtf.parse(data, "", Budget(seconds=0.0))
+    assert rtf.parse(data, "", Budget()).texts

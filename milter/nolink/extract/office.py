@@ -46,7 +46,9 @@ _DEL_INSTR = re.compile(
     rb"<w:instrText\b[^>]*>.*?</w:instrText>|<w:delInstrText\b[^>]*>.*?</w:delInstrText>", re.S
 )
 _BREAK = re.compile(
-    rb"</(?:w:p|a:p|text:p|text:h|si|c|row|x:c|t:p|w:tr|a:tr)>|<(?:w:br|a:br|text:line-break)\b[^>]*/>"
+    rb"</(?:w:p|a:p|text:p|text:h|si|c|row|x:c|t:p|w:tr|a:tr|w:txbxContent|text:note-citation|dc:creator"
+    rb"|dc:date|meta:date-string|office:annotation|text:list-item|draw:text-box)>"
+    rb"|<(?:w:br|a:br|text:line-break)\b[^>]*/>|<(?:office:annotation|text:note-body)\b[^>]*>"
 )
 _SPACE = re.compile(rb"<(?:w:tab|text:tab|text:s|w:cr)\b[^>]*/>|</(?:w:tc|a:tc|table:table-cell|c:v|c:pt)>")
 _TAG = re.compile(rb"<[^>]*>")

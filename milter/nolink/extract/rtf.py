@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 
 from ._out import Out, at
-from .base import Budget, Extracted
+from .base import Budget, BudgetExceeded, Extracted
 
 # RTF \fcharset numbers to Python codecs (Word's table).
 _CHARSETS = {
@@ -95,6 +95,7 @@ _KEEP_STARRED = frozenset(
         "fldinst",
         "htmltag",
         "objdata",
+        "footnote",
         "shppict",
         "shpinst",
         "shptxt",
@@ -151,7 +152,6 @@ _SYMBOLS = {"~": " ", "-": "", "_": "-", "\\": "\\", "{": "{", "}": "}", "\n": "
 _FIELD_URL = re.compile(r"^\s*(HYPERLINK|INCLUDEPICTURE|INCLUDETEXT|LINK)\b(.*)$", re.I | re.S)
 _FIELD_ARG = re.compile(r'"([^"]*)"|(\S+)')
 _SWITCH_WITH_ARG = re.compile(r"^\\[lmnotc]$", re.I)
-MAX_OUTPUT_CHARS = 20_000_000
 
 
 @dataclass
@@ -303,7 +303,11 @@ def parse(data: bytes, where: str = "rtf", budget: Budget | None = None) -> Extr
     pos = 0
     n = len(s)
     starred = False
+    tokens = 0
     while pos < n:
+        tokens += 1
+        if budget is not None and not tokens & 0xFFF and not budget.check_time():
+            raise BudgetExceeded(budget.time_note())
         m = _TOKEN.match(s, pos)
         if m is None:  # pragma: no cover - the pattern matches every character
             pos += 1
@@ -447,8 +451,6 @@ def parse(data: bytes, where: str = "rtf", budget: Budget | None = None) -> Extr
                 r.chars(g, _BREAKS[word])
         elif word in _CHARS:
             r.chars(g, _CHARS[word])
-        if budget is not None and len(r.text) + len(r.html) > MAX_OUTPUT_CHARS:  # pragma: no cover
-            break
     r.flush(g)
     if r.fromhtml:
         out.text(_whole("".join(r.html)), at(where, "html"), html=True)
