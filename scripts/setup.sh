@@ -13,6 +13,7 @@ pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certifi
 pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
 fi
 
 missing=()

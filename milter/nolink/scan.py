@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import Config
 from .decode import header_text
-from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, sniff
+from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, Unscannable, sniff
 from .extract.image import frames
 from .extract.registry import DOCUMENT_FORMATS
 from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
@@ -241,10 +241,11 @@ class Scanner:
         if piece.image is not None:
             m.findings.extend(self.image_findings(piece.image, where))
             return
-        decoded, bad = frames(piece.data, m.budget, self.config.links.max_image_pixels)
-        for u in bad:
-            m.unscan(u.reason, u.detail, where.child(u.where))
-        for sub, image in decoded:
+        for item in frames(piece.data, m.budget, self.config.links.max_image_pixels):
+            if isinstance(item, Unscannable):
+                m.unscan(item.reason, item.detail, where.child(item.where))
+                continue
+            sub, image = item
             if not m.budget.check_time():
                 if not m.out_of_time:
                     m.out_of_time = True

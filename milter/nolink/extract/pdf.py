@@ -26,12 +26,37 @@ import io
 import logging
 import re
 import threading
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Budget, ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
+from .base import Budget, BudgetExceeded, ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+MAX_STREAM_BYTES = 25 * 1024 * 1024  # one decompressed stream (embedded file, JavaScript) at most
+
+
+def _stream_data(stream: Any) -> bytes:
+    """A stream's decoded bytes, at most MAX_STREAM_BYTES: Flate (the usual filter) is inflated
+    here with a bound; other filters go through pypdf (which has its own limits)."""
+    filters = _get(stream, "/Filter")
+    raw = getattr(stream, "_data", None)
+    if (
+        str(filters) in ("/FlateDecode", "['/FlateDecode']")
+        and isinstance(raw, bytes)
+        and not _get(stream, "/DecodeParms")
+    ):
+        d = zlib.decompressobj()
+        out = d.decompress(raw, MAX_STREAM_BYTES)
+        if d.unconsumed_tail:
+            raise BudgetExceeded(f"a stream larger than {MAX_STREAM_BYTES} bytes")
+        return out
+    data = bytes(stream.get_data())
+    if len(data) > MAX_STREAM_BYTES:
+        raise BudgetExceeded(f"a stream larger than {MAX_STREAM_BYTES} bytes")
+    return data
+
+
 _PDF_URI = re.compile(rb"/URI\s*\(((?:\\.|[^\\)])*)\)")
 _PDFIUM = threading.Lock()
 RENDER_DPI = 150  # enough for a 1.5 cm QR code; issue 10 may render again for OCR
@@ -128,7 +153,7 @@ def _text(v: Any) -> str:
         return ""
     if hasattr(v, "get_data"):  # a stream (JavaScript)
         try:
-            return bytes(v.get_data()[:1_000_000]).decode("latin-1")
+            return _stream_data(v)[:1_000_000].decode("latin-1")
         except Exception:
             return ""
     return str(v)
@@ -211,12 +236,16 @@ def _embedded(fs: Any, where: str, out: _Out, budget: Budget) -> None:
             Unscannable("budget", f"{_quoted(out.name)} embeds more than {MAX_EMBEDDED} files", where)
         )
         return
-    size = _get(_get(stream, "/Params") or {}, "/Size") if hasattr(stream, "get") else None
-    if isinstance(size, int) and not budget.take_bytes(max(0, size)):
-        out.bad.append(Unscannable("budget", budget.bytes_note(), where))
+    try:
+        data = _stream_data(stream)
+    except BudgetExceeded as e:
+        out.bad.append(Unscannable("budget", f"embedded file in {_quoted(out.name)}: {e.what}", where))
         return
-    data = bytes(stream.get_data())
-    if not isinstance(size, int) and not budget.take_bytes(len(data)):
+    except Exception as e:
+        why = f"embedded file in {_quoted(out.name)} could not be read ({type(e).__name__})"
+        out.bad.append(Unscannable("unparseable", why, where))
+        return
+    if not budget.take_bytes(len(data)):
         out.bad.append(Unscannable("budget", budget.bytes_note(), where))
         return
     out.children.append(ChildPiece(data, name, str(_get(stream, "/Subtype") or "").lstrip("/"), where))
