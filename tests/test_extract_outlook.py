@@ -243,3 +243,22 @@ def test_damaged_tnef_is_unscannable() -> None:
     data = tnef_stream()[:-7]
     r = scan_message(with_attachment(data, "winmail.dat", "application/ms-tnef"))
     assert r.verdict == "unscannable" and [u.reason for u in r.unscannable] == ["unparseable"]
+
+
+def biff(rtype: int, body: bytes) -> bytes:
+    return struct.pack("<HH", rtype, len(body)) + body
+
+
+def test_xls_shared_string_split_over_a_continue_record() -> None:
+    """Excel continues long string tables in CONTINUE records; a URL straddling the boundary (with
+    the new option byte there, switching 8-bit to UTF-16) is read whole."""
+    first = "ลงทะเบียน"
+    url = "https://evil.example.com/straddle"
+    s1 = struct.pack("<HB", len(first), 1) + utf16(first)
+    s2_head = struct.pack("<HB", len(url), 0) + url[:12].encode("latin-1")
+    sst = struct.pack("<II", 2, 2) + s1 + s2_head
+    cont = b"\x01" + utf16(url[12:])
+    book = biff(0x0809, b"\x00" * 4) + biff(0x00FC, sst) + biff(0x003C, cont) + biff(0x000A, b"")
+    e = ole.parse(cfb.build({"Workbook": book}))
+    assert first in e.texts[0].text and url in e.texts[0].text
+    assert ole.sst_strings([sst, cont]) == [first, url]

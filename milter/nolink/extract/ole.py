@@ -39,7 +39,7 @@ _ASCII_RUN = re.compile(rb"[\x09\x0a\x0d\x20-\x7e]{5,}")
 _FIELD = re.compile(r"\x13([^\x13\x14\x15]*)(?=[\x14\x15])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _IMAGE_SIGS = re.compile(rb"\x89PNG\r\n\x1a\n|\xff\xd8\xff[\xc0-\xfe]|GIF8[79]a")
-_XLS_TEXT_RECORDS = frozenset((0x00FC, 0x003C, 0x0204, 0x01B8, 0x01B6, 0x0207, 0x0018, 0x0800))
+_XLS_TEXT_RECORDS = frozenset((0x003C, 0x0204, 0x01B8, 0x01B6, 0x0207, 0x0018, 0x0800))
 _PPT_TEXT = {0x0FA0: "utf-16-le", 0x0FA8: "latin-1", 0x0FBA: "utf-16-le"}
 
 
@@ -119,11 +119,78 @@ def _doc(ole: Any, out: Out, where: str, pictures: list[int]) -> None:
         carve_pictures(_read(ole, "Data"), out, where, pictures)
 
 
+class _Segments:
+    """The SST record and its CONTINUE records read as one stream; a string's characters that run
+    into a CONTINUE start there with a new option byte (8-bit or UTF-16), as Excel writes them."""
+
+    def __init__(self, segments: list[bytes]) -> None:
+        self.segments = segments
+        self.i = 0
+        self.pos = 0
+
+    def _next(self) -> bool:
+        self.i += 1
+        self.pos = 0
+        return self.i < len(self.segments)
+
+    def raw(self, n: int) -> bytes:
+        out = bytearray()
+        while n > 0 and self.i < len(self.segments):
+            seg = self.segments[self.i]
+            take = seg[self.pos : self.pos + n]
+            out += take
+            self.pos += len(take)
+            n -= len(take)
+            if n > 0 and not self._next():
+                break
+        if n > 0:
+            raise struct.error("SST runs past its records")
+        return bytes(out)
+
+    def chars(self, cch: int, high: bool) -> str:
+        parts: list[str] = []
+        while cch > 0:
+            seg = self.segments[self.i] if self.i < len(self.segments) else b""
+            width = 2 if high else 1
+            n = min(cch, (len(seg) - self.pos) // width)
+            if n <= 0:
+                if not self._next():
+                    raise struct.error("SST string runs past its records")
+                high = bool(self.segments[self.i][:1] == b"\x01")
+                self.pos = 1
+                continue
+            chunk = seg[self.pos : self.pos + n * width]
+            parts.append(chunk.decode("utf-16-le" if high else "latin-1", "replace"))
+            self.pos += n * width
+            cch -= n
+        return "".join(parts)
+
+
+def sst_strings(segments: list[bytes]) -> list[str]:
+    """The shared strings of a BIFF8 workbook (every cell's text), as far as they can be read."""
+    r = _Segments(segments)
+    out: list[str] = []
+    try:
+        _total, unique = struct.unpack("<II", r.raw(8))
+        for _ in range(min(unique, 1_000_000)):
+            cch, flags = struct.unpack("<HB", r.raw(3))
+            runs = struct.unpack("<H", r.raw(2))[0] if flags & 0x08 else 0
+            ext = struct.unpack("<I", r.raw(4))[0] if flags & 0x04 else 0
+            out.append(r.chars(cch, bool(flags & 0x01)))
+            r.raw(4 * runs)
+            r.raw(ext)
+    except struct.error:
+        pass
+    return out
+
+
 def _xls(ole: Any, stream: str | list[str], out: Out, where: str, pictures: list[int]) -> None:
     data = _read(ole, stream)
     pos = 0
     texts: list[bytes] = []
     drawings: list[bytes] = []
+    ssts: list[list[bytes]] = []
+    prev = 0
     while pos + 4 <= len(data):
         rtype, size = struct.unpack_from("<HH", data, pos)
         body = data[pos + 4 : pos + 4 + size]
@@ -131,12 +198,21 @@ def _xls(ole: Any, stream: str | list[str], out: Out, where: str, pictures: list
         if rtype == 0x002F:  # FILEPASS
             out.cannot("encrypted", "password-protected Excel workbook", where)
             return
+        if rtype == 0x00FC:  # SST: the workbook's strings, continued in CONTINUE records
+            ssts.append([body])
+            prev = rtype
+            continue
+        if rtype == 0x003C and prev == 0x00FC:
+            ssts[-1].append(body)
+            continue
+        prev = rtype
         if rtype in _XLS_TEXT_RECORDS:
             texts.append(body)
-        elif rtype in (0x00EB, 0x00EC, 0x003C):  # MsoDrawingGroup / MsoDrawing (pictures)
+        elif rtype in (0x00EB, 0x00EC):  # MsoDrawingGroup / MsoDrawing (pictures)
             drawings.append(body)
+    strings = [s for segs in ssts for s in sst_strings(segs)]
     joined = b"".join(texts)
-    out.text(utf16_runs(joined) + "\n" + ascii_runs(joined), where)
+    out.text("\n".join([*strings, utf16_runs(joined), ascii_runs(joined)]), where)
     carve_pictures(b"".join(drawings), out, where, pictures)
 
 
