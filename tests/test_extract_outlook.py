@@ -262,3 +262,22 @@ def test_xls_shared_string_split_over_a_continue_record() -> None:
     e = ole.parse(cfb.build({"Workbook": book}))
     assert first in e.texts[0].text and url in e.texts[0].text
     assert ole.sst_strings([sst, cont]) == [first, url]
+
+
+def test_word_document_embedded_in_an_ole_file_is_read() -> None:
+    import io
+    from pathlib import Path
+
+    import olefile
+
+    doc = olefile.OleFileIO(
+        io.BytesIO((Path(__file__).parent / "fixtures/office/letter-link.doc").read_bytes())
+    )
+    streams = {
+        f"ObjectPool/_1/{'/'.join(e)}": doc.openstream(e).read()
+        for e in doc.listdir()
+        if not e[0].startswith("\x05")
+    }
+    doc.close()
+    host = cfb.build({"Workbook": biff(0x0809, b"\x00" * 4) + biff(0x000A, b""), **streams})
+    assert [u.url for u in ole.parse(host).urls] == ["https://evil.example.com/pay"]

@@ -97,8 +97,8 @@ def _doc_text(word: bytes, table: bytes) -> str | None:
         return None
 
 
-def _doc(ole: Any, out: Out, where: str, pictures: list[int]) -> None:
-    word = _read(ole, "WordDocument")
+def _doc(ole: Any, out: Out, where: str, pictures: list[int], prefix: str = "") -> None:
+    word = _read(ole, prefix + "WordDocument")
     if len(word) < 0x200 or word[:2] != b"\xec\xa5":
         out.cannot("unparseable", "Word document without a valid header", where)
         return
@@ -106,7 +106,7 @@ def _doc(ole: Any, out: Out, where: str, pictures: list[int]) -> None:
     if flags & 0x0100 or flags & 0x8000:
         out.cannot("encrypted", "password-protected Word document", where)
         return
-    table = _read(ole, "1Table" if flags & 0x0200 else "0Table")
+    table = _read(ole, prefix + ("1Table" if flags & 0x0200 else "0Table"))
     text = _doc_text(word, table)
     if text is None:
         text = utf16_runs(word) + "\n" + ascii_runs(word)
@@ -115,8 +115,8 @@ def _doc(ole: Any, out: Out, where: str, pictures: list[int]) -> None:
     text = _FIELD.sub(" ", text)
     text = _CONTROL.sub(" ", text.replace("\r", "\n")).replace("\x14", " ").replace("\x15", " ")
     out.text(text, where)
-    if ole.exists("Data"):
-        carve_pictures(_read(ole, "Data"), out, where, pictures)
+    if ole.exists(prefix + "Data"):
+        carve_pictures(_read(ole, prefix + "Data"), out, where, pictures)
 
 
 class _Segments:
@@ -216,11 +216,11 @@ def _xls(ole: Any, stream: str | list[str], out: Out, where: str, pictures: list
     carve_pictures(b"".join(drawings), out, where, pictures)
 
 
-def _ppt(ole: Any, out: Out, where: str, pictures: list[int]) -> None:
-    if ole.exists("EncryptedSummary"):
+def _ppt(ole: Any, out: Out, where: str, pictures: list[int], prefix: str = "") -> None:
+    if ole.exists(prefix + "EncryptedSummary"):
         out.cannot("encrypted", "password-protected PowerPoint presentation", where)
         return
-    data = _read(ole, "PowerPoint Document")
+    data = _read(ole, prefix + "PowerPoint Document")
     texts: list[str] = []
     pos = 0
     while pos + 8 <= len(data):
@@ -237,8 +237,8 @@ def _ppt(ole: Any, out: Out, where: str, pictures: list[int]) -> None:
         pos += 8 + size
     text = "\n".join(texts).replace("\r", "\n").replace("\x0b", "\n")
     out.text(text, where)
-    if ole.exists("Pictures"):
-        carve_pictures(_read(ole, "Pictures"), out, where, pictures)
+    if ole.exists(prefix + "Pictures"):
+        carve_pictures(_read(ole, prefix + "Pictures"), out, where, pictures)
 
 
 def _ole10native(data: bytes) -> tuple[str, bytes]:
@@ -303,12 +303,14 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
             if leaf == "\x01Ole10Native":
                 label, body = _ole10native(_read(ole, entry))
                 out.child(body, label, "application/octet-stream", loc)
-            elif leaf in ("Package", "CONTENTS") or (leaf == "Workbook" and len(entry) > 1):
-                body = _read(ole, entry)
-                if leaf == "Workbook":
-                    _xls(ole, entry, out, loc, pictures)
-                else:
-                    out.child(body, leaf, "application/octet-stream", loc)
+            elif len(entry) > 1 and leaf in ("Workbook", "Book"):  # an embedded workbook (ObjectPool/_1/)
+                _xls(ole, entry, out, loc, pictures)
+            elif len(entry) > 1 and leaf == "WordDocument":  # an embedded Word document
+                _doc(ole, out, loc, pictures, "/".join(entry[:-1]) + "/")
+            elif len(entry) > 1 and leaf == "PowerPoint Document":
+                _ppt(ole, out, loc, pictures, "/".join(entry[:-1]) + "/")
+            elif leaf in ("Package", "CONTENTS"):
+                out.child(_read(ole, entry), leaf, "application/octet-stream", loc)
     except Exception as e:
         out.cannot("unparseable", f"unreadable OLE file ({type(e).__name__})", where)
     finally:
