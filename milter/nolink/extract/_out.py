@@ -8,6 +8,19 @@ from ..findings import PATH_SEP
 from .base import ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UnscannableReason, UrlPiece
 
 
+def named(e: Extracted, name: str) -> Extracted:
+    """Name the file in what could not be checked, for the sender's reply: 'password-protected Word
+    document "minutes.doc"'."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base or not e.unscannable:
+        return e
+    bad = tuple(
+        u if base in u.detail else Unscannable(u.reason, f'{u.detail} "{base}"', u.where)
+        for u in e.unscannable
+    )
+    return Extracted(e.texts, e.urls, e.images, e.children, bad)
+
+
 def at(*segments: str) -> str:
     """One location path from its segments ("attachment 2", "body"), empty ones left out."""
     return PATH_SEP.join(s.strip() for s in segments if s.strip())

@@ -12,7 +12,7 @@ import binascii
 import re
 
 from ..decode import decode_bytes
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, Extracted, param
 
 _URL_PROPS = frozenset(
@@ -163,4 +163,4 @@ def _split(line: str) -> tuple[str, str, str]:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", param(declared, "charset") or None, budget)
+    return named(parse(data, "", param(declared, "charset") or None, budget), name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..decode import decode_bytes, header_text
 from ..mime import Leaf, parse, walk
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, Extracted
 from .office import xml_text
 
@@ -53,4 +53,4 @@ def parse_mhtml(data: bytes, where: str = "", budget: Budget | None = None) -> E
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse_mhtml(data, "", budget)
+    return named(parse_mhtml(data, "", budget), name)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..decode import decode_bytes
 from . import rtf
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, Extracted
 
 MAX_NESTED = 10
@@ -129,4 +129,4 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", budget)
+    return named(parse(data, "", budget), name)

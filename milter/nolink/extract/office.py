@@ -22,7 +22,7 @@ import io
 import re
 import zipfile
 
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, Extracted
 
 MAX_MEMBERS = 2000
@@ -206,4 +206,4 @@ def _xml_part(body: bytes, out: Out, loc: str) -> None:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", budget)
+    return named(parse(data, "", budget), name)

@@ -26,7 +26,7 @@ import struct
 from typing import Any
 
 from . import office
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, Extracted
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -319,4 +319,4 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", budget)
+    return named(parse(data, "", budget), name)

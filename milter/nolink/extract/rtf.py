@@ -16,7 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, BudgetExceeded, Extracted
 
 # RTF \fcharset numbers to Python codecs (Word's table).
@@ -500,7 +500,7 @@ def _blob(r: _Reader) -> bytes:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", budget)
+    return named(parse(data, "", budget), name)
 
 
 # -- compressed RTF (MS-OXRTFCP), as Outlook stores it in .msg files and TNEF ------------------------

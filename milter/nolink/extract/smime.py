@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 
-from ._out import Out
+from ._out import Out, named
 from .base import Budget, Extracted
 
 _ENCRYPTED = frozenset(
@@ -57,4 +57,4 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", budget)
+    return named(parse(data, "", budget), name)

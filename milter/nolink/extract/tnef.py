@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..decode import decode_bytes
 from . import rtf
-from ._out import Out, at
+from ._out import Out, at, named
 from .base import Budget, Extracted
 
 SIGNATURE = 0x223E9F78
@@ -199,4 +199,4 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return parse(data, "", budget)
+    return named(parse(data, "", budget), name)
