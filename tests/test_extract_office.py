@@ -268,6 +268,30 @@ def test_broken_and_encrypted_packages_are_unscannable() -> None:
     assert [u.reason for u in office.parse(b"PK\x03\x04 broken").unscannable] == ["unparseable"]
 
 
+def test_password_protected_odt_is_unscannable() -> None:
+    """As LibreOffice saves with a password: encrypted parts in a plain ZIP, declared in the manifest."""
+    import os
+
+    manifest = (
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml" manifest:size="900">'
+        '<manifest:encryption-data manifest:checksum-type="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0#sha256-1k">'
+        '<manifest:algorithm manifest:algorithm-name="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/>'
+        "</manifest:encryption-data></manifest:file-entry></manifest:manifest>"
+    )
+    files = {
+        "mimetype": "application/vnd.oasis.opendocument.text",
+        "META-INF/manifest.xml": manifest,
+        "content.xml": os.urandom(900),
+    }
+    e = office.parse(ooxml(files))
+    assert [u.reason for u in e.unscannable] == ["encrypted"] and not e.texts
+    # the clean look-alike: a manifest without encryption-data
+    assert not office.parse(
+        ooxml({**files, "META-INF/manifest.xml": "<manifest:manifest/>", "content.xml": "<t>x</t>"})
+    ).unscannable
+
+
 # -- legacy binary Office ------------------------------------------------------------------------------
 
 

@@ -143,6 +143,9 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
         out.cannot("unparseable", f"unreadable office document ({type(e).__name__})", where)
         return out.done()
     with z:
+        if _odf_encrypted(z):
+            out.cannot("encrypted", "password-protected OpenDocument file", where)
+            return out.done()
         infos = z.infolist()
         if len(infos) > MAX_MEMBERS:
             out.cannot("budget", f"office document with {len(infos)} parts", where)
@@ -186,6 +189,21 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
                 # OLE or zipped objects; each is read by the format its bytes announce
                 out.child(body, name.rsplit("/", 1)[-1], "", loc)
     return out.done()
+
+
+def _odf_encrypted(z: zipfile.ZipFile) -> bool:
+    """An OpenDocument file saved with a password: its parts are encrypted inside an ordinary ZIP
+    (no ZIP encryption flag), and the manifest says so with encryption-data entries."""
+    try:
+        info = z.getinfo("META-INF/manifest.xml")
+    except KeyError:
+        return False
+    if info.file_size > MAX_MEMBER_BYTES:
+        return False
+    try:
+        return b"encryption-data" in z.read(info)
+    except Exception:
+        return False
 
 
 def _xml_part(body: bytes, out: Out, loc: str) -> None:
