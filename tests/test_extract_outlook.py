@@ -281,3 +281,13 @@ def test_word_document_embedded_in_an_ole_file_is_read() -> None:
     doc.close()
     host = cfb.build({"Workbook": biff(0x0809, b"\x00" * 4) + biff(0x000A, b""), **streams})
     assert [u.url for u in ole.parse(host).urls] == ["https://evil.example.com/pay"]
+
+
+@pytest.mark.parametrize("stream", ["VisioDocument", "Quill/QuillSub/CONTENTS"])
+def test_visio_and_publisher_are_unsupported_not_clean(stream: str) -> None:
+    e = ole.parse(cfb.build({stream: b"\x00" * 64}))
+    assert [u.reason for u in e.unscannable] == ["unsupported"]
+
+
+def test_ole_file_of_no_document_kind_is_nothing() -> None:
+    assert ole.parse(cfb.build({"Catalog": b"\x00" * 64})) == ole.Out().done()

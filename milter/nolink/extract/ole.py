@@ -297,6 +297,10 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
             _xls(ole, "Workbook" if ole.exists("Workbook") else "Book", out, where, pictures)
         elif ole.exists("PowerPoint Document"):
             _ppt(ole, out, where, pictures)
+        elif ole.exists("VisioDocument") or ole.exists("Quill"):
+            kind = "Visio drawing" if ole.exists("VisioDocument") else "Publisher document"
+            out.cannot("unsupported", f"{kind} (no reader here)", where)
+            return out.done()
         for entry in ole.listdir(streams=True, storages=False):
             leaf = entry[-1]
             loc = at(where, "/".join(entry))
