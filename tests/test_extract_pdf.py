@@ -306,3 +306,39 @@ def test_damaged_embedded_file_is_unscannable_and_a_bomb_stops_at_the_stream_lim
         r = pdfx.extract(data, "application/pdf", "t.pdf", Budget(max_bytes=10**9))
         assert [u.reason for u in r.unscannable] == [reason]
         assert r.children == ()
+
+
+def test_qr_code_in_a_stamp_annotation_is_rendered() -> None:
+    import zxingcpp
+
+    code = zxingcpp.create_barcode("https://stamp.example.com/", zxingcpp.BarcodeFormat.QRCode).to_image(
+        scale=1
+    )
+    mv = memoryview(code)
+    rows, cols, px = mv.shape[0], mv.shape[1], bytes(mv)
+    ops = (
+        "0 g "
+        + " ".join(
+            f"{8 + x * 2} {8 + (rows - y) * 2} 2 2 re"
+            for y in range(rows)
+            for x in range(cols)
+            if px[y * cols + x] < 128
+        )
+        + " f"
+    )
+    ap = (
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 %d %d] /Length %d >>\nstream\n"
+        % (cols * 3, rows * 3 + 3, len(ops))
+        + ops.encode()
+        + b"\nendstream"
+    )
+    data = doc(
+        pages=["/Annots [3 0 R]"],
+        texts=["Approved by the district office, see the stamp"],
+        extra=[
+            f"<< /Type /Annot /Subtype /Stamp /Rect [200 5 {216 + cols * 2} {23 + rows * 2}] /AP << /N 4 0 R >> >>",
+            ap,
+        ],
+    )
+    r = scanned(data)
+    assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://stamp.example.com/")]

@@ -139,3 +139,15 @@ def test_nolink_scan_reports_unscannable(tmp_path: Path) -> None:
     obj = json.loads(out.getvalue().splitlines()[0])
     assert obj["verdict"] == "unscannable"
     assert obj["unscannable"][0]["reason"] == "encrypted"
+
+
+def test_a_recognised_format_without_a_reader_is_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mail import rar4
+    from nolink.extract import registry
+
+    monkeypatch.delitem(registry.EXTRACTORS, "rar")  # as on a machine without libarchive's reader
+    r = scan_message(with_attachment(rar4({"a.txt": b"https://x.example.com/"}), "a.rar"))
+    assert r.verdict == "unscannable"
+    assert [(u.reason, u.detail) for u in r.unscannable] == [
+        ("unsupported", 'RAR "a.rar" cannot be read by nolink here')
+    ]

@@ -26,7 +26,17 @@ _ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[\w.+\-=]+@[\w.\-\[\]:]+")
 ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to"))
 NOT_LINKS = ("#", "tel:", "cid:", "javascript:void", "sms:")
 # Names for the reply ("encrypted ZIP", "a PDF that could not be read") by format
-FORMAT_NAMES = {"pdf": "PDF", "zip": "ZIP", "office": "office document", "image": "image", "svg": "SVG image"}
+FORMAT_NAMES = {
+    "pdf": "PDF",
+    "zip": "ZIP",
+    "office": "office document",
+    "image": "image",
+    "svg": "SVG image",
+    "ole": "Office 97-2003 document",
+    "msg": "Outlook message",
+    "tnef": "TNEF attachment",
+    "smime": "S/MIME message",
+}
 
 
 @dataclass(slots=True)

@@ -65,6 +65,7 @@ IMAGE_DPI = 150  # page images (scans) are decoded at no less than this resoluti
 IMAGE_MAX_PIXELS = 12_000_000  # ... and reduced further when still larger than this
 MIN_IMAGE_SIDE = 40  # smaller images cannot hold a readable code
 VECTOR_SEGMENTS = 100  # a page whose paths have this many segments may draw a code: render it
+DRAWN_ANNOTS = frozenset(("/Stamp", "/Widget", "/Screen", "/FreeText", "/Ink", "/Square", "/Polygon"))
 MAX_ACTIONS = 2000
 MAX_EMBEDDED = 200
 MARKUP_ANNOTS = frozenset(
@@ -101,6 +102,7 @@ class _Out:
     bad: list[Unscannable] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
     actions: int = 0
+    drawn_annotations: set[int] = field(default_factory=set)  # pages whose annotations draw something
 
     def result(self) -> Extracted:
         return Extracted(
@@ -318,6 +320,8 @@ def _structure(reader: Any, pages: list[Any], out: _Out, budget: Budget) -> None
                 continue
             sub = str(_get(a, "/Subtype") or "")
             aw = f"{where} › {'link' if sub == '/Link' else 'annotation'} {j + 1}"
+            if sub in DRAWN_ANNOTS and _get(a, "/AP") is not None:
+                out.drawn_annotations.add(i)  # a stamp can carry a QR code: render the page
             _actions_of(a, aw, out)
             if sub in MARKUP_ANNOTS:
                 contents = _text(_get(a, "/Contents"))
@@ -377,7 +381,7 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
                     )
                     break
                 try:
-                    _page(doc[i], where, out, budget, pdfium, raw)
+                    _page(doc[i], where, out, budget, raw, i in out.drawn_annotations)
                 except Exception as e:
                     out.bad.append(
                         Unscannable(
@@ -388,7 +392,7 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
             doc.close()
 
 
-def _page(page: Any, where: str, out: _Out, budget: Budget, pdfium: Any, raw: Any) -> None:
+def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotations: bool) -> None:
     textpage = page.get_textpage()
     text = textpage.get_text_range()
     textpage.close()
@@ -409,7 +413,7 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, pdfium: Any, raw: An
     for k, img in enumerate(images):
         _page_image(img, f"{where} › image {k + 1}", out, budget, page_w, page_h)
     no_text = len(text.strip()) < 20
-    if segments >= VECTOR_SEGMENTS or (no_text and (text_objects or segments)):
+    if annotations or segments >= VECTOR_SEGMENTS or (no_text and (text_objects or segments)):
         scale = min(RENDER_DPI / 72, MAX_RENDER_SIDE / max(page_w, page_h, 1))
         px = int(page_w * scale) * int(page_h * scale)
         if not budget.take_pixels(px):
