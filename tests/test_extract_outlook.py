@@ -291,3 +291,23 @@ def test_visio_and_publisher_are_unsupported_not_clean(stream: str) -> None:
 
 def test_ole_file_of_no_document_kind_is_nothing() -> None:
     assert ole.parse(cfb.build({"Catalog": b"\x00" * 64})) == ole.Out().done()
+
+
+def test_cloud_attachment_by_reference_is_a_link() -> None:
+    cloud = {
+        "__substg1.0_3707001F": utf16("รายงาน.docx"),
+        "__substg1.0_370D001F": utf16("https://contoso-my.sharepoint.com/personal/x/รายงาน.docx"),
+    }
+    local = {"__substg1.0_3707001F": utf16("a.doc"), "__substg1.0_370D001F": utf16("C:\\Users\\clerk\\a.doc")}
+    e = msg.parse(msg_file(attachments=[cloud, local]))
+    assert [(u.url, u.where) for u in e.urls] == [
+        ("https://contoso-my.sharepoint.com/personal/x/รายงาน.docx", "attachment 1 › reference")
+    ]
+    t = tnef.parse(
+        tnef_stream(objects=[])
+        + attr(2, 0x00069002, b"\x07\x00" + b"\x00" * 12)
+        + attr(
+            2, 0x00069005, props(prop_var(0x001F, 0x370D, utf16("https://cloud.example.com/f") + b"\x00\x00"))
+        )
+    )
+    assert [u.url for u in t.urls] == ["https://cloud.example.com/f"]

@@ -13,7 +13,7 @@ import io
 from typing import Any
 
 from ..decode import decode_bytes
-from . import rtf
+from . import office, rtf
 from ._out import Out, at, named
 from .base import Budget, Extracted
 
@@ -26,6 +26,7 @@ _ATTACH_DATA, _ATTACH_LONG, _ATTACH_SHORT, _ATTACH_MIME, _ATTACH_DISPLAY = (
     "370E",
     "3001",
 )
+_ATTACH_LONG_PATH, _ATTACH_PATH = "370D", "3708"  # attached by reference
 
 
 def _prop(ole: Any, prefix: str, tag: str) -> bytes | str | None:
@@ -87,7 +88,11 @@ def _attachment(ole: Any, prefix: str, where: str, out: Out, depth: int, budget:
         return
     inner = f"{prefix}__substg1.0_{_ATTACH_DATA}000D/"
     if not ole.exists(inner.rstrip("/")):
-        return  # attached by reference or empty: nothing is carried
+        # attached by reference (a path or, for a cloud attachment, a web address): the path is
+        # what Outlook opens
+        for tag in (_ATTACH_LONG_PATH, _ATTACH_PATH):
+            office.target(_text(_prop(ole, prefix, tag)), out, at(where, "reference"))
+        return
     if ole.exists(f"{inner}__properties_version1.0") or any(
         "/".join(e).startswith(f"{inner}__substg1.0_") for e in ole.listdir()
     ):

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..decode import decode_bytes
-from . import rtf
+from . import office, rtf
 from ._out import Out, at, named
 from .base import Budget, Extracted
 
@@ -35,6 +35,7 @@ _SUBJECT, _BODY, _MAPI, _REND, _ADATA, _ATITLE, _ATTACH, _CODEPAGE = (
 # MAPI property ids
 PR_SUBJECT, PR_BODY, PR_HTML, PR_RTF_COMPRESSED = 0x0037, 0x1000, 0x1013, 0x1009
 PR_ATTACH_DATA, PR_ATTACH_LONG_FILENAME, PR_ATTACH_FILENAME, PR_ATTACH_MIME = 0x3701, 0x3707, 0x3704, 0x370E
+PR_ATTACH_LONG_PATHNAME, PR_ATTACH_PATHNAME = 0x370D, 0x3708
 _FIXED = {0x0001: 4, 0x0002: 4, 0x0003: 4, 0x0004: 4, 0x0005: 8, 0x0006: 8, 0x0007: 8, 0x000A: 4, 0x000B: 4}
 _FIXED |= {0x0014: 8, 0x0040: 8, 0x0048: 16, 0x0000: 4}
 _VARIABLE = frozenset((0x001E, 0x001F, 0x0102, 0x000D))
@@ -187,6 +188,9 @@ def read(data: bytes, where: str, out: Out, depth: int = 0, budget: Budget | Non
                 read(obj[16:], at(loc, "message"), out, depth + 1, budget)
         elif obj:
             out.child(obj[16:] if len(obj) > 16 else obj, name, mime, loc)
+        else:  # attached by reference: a path, or a web address for a cloud attachment
+            for pid in (PR_ATTACH_LONG_PATHNAME, PR_ATTACH_PATHNAME):
+                office.target(_first_text(a.props, pid), out, at(loc, "reference"))
 
 
 def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extracted:
