@@ -148,13 +148,46 @@ _CHARS = {
     "enspace": " ",
     "qmspace": " ",
 }
+_HANDLED = (
+    _SKIP
+    | _TEXT_DESTS
+    | frozenset(_BREAKS)
+    | frozenset(_CHARS)
+    | frozenset(
+        (
+            "fonttbl",
+            "fldinst",
+            "htmltag",
+            "pict",
+            "objdata",
+            "ansicpg",
+            "ansi",
+            "mac",
+            "pc",
+            "pca",
+            "deff",
+            "fromhtml",
+            "htmlrtf",
+            "f",
+            "uc",
+            "u",
+            "pngblip",
+            "jpegblip",
+            "wmetafile",
+            "emfblip",
+            "macpict",
+            "dibitmap",
+            "wbitmap",
+        )
+    )
+)
 _SYMBOLS = {"~": " ", "-": "", "_": "-", "\\": "\\", "{": "{", "}": "}", "\n": "\n", "\r": "\n", "\t": "\t"}
 _FIELD_URL = re.compile(r"^\s*(HYPERLINK|INCLUDEPICTURE|INCLUDETEXT|LINK)\b(.*)$", re.I | re.S)
 _FIELD_ARG = re.compile(r'"([^"]*)"|(\S+)')
 _SWITCH_WITH_ARG = re.compile(r"^\\[lmnotc]$", re.I)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     dest: str  # "text", "fldinst", "htmltag", "pict", "objdata", "skip", "fonttbl"
     uc: int
@@ -373,6 +406,8 @@ def parse(data: bytes, where: str = "rtf", budget: Budget | None = None) -> Extr
                 continue
         if g.dest == "skip":
             continue
+        if word not in _HANDLED and g.dest != "fonttbl":
+            continue  # formatting (\\b, \\fs24, \\lang1054 ...): nothing a link is made of
         if word == "fonttbl":
             r.flush(g)
             g.dest = "fonttbl"
