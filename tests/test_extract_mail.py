@@ -235,6 +235,21 @@ def test_icalendar_folded_url_parameters_and_url_property() -> None:
     ]
 
 
+def test_outlook_html_description_is_read_as_html() -> None:
+    alt = (
+        'X-ALT-DESC;FMTTYPE=text/html:<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2//EN">\\n<html xmlns:o="urn:schemas-'
+        '\r\n microsoft-com:office:office" xmlns="http://www.w3.org/TR/REC-html40"><body><p>ประชุม{link}</p></body></html>'
+    )
+    base = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:ประชุม\r\n{alt}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    clean = base.format(alt=alt.format(link="")).encode()
+    linked = base.format(alt=alt.format(link='<a href="https://alt.example.com/">x</a>')).encode()
+    for data, expect in ((clean, []), (linked, ["https://alt.example.com/"])):
+        body, ctype = multipart(
+            [part("นัด", "text/plain; charset=utf-8"), attachment(data, "text/calendar", "i.ics")]
+        )
+        assert urls(message(body, ctype)) == expect
+
+
 def test_icalendar_without_links_is_clean() -> None:
     clean = "\r\n".join(
         line for line in ICS.split("\r\n") if not line.startswith(("LOCATION", "URL", "DESCRIPTION", " mple"))

@@ -140,7 +140,9 @@ def parse(
             continue
         if name in _NO_TEXT or name.startswith("X-MS-OLK-") or name.startswith("X-WR-TIMEZONE"):
             continue
-        out.text(value, loc)
+        # Outlook's X-ALT-DESC and RFC 9073 STYLED-DESCRIPTION carry HTML: read as HTML (its
+        # xmlns and DOCTYPE are no links)
+        out.text(value, loc, html=params.get("FMTTYPE", "").lower() == "text/html")
     if found:
         out.text("\n".join(found), at(where, "names"))
     return out.done()
