@@ -209,6 +209,18 @@ def doc_xml(body: str) -> str:
             '<worksheet><c><f>HYPERLINK("https://f.example.com/","x")</f></c></worksheet>',
             "https://f.example.com/",
         ),
+        (
+            "xl/connections.xml",
+            '<connections><connection id="1"><webPr url="https://query.example.com/q"/></connection></connections>',
+            "https://query.example.com/q",
+        ),
+        (
+            "word/document.xml",
+            doc_xml(
+                '<wp15:webVideoPr embeddedHtml="&lt;iframe src=&quot;https://video.example.com/e&quot;&gt;&lt;/iframe&gt;"/>'
+            ),
+            "https://video.example.com/e",
+        ),
     ],
 )
 def test_every_part_of_an_ooxml_document(part: str, xml: str, url: str, finder: TextFinder) -> None:

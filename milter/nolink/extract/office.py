@@ -32,7 +32,7 @@ _NOT_TEXT = re.compile(
     r"^(\[Content_Types\]\.xml|docProps/.*|customXml/.*|.*/_rels/.*|_rels/.*|META-INF/.*|meta\.xml"
     r"|settings\.xml|.*/settings\.xml|manifest\.rdf|word/(fontTable|webSettings|numbering|stylesWithEffects)\.xml"
     r"|.*/theme/.*|.*/printerSettings/.*|Configurations2/.*|.*/presProps\.xml|.*/viewProps\.xml"
-    r"|.*/tableStyles\.xml|xl/styles\.xml|word/styles\.xml|.*/calcChain\.xml|.*/connections\.xml)$",
+    r"|.*/tableStyles\.xml|xl/styles\.xml|word/styles\.xml|.*/calcChain\.xml)$",
     re.I,
 )
 _MEDIA = re.compile(r"(^|/)(media|Pictures|ObjectReplacements)/", re.I)
@@ -40,6 +40,9 @@ _EMBEDDED = re.compile(r"(^|/)embeddings/", re.I)
 _REL = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>", re.I)
 _ATTR = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _XLINK = re.compile(rb"""xlink:href\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# attributes that hold a target the program opens or fetches: Excel web queries and data connections
+# (<webPr url=...>), online video (wp15:webVideoPr embeddedHtml="<iframe src=...>")
+_URL_ATTR = re.compile(rb"""\s(?:\w+:)?(url|sourceFile|embeddedHtml)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _INSTR_ATTR = re.compile(rb"""\b(?:w:)?instr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _INSTR_TEXT = re.compile(rb"<w:instrText\b[^>]*>(.*?)</w:instrText>", re.S)
 _DEL_INSTR = re.compile(
@@ -220,6 +223,12 @@ def _xml_part(body: bytes, out: Out, loc: str) -> None:
                 field_instruction(one, out, at(loc, "field"))
     for m in _XLINK.finditer(body):
         target(html.unescape((m.group(1) or m.group(2)).decode("utf-8", "replace")), out, loc)
+    for m in _URL_ATTR.finditer(body):
+        value = html.unescape((m.group(2) or m.group(3) or b"").decode("utf-8", "replace"))
+        if m.group(1) == b"embeddedHtml":
+            out.text(value, at(loc, "embedded HTML"), html=True)
+        else:
+            target(value, out, loc)
     out.text(xml_text(body), loc)
 
 
