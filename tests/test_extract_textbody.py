@@ -69,3 +69,20 @@ def test_amp_part_is_read_as_html() -> None:
     )
     r = scan_message(message(body, ctype))
     assert [(x.url, x.kind) for x in r.findings] == [("https://amp.example.com/x", "html_attr")]
+
+
+def test_openpgp_encrypted_message_is_unscannable_signed_is_read() -> None:
+    armored = (
+        "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA8xZ3bQ3kmHFAQf/Xq0\r\n=abcd\r\n-----END PGP MESSAGE-----\r\n"
+    )
+    body, ctype = multipart(
+        [part("Version: 1", "application/pgp-encrypted"), part(armored, "application/octet-stream")],
+        "encrypted",
+    )
+    r = scan_message(message(body, ctype + '; protocol="application/pgp-encrypted"'))
+    assert r.verdict == "unscannable" and [u.reason for u in r.unscannable] == ["encrypted"]
+    signed = "-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nประกาศ\r\n-----BEGIN PGP SIGNATURE-----\r\nabc\r\n-----END PGP SIGNATURE-----\r\n"
+    assert scan_message(message(signed, "text/plain; charset=utf-8")).verdict == "clean"
+    assert urls(message(signed.replace("ประกาศ", "www.dla.go.th"), "text/plain; charset=utf-8")) == [
+        "http://www.dla.go.th"
+    ]

@@ -5,6 +5,9 @@
   whole; quote depth and space-stuffing respected.
 - ``text/enriched`` (RFC 1896): formatting commands removed, ``<<`` unescaped, its line-break rule
   applied; ``<param>`` contents (colours, fonts) are not text.
+- an OpenPGP-encrypted block (``-----BEGIN PGP MESSAGE-----``, also the body of a
+  ``multipart/encrypted`` message) is unscannable ("encrypted"), as encrypted S/MIME is; signed
+  text (``BEGIN PGP SIGNED MESSAGE``) is read as it is.
 - uuencoded blocks (``begin 644 name`` ... ``end``) inside a text body: decoded into children
   (a mail client shows them as attachments) and taken out of the text.
 """
@@ -20,6 +23,7 @@ from .base import Budget, Extracted, media_type, param
 _UU_BLOCK = re.compile(r"^begin(?:-base64)? [0-7]{3,4} ([^\r\n]+)\r?\n(.*?)^end[ \t\r]*$", re.M | re.S)
 _ENRICHED_PARAM = re.compile(r"<param>.*?</param>", re.I | re.S)
 _ENRICHED_TAG = re.compile(r"<<|</?[A-Za-z0-9-]{1,60}>")
+_PGP_ENCRYPTED = re.compile(r"^-----BEGIN PGP MESSAGE-----\r?$", re.M)
 MAX_UU_BLOCKS = 100
 
 
@@ -94,5 +98,8 @@ def read(text: str, declared: str, budget: Budget | None = None) -> Extracted:
             return "\n"
 
         text = _UU_BLOCK.sub(child, text)
+    if _PGP_ENCRYPTED.search(text):
+        # what the citizen's client decrypts and shows cannot be read here
+        out.cannot("encrypted", "OpenPGP-encrypted message", "")
     out.text(text, "")
     return out.done()
