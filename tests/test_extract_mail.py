@@ -182,6 +182,15 @@ def test_word_mht_with_only_its_own_locations_is_clean() -> None:
     assert not mhtml.parse_mhtml(data).urls
 
 
+def test_mht_declared_as_a_message_is_still_mhtml() -> None:
+    """Outlook attaches a .mht as message/rfc822; inside a .msg or an archive it arrives as bytes
+    with that declared type and is read as MHTML (its file:/// locations are no links)."""
+    from nolink.extract import sniff
+
+    assert sniff(mht("x"), "message/rfc822", "letter.mht") == "mhtml"
+    assert sniff(mht("x"), "message/rfc822", "fwd.eml") == "message"
+
+
 def test_link_in_mht_text_and_qr_in_its_picture() -> None:
     from mail import qr_png
 

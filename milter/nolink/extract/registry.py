@@ -165,10 +165,10 @@ def sniff(data: bytes, declared: str, name: str) -> str:
     ext = extension(name)
     if ctype in SMIME_TYPES or ext == "p7m":
         return "smime"
+    if ext in ("mht", "mhtml") or ctype == "application/x-mimearchive":
+        return "mhtml"  # before message/: Outlook attaches a .mht as message/rfc822
     if ctype.startswith("message/") or ext == "eml":
         return "message"
-    if ext in ("mht", "mhtml") or ctype == "application/x-mimearchive":
-        return "mhtml"
     if ctype in HTML_TYPES or (ext in HTML_EXTENSIONS and not ctype.startswith("text/plain")):
         return "html"
     if ctype in CALENDAR_TYPES or ext in CALENDAR_EXTENSIONS:
