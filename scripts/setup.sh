@@ -10,9 +10,10 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
+pkgs+=(libthai0 libthai-data)  # Thai word breaker: where a Thai name glued to Thai words begins (links/thai.py)
 pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
 if [ "$want_test" = 1 ]; then
-  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base)  # promtool; systemd-analyze; groff checks the man pages
   pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
 fi
 
@@ -39,3 +40,6 @@ if [ "$want_test" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+
+# man nolink, man nolink.toml (root only: /usr/local/share/man)
+if [ "$(id -u)" = 0 ]; then bash scripts/install-man.sh; fi
