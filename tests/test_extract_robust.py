@@ -87,3 +87,18 @@ def test_damaged_fixtures(name: str) -> None:
             if damaged:
                 damaged[rng.randrange(len(damaged))] = rng.randrange(256)
         parse(bytes(damaged))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rtf_body=st.binary(max_size=300), html_body=st.binary(max_size=100), mapi=st.binary(max_size=200))
+def test_random_outlook_properties(rtf_body: bytes, html_body: bytes, mapi: bytes) -> None:
+    import struct
+
+    import cfb
+    from test_extract_outlook import tnef_stream
+
+    header = struct.pack("<IIII", len(rtf_body) + 12, len(rtf_body) * 3, 0x75465A4C, 0)
+    msg.parse(
+        cfb.build({"__substg1.0_10090102": header + rtf_body, "__substg1.0_10130102": html_body or b"x"})
+    )
+    tnef.parse(tnef_stream(mapi=mapi))
