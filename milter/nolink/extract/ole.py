@@ -13,6 +13,10 @@ extract-msg build on), tolerant of truncated files, no system library.
   notes; hyperlink targets in CString atoms).
 - Pictures (Word's Data stream, PowerPoint's Pictures stream, Excel's drawing records) are cut out by
   their signatures (PNG, JPEG, GIF, BMP) and decoded for codes.
+- Documents embedded in another OLE file (ObjectPool/_1/WordDocument, an embedded Workbook) are
+  read in place; OLE Package objects and `Package`/`CONTENTS` streams are children.
+- Visio and Publisher files are "unsupported" (documents with no reader here); other OLE files
+  (Thumbs.db, installers) hold nothing a citizen reads.
 - Encrypted documents (Word fEncrypted/fObfuscated, Excel FILEPASS, PowerPoint EncryptedSummary,
   an encrypted OOXML package) are unscannable ("encrypted"); a file olefile cannot open is
   "unparseable".
