@@ -103,6 +103,30 @@ def test_link_on_a_slide(name: str, finder: TextFinder) -> None:
     assert found(parse(name), finder) == ["http://www.dla.go.th/meeting"]
 
 
+@pytest.mark.parametrize(
+    "name,url",
+    [
+        ("sheet-comment.ods", "https://sheetnote.example.com/n"),
+        ("sheet-comment.xlsx", "https://sheetnote.example.com/n"),
+        ("sheet-comment.xls", "https://sheetnote.example.com/n"),
+        ("slides-notes.odp", "https://slidenote.example.com/s"),
+        ("slides-notes.pptx", "https://slidenote.example.com/s"),
+        ("slides-notes.ppt.gz", "https://slidenote.example.com/s"),
+    ],
+)
+def test_link_only_in_a_cell_comment_or_speaker_notes(name: str, url: str, finder: TextFinder) -> None:
+    assert set(found(parse(name), finder)) == {url}
+
+
+def test_word_split_over_formatted_runs_stays_whole(finder: TextFinder) -> None:
+    xml = doc_xml(
+        '<w:p><w:r><w:t>ดูที่ https://evil.exa</w:t></w:r><w:proofErr w:type="spellStart"/>'
+        '<w:r><w:rPr><w:b/><w:lang w:val="th-TH"/></w:rPr><w:t>mple.com/x</w:t></w:r></w:p>'
+        "<w:p><w:r><w:t>next</w:t></w:r></w:p>"
+    )
+    assert found(office.parse(ooxml({"word/document.xml": xml})), finder) == ["https://evil.example.com/x"]
+
+
 @pytest.mark.parametrize("name", ["sheet-clean.xls", "slides-clean.ppt.gz"])
 def test_legacy_office_without_links_is_clean(name: str, finder: TextFinder) -> None:
     e = parse(name)

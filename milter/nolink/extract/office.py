@@ -55,6 +55,16 @@ _BREAK = re.compile(
 )
 _SPACE = re.compile(rb"<(?:w:tab|text:tab|text:s|w:cr)\b[^>]*/>|</(?:w:tc|a:tc|table:table-cell|c:v|c:pt)>")
 _TAG = re.compile(rb"<[^>]*>")
+_END_TAG = re.compile(rb"</([\w:.\-]+)\s*>")
+# Elements inside one line of text: their ends join (a word split over runs or spans stays whole).
+_INLINE = frozenset(
+    b"w:t w:r w:rPr w:hyperlink w:fldSimple w:smartTag w:ins w:del w:delText w:sdt w:sdtContent w:sdtPr "
+    b"w:customXml w:bdo w:dir w:proofErr w:moveTo w:moveFrom w:instrText w:rubyBase w:ruby "
+    b"a:t a:r a:rPr a:fld a:hlinkClick t r rPr is text:span text:a text:ruby text:ruby-base "
+    b"text:bookmark-ref text:reference-ref text:sequence text:date text:time text:page-number "
+    b"text:sender-firstname text:author-name text:title text:subject text:meta text:meta-field "
+    b"text:soft-page-break draw:a m:t m:r x:t".split()
+)
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:")
 _LOCAL_FILE = re.compile(r"^file:(///)?[a-zA-Z]:|^file:///(?![^/])|^file:/[^/]", re.I)
 _FIELD_URL = re.compile(r"^\s*(HYPERLINK|INCLUDEPICTURE|INCLUDETEXT|LINK|IMPORT)\b(.*)$", re.I | re.S)
@@ -79,6 +89,8 @@ def xml_text(data: bytes) -> str:
     data = _DEL_INSTR.sub(b"", data)
     data = _BREAK.sub(b"\n", data)
     data = _SPACE.sub(b" ", data)
+    # the end of any other element separates (a comment's author from its text, anchor numbers)
+    data = _END_TAG.sub(lambda m: b"" if m.group(1) in _INLINE else b" ", data)
     return html.unescape(_TAG.sub(b"", data).decode("utf-8", "replace"))
 
 
