@@ -271,12 +271,13 @@ class Scanner:
         return code_links(image, where, self.text.find)
 
     def _image_hook(self, data: bytes, where: Location) -> list[Link]:
-        """QR codes in data: images inside HTML (within the current message's budget)."""
+        """QR codes (and SVG links) in data: images inside HTML, within the current message's budget."""
         m = _current.get()
         if m is None:  # HtmlFinder used outside scan(): a budget of its own
             m = _Message(self.budget())
         before = len(m.findings)
-        self.see_image(ImagePiece(data, ""), where, m)
+        # by its bytes, like any content: a data:image/svg+xml is rendered and its links read
+        self.content(data, "", "", where, m, 1, 0)
         found = m.findings[before:]
         del m.findings[before:]
         return found
