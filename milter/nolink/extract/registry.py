@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from . import archive, image, office, pdf, text
+from . import archive, calendar, image, mhtml, office, ole, pdf, rtf, smime, text, tnef
 from .base import Extractor, extension, media_type
 
 EXTRACTORS: dict[str, Extractor] = {
@@ -33,16 +33,12 @@ EXTRACTORS: dict[str, Extractor] = {
     "text": text.extract,
     "html": text.extract_html,
     # --- issue 9b registers its formats here (sniff below already names them) ---
-    # "ole": ole.extract,  # legacy .doc .xls .ppt (and .msg, or a separate "msg" entry)  TODO(9b)
-    # "msg": msg.extract,  # Outlook .msg                                                   TODO(9b)
-    # "rtf": rtf.extract,  # RTF parsed as RTF (today: read as text, see below)             TODO(9b)
-    # "tnef": tnef.extract,  # winmail.dat                                                  TODO(9b)
-    # "smime": smime.extract,  # application/pkcs7-mime signed-data; enveloped: encrypted   TODO(9b)
-    # "mhtml": mhtml.extract,  # .mht/.mhtml                                                 TODO(9b)
-    # "calendar": calendar.extract,  # iCalendar / vCard unfolding (today: read as text)    TODO(9b)
-    "rtf": text.extract,  # TODO(9b): replace with rtf.extract
-    "calendar": text.extract,  # TODO(9b): replace with calendar.extract
-    "mhtml": text.extract_html,  # TODO(9b): replace with mhtml.extract
+    "ole": ole.extract,  # legacy .doc .xls .ppt, Outlook .msg (msg.py), encrypted OOXML
+    "rtf": rtf.extract,  # RTF parsed as RTF: fields, pictures, objects, Outlook's HTML in RTF
+    "tnef": tnef.extract,  # winmail.dat: bodies (RTF, HTML), attachments, attached messages
+    "smime": smime.extract,  # pkcs7-mime signed/compressed data unwrapped; enveloped: encrypted
+    "mhtml": mhtml.extract,  # .mht/.mhtml: its own MIME parts; its own Content-Location is no link
+    "calendar": calendar.extract,  # iCalendar / vCard: unfolded, QP/base64 decoded, URL properties
 }
 
 # Recognised as something a citizen would open; without an extractor: unscannable "unsupported".
@@ -134,7 +130,7 @@ def magic(data: bytes) -> str:
     if data[257:262] == b"ustar":
         return "tar"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "ole"  # TODO(9b): tell .msg from .doc/.xls/.ppt here or in the ole module
+        return "ole"  # .doc .xls .ppt, encrypted OOXML, and .msg: ole.extract tells them apart
     if head.startswith(b"\x78\x9f\x3e\x22"):
         return "tnef"
     if head.startswith(b"{\\rtf"):
@@ -169,10 +165,10 @@ def sniff(data: bytes, declared: str, name: str) -> str:
     ext = extension(name)
     if ctype in SMIME_TYPES or ext == "p7m":
         return "smime"
+    if ext in ("mht", "mhtml") or ctype == "application/x-mimearchive":
+        return "mhtml"  # before message/: Outlook attaches a .mht as message/rfc822
     if ctype.startswith("message/") or ext == "eml":
         return "message"
-    if ext in ("mht", "mhtml") or ctype == "application/x-mimearchive":
-        return "mhtml"
     if ctype in HTML_TYPES or (ext in HTML_EXTENSIONS and not ctype.startswith("text/plain")):
         return "html"
     if ctype in CALENDAR_TYPES or ext in CALENDAR_EXTENSIONS:

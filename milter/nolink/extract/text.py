@@ -7,6 +7,7 @@ a client might show is searched (decode.readings: e.g. an EBCDIC label on plain 
 from __future__ import annotations
 
 from ..decode import readings
+from . import textbody
 from .base import Budget, Extracted, TextPiece, param
 
 
@@ -15,7 +16,17 @@ def _readings(data: bytes, declared: str) -> list[str]:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    return Extracted(texts=tuple(TextPiece(t, "") for t in _readings(data, declared)))
+    # each reading as a client shows it: flowed joined, enriched, uuencoded blocks (textbody.py,
+    # issue 9b); the blocks' files and what cannot be read come from the first reading only
+    texts: list[TextPiece] = []
+    first: Extracted | None = None
+    for t in _readings(data, declared):
+        got = textbody.read(t, declared, budget if first is None else None)
+        texts.extend(got.texts)
+        first = first or got
+    if first is None:
+        return Extracted()
+    return Extracted(tuple(texts), first.urls, first.images, first.children, first.unscannable)
 
 
 def extract_html(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
