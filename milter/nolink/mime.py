@@ -41,8 +41,32 @@ class TooDeep:
     limit: int
 
 
+# message/* types Python's parser would read as a message although the body is not one as written
+# (base64 or quoted-printable), or is not a whole message at all (a piece of one, a pointer to one).
+LEAF_MESSAGE_TYPES = frozenset(("message/partial", "message/external-body"))
+
+
+class _Part(Message):
+    """A Message whose encoded or special message/* bodies stay leaves for the scanner to decode.
+
+    Python's parser takes any message/* body for an RFC 822 message before the transfer encoding
+    is undone: a base64 forwarded message becomes a message with no headers and a body of base64
+    letters, and the links inside it pass unseen. The parser asks get_content_maintype() whether to
+    do this; for those parts the answer is "application", so the body is kept as written and
+    mime.walk yields it as a Leaf (content type still message/...) that the scanner decodes and walks.
+    """
+
+    def get_content_maintype(self) -> str:
+        ctype = self.get_content_type()
+        if ctype.startswith("message/") and ctype != "message/delivery-status":
+            cte = str(self.get("Content-Transfer-Encoding", "")).strip().lower()
+            if ctype in LEAF_MESSAGE_TYPES or cte in ("base64", "quoted-printable"):
+                return "application"
+        return super().get_content_maintype()
+
+
 def parse(data: bytes) -> Message:
-    return email.message_from_bytes(data, policy=email.policy.compat32)
+    return email.message_from_bytes(data, _class=_Part, policy=email.policy.compat32)
 
 
 def raw_payload(part: Message) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from .config import Config
 from .decode import header_readings
 from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, Unscannable, sniff
+from .extract.base import media_type
 from .extract.image import frames
 from .extract.registry import DOCUMENT_FORMATS
 from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
@@ -154,6 +155,9 @@ class Scanner:
         self.content(leaf.data, declared, leaf.filename, where, m, 0, depth, leaf.base)
         for alt in leaf.also if leaf.content_type.startswith("text/") else ():  # "base64" that is not
             self.content(alt, declared, leaf.filename, where, m, 0, depth, leaf.base)
+        if leaf.also and leaf.content_type.startswith("message/"):  # a forwarded message that is not
+            m.unscan("unparseable", "attached message declared base64 cannot be decoded", where)
+            self.content(leaf.also[0], "text/plain", "", where, m, 0, depth)  # its links as written
 
     def content(
         self,
@@ -181,6 +185,7 @@ class Scanner:
             if depth >= self.config.links.max_depth:
                 m.errors.append(f"{where}: attached message nested too deeply; not checked")
                 return
+            self._special_message(data, declared, where, m)
             self._message(parse(data), where.part, m, depth + 1)
             return
         if fmt in ("media", "binary"):
@@ -203,6 +208,34 @@ class Scanner:
             m.unscan("unparseable", f"{_quoted(fmt, name)} could not be read ({type(e).__name__})", where)
             return
         self._pieces(got, where, m, level, depth, base)
+
+    def _special_message(self, data: bytes, declared: str, where: Location, m: _Message) -> None:
+        """message/partial and message/external-body: the message is not (all) here.
+
+        A piece of a message (partial) cannot be reassembled from one mail: unscannable, and the
+        piece is still searched. An external body is a pointer: when it points at a URL or an FTP
+        file, that target is the link; any other access type (local-file, mail-server,
+        content-id) names content nolink cannot see: unscannable.
+        """
+        ctype = media_type(declared)
+        if ctype == "message/partial":
+            m.unscan(
+                "unsupported",
+                "a message sent in pieces (message/partial) cannot be reassembled and checked",
+                where,
+            )
+        elif ctype == "message/external-body":
+            target = external_target(declared)
+            link = self.url_link(target, where) if target else None
+            if link is not None:
+                m.findings.append(link)
+            else:
+                access = _header_param(declared, "access-type") or "none"
+                m.unscan(
+                    "unsupported",
+                    f"an external body (message/external-body, access-type {access}) cannot be checked",
+                    where,
+                )
 
     def _pieces(
         self, got: Extracted, where: Location, m: _Message, level: int, depth: int, base: str
@@ -281,6 +314,34 @@ class Scanner:
         found = m.findings[before:]
         del m.findings[before:]
         return found
+
+
+def _header_param(declared: str, key: str) -> str:
+    holder = Message()
+    holder["Content-Type"] = declared
+    try:
+        value = holder.get_param(key, "", "content-type")
+    except Exception:
+        return ""
+    if isinstance(value, tuple):  # RFC 2231
+        value = str(value[2])
+    return "".join(str(value).split())  # RFC 2017: a long URL is folded with white space
+
+
+def external_target(declared: str) -> str:
+    """The URL a message/external-body points at ("" when it names none a citizen could follow)."""
+    access = _header_param(declared, "access-type").lower()
+    if access == "url":
+        return _header_param(declared, "url")
+    if access in ("ftp", "anon-ftp", "tftp"):
+        site = _header_param(declared, "site")
+        if not site:
+            return ""
+        path = "/".join(
+            x.strip("/") for x in (_header_param(declared, "directory"), _header_param(declared, "name")) if x
+        )
+        return f"{'tftp' if access == 'tftp' else 'ftp'}://{site}/{path}"
+    return ""
 
 
 def _quoted(fmt: str, name: str) -> str:
