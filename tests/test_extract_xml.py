@@ -114,3 +114,11 @@ def test_xml_part_of_a_multipart_body() -> None:
     xml = '<?xml version="1.0"?><a:clrMap xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" bg1="lt1"/>'
     body, ctype = multipart([part("ดู", "text/plain; charset=utf-8"), part(xml, "text/xml")], "related")
     assert scan_message(message(body, ctype)).verdict == "clean"
+
+
+def test_xml_in_a_thai_charset_expat_does_not_know() -> None:
+    for enc in ("windows-874", "TIS-620"):
+        xml = f'<?xml version="1.0" encoding="{enc}"?><a xmlns="http://ns.example.com/">{{t}}</a>'
+        assert scan_xml(xml.replace("{t}", "เรียน ท่าน").encode("cp874")).verdict == "clean"
+        r = scan_xml(xml.replace("{t}", "ดูที่www.dla.go.thค่ะ").encode("cp874"))
+        assert [x.url for x in r.findings] == ["http://www.dla.go.th"]

@@ -15,8 +15,10 @@ returns None: the caller searches it as plain text, as before.
 
 from __future__ import annotations
 
+import re
 from xml.parsers import expat
 
+from ..decode import codec_for
 from ._out import Out
 from .base import Extracted, extension, media_type
 from .office import _INLINE, target
@@ -51,6 +53,7 @@ _IDENTIFIER_ATTRS = frozenset(("schemalocation", "nonamespaceschemalocation", "t
 _TARGET_ATTRS = frozenset(("href", "src", "url", "uri", "link", "dest", "action", "background", "source"))
 _INLINE_NAMES = frozenset(x.decode() for x in _INLINE)
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_ENCODING_DECL = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])([^"']{1,40})(["'])""")
 
 
 class _Entities(Exception):
@@ -75,6 +78,29 @@ def is_xml(data: bytes, declared: str, name: str) -> bool:
 
 def read(data: bytes) -> Extracted | None:
     """The pieces of a well-formed XML document, or None when it is not well-formed."""
+    try:
+        return _read(data)
+    except LookupError:  # an encoding expat does not know (windows-874, TIS-620 under some names)
+        again = _as_utf8(data)
+        if again is None:
+            return None
+        try:
+            return _read(again)
+        except LookupError:
+            return None
+
+
+def _as_utf8(data: bytes) -> bytes | None:
+    """The document re-encoded as UTF-8 (its declaration saying so), when Python knows its charset."""
+    m = _ENCODING_DECL.match(data)
+    codec = codec_for(m.group(2).decode("ascii", "replace")) if m else ""
+    if not m or not codec:
+        return None
+    text = data[m.end() :].decode(codec, "replace").encode("utf-8")
+    return m.group(1) + b"utf-8" + m.group(3) + text
+
+
+def _read(data: bytes) -> Extracted | None:
     out = Out()
     text: list[str] = []
     attrs: list[str] = []
@@ -119,7 +145,7 @@ def read(data: bytes) -> Extracted | None:
             "",
         )
         return out.done()  # the caller still searches the bytes as text
-    except (expat.ExpatError, ValueError, UnicodeError, LookupError):
+    except (expat.ExpatError, ValueError, UnicodeError):
         return None
     out.text("".join(text), "")
     out.text("\n".join(attrs), "attributes")
