@@ -10,6 +10,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
+pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
 fi

@@ -57,6 +57,11 @@ def pdf(text: str = "", uri: str = "", content: bytes = b"") -> bytes:
             + uri.encode()
             + b") >> >>"
         )
+    return pdf_objects(objs)
+
+
+def pdf_objects(objs: list[bytes]) -> bytes:
+    """A PDF file of these objects (numbered from 1; object 1 is the catalog)."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -110,3 +115,101 @@ def qr_png(text: str, canvas: tuple[int, int] = (0, 0), fmt: str = "PNG") -> byt
     out = io.BytesIO()
     im.convert("RGB").save(out, fmt)
     return out.getvalue()
+
+
+def qr_image(text: str, scale: int = 4):  # type: ignore[no-untyped-def]
+    """A QR code as a grey-scale PIL image (white quiet zone included)."""
+    import zxingcpp
+    from PIL import Image
+
+    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=scale)
+    mv = memoryview(code)
+    return Image.frombytes("L", (mv.shape[1], mv.shape[0]), bytes(mv))
+
+
+def scanned_letter(pages: int = 10, qr: str = "", dpi: int = 200, fmt: str = "PDF") -> bytes:
+    """A scanned A4 letter as a scanner or img2pdf makes it: one JPEG per page, no text layer;
+    with qr, a QR code at the foot of the last page."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(pages * 7 + dpi)
+    w, h = int(8.27 * dpi), int(11.69 * dpi)
+    ims = []
+    for p in range(pages):
+        im = Image.new("L", (w, h), 250)
+        d = ImageDraw.Draw(im)
+        for line in range(40):  # lines of "text": dark dashes, as a scan of a typed letter shows
+            y = int(dpi * (1.2 + line * 0.22))
+            x = int(dpi * 1.0)
+            while x < w - dpi:
+                n = rng.randint(dpi // 10, dpi // 3)
+                d.rectangle((x, y, x + n, y + dpi // 14), fill=rng.randint(20, 90))
+                x += n + dpi // 12
+        if qr and p == pages - 1:
+            code = qr_image(qr, scale=max(2, dpi // 50))
+            im.paste(code, (w - code.width - dpi, h - code.height - dpi))
+        ims.append(im)
+    out = io.BytesIO()
+    if fmt == "PDF":
+        ims[0].save(out, "PDF", save_all=True, append_images=ims[1:], resolution=float(dpi), quality=80)
+    elif len(ims) > 1:
+        ims[0].save(out, fmt, save_all=True, append_images=ims[1:], dpi=(dpi, dpi))
+    else:
+        ims[0].save(out, fmt, dpi=(dpi, dpi))
+    return out.getvalue()
+
+
+def vector_qr_pdf(text: str, caption: str = "") -> bytes:
+    """A one-page PDF whose QR code is drawn as filled rectangles (vector paths), as LibreOffice or
+    a design tool draws it; an optional caption as real text."""
+    import zxingcpp
+
+    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=1)
+    mv = memoryview(code)
+    rows, cols = mv.shape[0], mv.shape[1]
+    data = bytes(mv)
+    ops = ["0 g"]
+    for y in range(rows):
+        for x in range(cols):
+            if data[y * cols + x] < 128:
+                ops.append(f"{50 + x * 4} {150 - y * 4} 4 4 re")
+    ops.append("f")
+    if caption:
+        ops.append(f"BT /F1 10 Tf 50 20 Td ({caption}) Tj ET")
+    return pdf(content="\n".join(ops).encode())
+
+
+def rar4(files: dict[str, bytes], encrypted: bool = False) -> bytes:
+    """A RAR 4 archive with stored (uncompressed) members, written by hand: no free tool writes
+    RAR. encrypted sets the header flag a password-protected member carries."""
+    import struct
+    import zlib
+
+    out = b"Rar!\x1a\x07\x00"
+    head = struct.pack("<BHH", 0x73, 0, 13) + b"\x00" * 6
+    out += struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
+    for name, data in files.items():
+        n = name.encode()
+        flags = 0x8000 | (0x04 if encrypted else 0)
+        head = (
+            struct.pack(
+                "<BHHIIBIIBBHI",
+                0x74,
+                flags,
+                32 + len(n),
+                len(data),
+                len(data),
+                0,
+                zlib.crc32(data),
+                0x5A000000,
+                20,
+                0x30,
+                len(n),
+                0x20,
+            )
+            + n
+        )
+        out += struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head + data
+    return out + b"\xc4\x3d\x7b\x00\x40\x07\x00"

@@ -68,7 +68,9 @@ def test_json_output(files: Path) -> None:
         }
     ]
     assert objs[1]["verdict"] == "clean"
-    assert objs[2] == {"summary": {"messages": 2, "link": 1, "clean": 1, "error": 0, "findings": 1}}
+    assert objs[2] == {
+        "summary": {"messages": 2, "link": 1, "clean": 1, "error": 0, "unscannable": 0, "findings": 1}
+    }
 
 
 def mbox(*messages: bytes) -> bytes:

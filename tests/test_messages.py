@@ -176,7 +176,7 @@ def test_pdf_annotation_and_text() -> None:
     )
     found = scan_message(message(body, ctype)).findings
     assert [x.url for x in found] == ["http://www.pdftext.example.com"]
-    assert found[0].location.field == "attachment b.pdf page 1"
+    assert found[0].location.field == "attachment b.pdf › page 1"
 
 
 def test_clean_pdf_is_clean() -> None:
@@ -200,7 +200,7 @@ def test_zip_members_are_opened() -> None:
     body, ctype = multipart([attachment(z, "application/zip", "files.zip")])
     found = scan_message(message(body, ctype)).findings
     assert [x.url for x in found] == ["https://zip.example.com/"]
-    assert "files.zip/notes/readme.txt" in found[0].location.field
+    assert "files.zip › notes/readme.txt" in found[0].location.field
 
 
 def test_zip_depth_is_bounded() -> None:
@@ -209,7 +209,8 @@ def test_zip_depth_is_bounded() -> None:
         z = zipped({f"layer{i}.zip": z})
     body, ctype = multipart([attachment(z, "application/zip", "deep.zip")])
     r = scan_message(message(body, ctype))
-    assert r.verdict == "clean"
+    assert r.verdict == "unscannable"
+    assert [u.reason for u in r.unscannable] == ["too_deep"]
     assert any("nested deeper" in x for x in r.unchecked)
 
 

@@ -24,7 +24,7 @@ def test_qr_code_in_an_image_attachment(fmt: str) -> None:
         )
     )
     assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://evil.example.com/pay")]
-    assert r.findings[0].location.field == f"attachment scan.{fmt.lower()} qr"
+    assert r.findings[0].location.field == f"attachment scan.{fmt.lower()} › qr"
     assert r.findings[0].location.category == "attachment"
 
 
@@ -49,7 +49,7 @@ def test_data_uri_image_in_html() -> None:
     src = "data:image/png;base64," + base64.b64encode(qr_png("https://data.example.com/")).decode()
     r = scan_message(message(f'<p>สแกน</p><img src="{src}">', "text/html; charset=utf-8"))
     assert [(x.kind, x.url, x.location.field) for x in r.findings] == [
-        ("qr", "https://data.example.com/", "attr img src qr")
+        ("qr", "https://data.example.com/", "attr img src › qr")
     ]
 
 
@@ -60,7 +60,7 @@ def test_qr_code_without_a_link_is_clean(text: str) -> None:
     assert scanned(attachment(qr_png(text), "image/png", "code.png")).verdict == "clean"
 
 
-def test_plain_image_and_broken_image_are_clean() -> None:
+def test_plain_image_is_clean_and_broken_image_unscannable() -> None:
     import io
 
     from PIL import Image
@@ -68,15 +68,18 @@ def test_plain_image_and_broken_image_are_clean() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (300, 200), (200, 30, 30)).save(buf, "PNG")
     assert scanned(attachment(buf.getvalue(), "image/png", "logo.png")).verdict == "clean"
-    assert scanned(attachment(b"\x89PNG\r\n\x1a\nbroken", "image/png", "broken.png")).verdict == "clean"
+    r = scanned(attachment(b"\x89PNG\r\n\x1a\nbroken", "image/png", "broken.png"))
+    assert r.verdict == "unscannable"
+    assert [u.reason for u in r.unscannable] == ["unparseable"]
 
 
-def test_image_above_the_pixel_limit_is_reported_not_decoded() -> None:
+def test_image_above_the_pixel_limit_is_unscannable_not_decoded() -> None:
     cfg = Config(links=LinksConfig(max_image_pixels=10_000))
     r = scanned(
         attachment(qr_png("https://evil.example.com/", canvas=(400, 400)), "image/png", "big.png"), config=cfg
     )
-    assert r.verdict == "clean"
+    assert r.verdict == "unscannable"
+    assert [u.reason for u in r.unscannable] == ["budget"]
     assert any("above links.max_image_pixels" in x for x in r.unchecked)
 
 

@@ -51,6 +51,8 @@ def _line(name: str, r: ScanResult) -> str:
         return f"{name}\tlink\t{first.text!r} at {first.location}{more}"
     if r.errors:
         return f"{name}\terror\t{r.errors[0]}"
+    if r.unscannable:
+        return f"{name}\tunscannable\t" + "; ".join(f"{u.reason}: {u}" for u in r.unscannable)
     return f"{name}\tclean"
 
 
@@ -59,7 +61,7 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
     verifier = verifier_for(cfg.dkim, scanner.psl)
     # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise
     citizen = not args.rcpt or bool(citizen_domains(args.rcpt, cfg.scope.internal_domains))
-    counts = {"messages": 0, "link": 0, "clean": 0, "error": 0, "findings": 0}
+    counts = {"messages": 0, "link": 0, "clean": 0, "error": 0, "unscannable": 0, "findings": 0}
     input_error = False
     progress = Progress(err)
     for arg in args.paths:
@@ -78,6 +80,7 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
                         "findings": [f.to_json() for f in r.findings],
                         "error": "; ".join(r.errors) or None,
                         "unchecked": list(r.unchecked),
+                        "unscannable": [u.to_json() for u in r.unscannable],
                     }
                     if verifier is not None:
                         obj["dkim"] = dk.to_json() if dk is not None else None
@@ -95,11 +98,13 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
     else:
         out.write(
             f"{counts['messages']} messages: {counts['link']} with links, {counts['clean']} clean, "
-            f"{counts['error']} errors ({counts['findings']} links)\n"
+            f"{counts['error']} errors"
+            + (f", {counts['unscannable']} unscannable" if counts["unscannable"] else "")
+            + f" ({counts['findings']} links)\n"
         )
     if input_error:
         return EXIT_ERROR
-    if counts["link"]:
+    if counts["link"] or counts["unscannable"]:
         return EXIT_LINK
     return EXIT_ERROR if counts["error"] else EXIT_CLEAN
 

@@ -19,7 +19,23 @@ Kind = Literal[
     "ocr",  # a web address printed in an image or a scanned page, read by OCR
 ]
 
-Verdict = Literal["link", "clean", "error"]
+Verdict = Literal["link", "clean", "error", "unscannable"]
+
+UnscannableReason = Literal[
+    "encrypted",  # password-protected archive, PDF, S/MIME enveloped data
+    "too_deep",  # containers nested deeper than links.max_archive_depth
+    "budget",  # a per-message budget (bytes, pixels, PDF pages, seconds) is used up
+    "unparseable",  # recognised by its bytes as a document or container, but could not be read
+    "unsupported",  # a recognised format nolink has no reader for here
+]
+UNSCANNABLE_REASONS: tuple[UnscannableReason, ...] = (
+    "encrypted",
+    "too_deep",
+    "budget",
+    "unparseable",
+    "unsupported",
+)
+PATH_SEP = " › "
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +44,9 @@ class Location:
 
     part: MIME part number as IMAP counts it ("1", "1.2"; "" for the top-level header block).
     content_type: that part's type ("text/html"); "" for headers.
-    field: "body", "header Subject", "attr a href", "attachment report.pdf", "filename", ...
+    field: "body", "header Subject", "attr a href", "attachment report.pdf", "filename", ...;
+        inside content, the path into it follows, segments joined by " › ":
+        "attachment letter.pdf › page 3 › image 1 › qr", "attachment files.zip › a/b.txt".
     offset: character offset in the decoded text of that field (-1 when there is none).
     """
 
@@ -43,6 +61,13 @@ class Location:
 
     def with_offset(self, offset: int) -> Location:
         return Location(self.part, self.content_type, self.field, offset)
+
+    def child(self, segment: str) -> Location:
+        """The location one step further in ("page 3" inside "attachment a.pdf")."""
+        if not segment:
+            return Location(self.part, self.content_type, self.field)
+        field = f"{self.field}{PATH_SEP}{segment}" if self.field else segment
+        return Location(self.part, self.content_type, field)
 
     @property
     def category(self) -> str:
@@ -78,6 +103,24 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Unscanned:
+    """Content nolink recognised but could not open or had to stop reading (fails closed).
+
+    detail: for the sender and the admin ('encrypted ZIP "forms.zip"'); never content.
+    """
+
+    reason: UnscannableReason
+    detail: str
+    location: Location
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.detail}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"reason": self.reason, "detail": self.detail, "location": str(self.location)}
+
+
+@dataclass(frozen=True, slots=True)
 class ScanResult:
     """What the scanner says of one message."""
 
@@ -85,13 +128,20 @@ class ScanResult:
     errors: tuple[str, ...] = ()  # the scan failed here: the verdict is "error" unless a link was found
     parts: int = 0
     size: int = 0
-    unchecked: tuple[str, ...] = ()  # content that could not be opened (encrypted PDF/ZIP): reported only
+    unscannable: tuple[Unscanned, ...] = ()  # content that could not be opened: not clean
+
+    @property
+    def unchecked(self) -> tuple[str, ...]:
+        """The unscannable pieces as text ("2 application/zip attachment f.zip: encrypted ZIP ...")."""
+        return tuple(str(u) for u in self.unscannable)
 
     @property
     def verdict(self) -> Verdict:
         if self.findings:
             return "link"
-        return "error" if self.errors else "clean"
+        if self.errors:
+            return "error"
+        return "unscannable" if self.unscannable else "clean"
 
     @property
     def first(self) -> Link | None:

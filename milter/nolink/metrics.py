@@ -17,7 +17,7 @@ from . import __version__
 from .config import Config, parse_listen
 from .dkimcheck import DkimResult
 from .errors import NolinkError
-from .findings import ScanResult
+from .findings import UNSCANNABLE_REASONS, ScanResult
 from .policy import Decision
 from .versions import dist_version
 
@@ -26,6 +26,7 @@ MODES = ("enforce", "dry_run")
 REASONS = (
     "clean", "link_found", "not_citizen_bound", "not_our_sender", "not_policed_listener",
     "dkim_fail", "dkim_none", "dkim_permerror", "dkim_temperror", "too_large", "error",
+    "unscannable",
 )  # fmt: skip
 LOCATIONS = ("subject", "header", "text_plain", "text_html", "html_attribute", "attachment")
 KINDS = ("scheme", "www", "bare_domain", "idn", "ip", "obfuscated", "email", "html_attr", "attachment", "qr")
@@ -65,7 +66,8 @@ class Metrics:
         )
         self.unchecked = Counter(
             "nolink_unchecked_parts",
-            "Parts that could not be opened (encrypted PDF or ZIP members).",
+            "Content that could not be opened or read to the end (unscannable), by reason.",
+            ["reason"],
             registry=r,
         )
         self.dkim = Counter(
@@ -125,6 +127,8 @@ class Metrics:
         for loc in LOCATIONS:
             for k in KINDS:
                 self.links.labels(loc, k)
+        for x in UNSCANNABLE_REASONS:
+            self.unchecked.labels(x)
         for x in DKIM_RESULTS:
             self.dkim.labels(x)
         for x in DNS_OUTCOMES:
@@ -170,8 +174,8 @@ class Metrics:
                 self.links.labels(
                     loc if loc in LOCATIONS else "attachment", link.kind if link.kind in KINDS else "scheme"
                 ).inc()
-            if result.unchecked:
-                self.unchecked.inc(len(result.unchecked))
+            for u in result.unscannable:
+                self.unchecked.labels(u.reason if u.reason in UNSCANNABLE_REASONS else "unparseable").inc()
         if dkim is not None:
             self.dkim.labels(dkim.result).inc()
 

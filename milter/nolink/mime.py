@@ -31,6 +31,7 @@ class Leaf:
     charset: str | None
     data: bytes  # transfer-decoded
     base: str  # Content-Base / Content-Location, for relative HTML links
+    declared: str = ""  # the Content-Type header as written, with its parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,8 @@ def leaf(part: Message, number: str) -> Leaf:
     charset = _safe(part.get_content_charset) or None
     cte = _safe(lambda: str(part.get("Content-Transfer-Encoding", "")))
     base = _safe(lambda: str(part.get("Content-Base") or part.get("Content-Location") or "")).strip()
-    return Leaf(number, ctype, filename, charset, transfer_decode(raw_payload(part), cte), base)
+    declared = header_text(_safe(lambda: str(part.get("Content-Type", "")))).strip()
+    return Leaf(number, ctype, filename, charset, transfer_decode(raw_payload(part), cte), base, declared)
 
 
 _BOUNDARY_LINE = re.compile(rb"^--([^\r\n]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)", re.M)

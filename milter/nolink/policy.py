@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from .config import Config
 from .dkimcheck import DkimResult
-from .findings import Link, Location, ScanResult
+from .findings import Link, Location, ScanResult, Unscanned
 from .scope import Envelope, citizen_domains, out_of_scope
 
 Action = Literal["accept", "reject", "quarantine", "tempfail"]
@@ -33,7 +33,8 @@ def safe(text: str, limit: int = 80) -> str:
 class Decision:
     action: Action  # what the policy says (in dry_run: what would have been done)
     reason: (
-        str  # clean, link_found, not_citizen_bound, not_our_sender, not_policed_listener, too_large, error
+        str  # clean, link_found, not_citizen_bound, not_our_sender, not_policed_listener, too_large, error,
+        # unscannable
     )
     mode: str
     ref: str
@@ -42,6 +43,8 @@ class Decision:
     findings: int = 0
     error: str = ""
     dkim: DkimResult | None = None
+    unscanned: Unscanned | None = None  # reason unscannable: the first content that could not be read
+    unscannable: int = 0
 
     @property
     def in_scope(self) -> bool:
@@ -66,6 +69,11 @@ def describe(loc: Location) -> str:
     if cat == "attachment":
         return f"a link in an attachment ({safe(loc.content_type, 60) or 'unknown type'})"
     return f"a link in the {safe(loc.content_type, 40)} part"
+
+
+def describe_unscanned(u: Unscanned) -> str:
+    """What could not be checked, in words for the sender: 'encrypted ZIP "forms.zip"'."""
+    return safe(u.detail, 120)
 
 
 def sample(link: Link) -> str:
@@ -111,6 +119,18 @@ def reply_text(cfg: Config, d: Decision) -> str:
         )
     elif d.reason.startswith("dkim_") and d.dkim is not None:
         text = cfg.dkim.reject_text.replace("{problem}", dkim_problem(d.dkim)).replace("{ref}", d.ref)
+    elif d.reason == "unscannable" and d.unscanned is not None:
+        if d.applied == "tempfail":
+            text = (
+                "Message deferred: it holds an attachment that could not be checked for links "
+                f"({describe_unscanned(d.unscanned)}). Ref {d.ref}"
+            )
+        else:
+            text = (
+                "Message refused: mail from this agency to citizens must not contain links, and it holds "
+                f"an attachment that could not be checked ({describe_unscanned(d.unscanned)}). "
+                f"Send it unencrypted, or without links. Ref {d.ref}"
+            )
     elif d.reason == "too_large":
         text = f"Message too large for the link check; try again later or send it smaller. Ref {d.ref}"
     else:
@@ -128,13 +148,15 @@ def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
         if dk is not None:
             enhanced = "4.4.3" if dk.result == "temperror" else f"4.7.{dkim_code(dk)}"
         else:
-            enhanced = "4.7.1" if d.reason == "link_found" else "4.3.0"
+            enhanced = "4.7.1" if d.reason in ("link_found", "unscannable") else "4.3.0"
         return "451", enhanced, reply_text(cfg, d)
     return None
 
 
 def header_value(d: Decision) -> str:
     where = f'; where="{safe(str(d.finding.location), 160)}"' if d.finding is not None else ""
+    if d.unscanned is not None:
+        where = f'; where="{safe(str(d.unscanned.location), 160)}"; unscannable={d.unscanned.reason}'
     dk = f"; dkim={d.dkim.result}" if d.dkim is not None else ""
     mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
     return f"{d.action}; reason={d.reason}{where}{dk}; ref={d.ref}{mode}"
@@ -166,11 +188,17 @@ def decide(
         return Decision(action, "link_found", mode, ref, n_citizen, result.findings[0], len(result.findings))
     if result.errors:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0])
+    if result.unscannable:
+        first = result.unscannable[0]
+        act: Action = cfg.links.on_unscannable  # type: ignore[assignment]
+        return Decision(
+            act, "unscannable", mode, ref, n_citizen, unscanned=first, unscannable=len(result.unscannable)
+        )
     if cfg.dkim.enabled and dkim is None:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="DKIM not checked")
     if dkim is not None and dkim.result != "pass":
-        act = cfg.dkim.on_temperror if dkim.result == "temperror" else cfg.dkim.action
-        return Decision(act, f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim)  # type: ignore[arg-type]
+        dact = cfg.dkim.on_temperror if dkim.result == "temperror" else cfg.dkim.action
+        return Decision(dact, f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim)  # type: ignore[arg-type]
     return Decision("accept", "clean", mode, ref, n_citizen, dkim=dkim)
 
 
@@ -195,6 +223,13 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
             f'where="{safe(str(d.finding.location), 160)}"',
             f"sample={sample(d.finding)}",
             f"links={d.findings}",
+        ]
+    if d.unscanned is not None:
+        fields += [
+            f'where="{safe(str(d.unscanned.location), 160)}"',
+            f"unscannable={d.unscanned.reason}",
+            f'detail="{safe(d.unscanned.detail, 120)}"',
+            f"unscannable_parts={d.unscannable}",
         ]
     if d.dkim is not None:
         fields.append(f"dkim={d.dkim.result}")

@@ -5,24 +5,55 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any
 
 from .config import Config
-from .decode import decode_bytes, header_text
-from .findings import Link, Location, ScanResult
-from .links.attachments import AttachmentScanner, name_links, sniff
+from .decode import header_text
+from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, sniff
+from .extract.image import frames
+from .extract.registry import DOCUMENT_FORMATS
+from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
 from .links.html import HtmlFinder
-from .links.images import qr_links
+from .links.images import code_links
 from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
 
 _ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[\w.+\-=]+@[\w.\-\[\]:]+")
 ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to"))
+NOT_LINKS = ("#", "tel:", "cid:", "javascript:void", "sms:")
+# Names for the reply ("encrypted ZIP", "a PDF that could not be read") by format
+FORMAT_NAMES = {"pdf": "PDF", "zip": "ZIP", "office": "office document", "image": "image", "svg": "SVG image"}
+
+
+@dataclass(slots=True)
+class _Message:
+    """What one scan gathers; one per message (the Scanner itself holds no per-message state)."""
+
+    budget: Budget
+    findings: list[Link] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unscannable: list[Unscanned] = field(default_factory=list)
+    out_of_time: bool = False
+
+    def unscan(self, reason: UnscannableReason, detail: str, where: Location) -> None:
+        self.unscannable.append(Unscanned(reason, detail, where))
+
+
+_current: ContextVar[_Message | None] = ContextVar("nolink_scan_message", default=None)
 
 
 class Scanner:
-    """Scans messages under one configuration. Thread-safe: it holds no per-message state."""
+    """Scans messages under one configuration. Thread-safe: it holds no per-message state.
+
+    The walk: every MIME leaf is sniffed (by its bytes) and handed to its extractor
+    (extract/registry.py); the extractor's texts go to the text or HTML finder, its URLs become
+    findings directly, its images go to ``image_findings`` and its children are walked the same
+    way, all under one Budget per message.
+    """
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
@@ -30,49 +61,54 @@ class Scanner:
         self.psl = load_psl(lc.psl_file)
         self.text = TextFinder(self.psl, TextOptions(count_email=lc.count_email))
         self.html = HtmlFinder(self.text, self._image_hook if lc.scan_qr and lc.scan_attachments else None)
-        self.attachments = AttachmentScanner(self.text.find, lc.max_pdf_pages, lc.max_archive_depth)
         # links.headers are shell patterns ("List-*"): one case-insensitive regex for all of them
         self._headers_re = re.compile("|".join(fnmatch.translate(h) for h in lc.headers) or "(?!)", re.I)
 
+    def budget(self) -> Budget:
+        lc = self.config.links
+        return Budget(
+            lc.max_total_bytes,
+            lc.max_total_pixels,
+            lc.max_total_pdf_pages,
+            lc.max_pdf_pages,
+            lc.max_scan_seconds,
+        )
+
     def scan(self, data: bytes) -> ScanResult:
-        findings: list[Link] = []
-        errors: list[str] = []
-        unchecked: list[str] = []
         try:
             msg = parse(data)
         except Exception as e:
             return ScanResult(errors=(f"message cannot be parsed: {type(e).__name__}",), size=len(data))
-        parts = self._message(msg, "", findings, errors, unchecked, 0)
-        return ScanResult(tuple(findings), tuple(errors), parts, len(data), tuple(unchecked))
+        m = _Message(self.budget())
+        token = _current.set(m)
+        try:
+            parts = self._message(msg, "", m, 0)
+        finally:
+            _current.reset(token)
+        return ScanResult(tuple(m.findings), tuple(m.errors), parts, len(data), tuple(m.unscannable))
 
     # -- structure --------------------------------------------------------------------------------
 
-    def _message(
-        self,
-        msg: Message,
-        number: str,
-        findings: list[Link],
-        errors: list[str],
-        unchecked: list[str],
-        depth: int,
-    ) -> int:
+    def _message(self, msg: Message, number: str, m: _Message, depth: int) -> int:
         parts = 0
         for item in walk(msg, self.config.links.max_depth - depth, number):
             if isinstance(item, HeaderBlock):
-                findings.extend(self.headers(item.message, item.number))
+                m.findings.extend(self.headers(item.message, item.number))
             elif isinstance(item, TooDeep):
-                errors.append(
+                m.errors.append(
                     f"part {item.number or '1'}: MIME nesting deeper than {self.config.links.max_depth} "
                     "levels; deeper parts not checked"
                 )
             else:
                 parts += 1
                 try:
-                    findings.extend(self._leaf(item, errors, unchecked, depth))
+                    self._leaf(item, m, depth)
                 except RecursionError:
-                    errors.append(f"part {item.number}: nested too deeply to check")
+                    m.errors.append(f"part {item.number}: nested too deeply to check")
                 except Exception as e:
-                    errors.append(f"part {item.number} {item.content_type}: not checked ({type(e).__name__})")
+                    m.errors.append(
+                        f"part {item.number} {item.content_type}: not checked ({type(e).__name__})"
+                    )
         return parts
 
     def headers(self, msg: Message, number: str) -> list[Link]:
@@ -89,66 +125,152 @@ class Scanner:
             out.extend(self.text.find(text, Location(number, "", f"header {name}")))
         return out
 
-    def _leaf(self, leaf: Leaf, errors: list[str], unchecked: list[str], depth: int) -> list[Link]:
-        out: list[Link] = []
+    def name_links(self, name: str, where: Location) -> list[Link]:
+        """Links in a file name; the name itself (eicar.com, tax.info, report.zip) is a file, not a link."""
+        base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+        return [x for x in self.text.find(name, where) if x.text.strip() not in (base, name.strip())]
+
+    def _leaf(self, leaf: Leaf, m: _Message, depth: int) -> None:
         if leaf.filename:
-            out.extend(
-                name_links(
-                    self.text.find, leaf.filename, Location(leaf.number, leaf.content_type, "filename")
-                )
+            m.findings.extend(
+                self.name_links(leaf.filename, Location(leaf.number, leaf.content_type, "filename"))
             )
         field = f"attachment {leaf.filename}" if leaf.filename else "body"
         where = Location(leaf.number, leaf.content_type, field)
-        out.extend(
-            self.content(leaf.data, leaf.content_type, leaf.filename, where, depth, leaf, errors, unchecked)
-        )
-        return out
+        declared = leaf.declared or leaf.content_type
+        if leaf.charset and "charset" not in declared.lower():
+            declared = f"{declared}; charset={leaf.charset}"
+        self.content(leaf.data, declared, leaf.filename, where, m, 0, depth, leaf.base)
 
     def content(
         self,
         data: bytes,
-        ctype: str,
-        filename: str,
+        declared: str,
+        name: str,
         where: Location,
+        m: _Message,
+        level: int,
         depth: int,
-        leaf: Leaf | None,
-        errors: list[str],
-        unchecked: list[str],
-    ) -> list[Link]:
-        """Links in one piece of content, whatever it is (body part, attachment, archive member)."""
-        charset = leaf.charset if leaf else None
-        kind = "text" if ctype.startswith("text/") and ctype != "text/html" and not filename else None
-        kind = kind or sniff(data, ctype, filename)
-        if kind == "html":
-            return self.html.find(decode_bytes(data, charset), where, leaf.base if leaf else "")
-        if kind == "text":
-            return self.text.find(decode_bytes(data, charset), where)
-        if not self.config.links.scan_attachments:
-            return []
-        if kind == "pdf":
-            return self.attachments.pdf(data, where, unchecked)
-        if kind == "zip":
+        base: str = "",
+    ) -> None:
+        """One piece of content, whatever it is (body part, attachment, archive member, embedded file).
 
-            def recurse(d: bytes, ct: str, fn: str, loc: Location, dp: int) -> list[Link]:
-                return self.content(d, ct, fn, loc, dp, None, errors, unchecked)
-
-            return self.attachments.zip(data, where, depth, recurse, unchecked)
-        if kind == "image":
-            if not self.config.links.scan_qr:
-                return []
-            return qr_links(data, where, self.text.find, self.config.links.max_image_pixels, unchecked)
-        if kind == "message":
+        level: how many containers (archives, embedded files) deep this content is;
+        depth: how many attached messages deep.
+        """
+        if not m.budget.check_time():
+            if not m.out_of_time:
+                m.out_of_time = True
+                m.unscan("budget", m.budget.time_note(), where)
+            return
+        fmt = sniff(data, declared, name)
+        if fmt == "message":
             if depth >= self.config.links.max_depth:
-                errors.append(f"{where}: attached message nested too deeply; not checked")
-                return []
-            sub: list[Link] = []
-            self._message(parse(data), where.part, sub, errors, unchecked, depth + 1)
-            return sub
-        return []
+                m.errors.append(f"{where}: attached message nested too deeply; not checked")
+                return
+            self._message(parse(data), where.part, m, depth + 1)
+            return
+        if fmt in ("media", "binary"):
+            return
+        if not self.config.links.scan_attachments and fmt not in ("text", "html"):
+            return
+        extractor = EXTRACTORS.get(fmt)
+        if extractor is None:
+            if fmt in DOCUMENT_FORMATS:
+                m.unscan("unsupported", f"{_quoted(fmt, name)} cannot be read by nolink here", where)
+            return
+        try:
+            got = extractor(data, declared, name, m.budget)
+        except BudgetExceeded as e:
+            m.unscan("budget", e.what, where)
+            return
+        except RecursionError:
+            raise
+        except Exception as e:
+            m.unscan("unparseable", f"{_quoted(fmt, name)} could not be read ({type(e).__name__})", where)
+            return
+        self._pieces(got, where, m, level, depth, base)
+
+    def _pieces(
+        self, got: Extracted, where: Location, m: _Message, level: int, depth: int, base: str
+    ) -> None:
+        for t in got.texts:
+            loc = where.child(t.where)
+            if t.html:
+                m.findings.extend(self.html.find(t.text, loc, t.base or base))
+            else:
+                m.findings.extend(self.text.find(t.text, loc))
+        for u in got.urls:
+            link = self.url_link(u.url, where.child(u.where))
+            if link is not None:
+                m.findings.append(link)
+        for im in got.images:
+            if self.config.links.scan_qr:
+                self.see_image(im, where.child(im.where), m)
+        for bad in got.unscannable:
+            m.unscan(bad.reason, bad.detail, where.child(bad.where))
+        for c in got.children:
+            loc = where.child(c.where)
+            if c.name:
+                m.findings.extend(self.name_links(c.name, Location(loc.part, loc.content_type, "filename")))
+            if level + 1 > self.config.links.max_archive_depth:
+                m.unscan(
+                    "too_deep",
+                    f"files nested deeper than {self.config.links.max_archive_depth} containers "
+                    "(links.max_archive_depth)",
+                    loc,
+                )
+                continue
+            self.content(c.data, c.declared_type, c.name, loc, m, level + 1, depth)
+
+    def url_link(self, url: str, where: Location) -> Link | None:
+        """A target the structure of a document holds (PDF action, DOCX relationship) as a finding.
+        mailto: is an e-mail address (a finding only with links.count_email), not a link."""
+        u = url.strip()
+        low = u.lower()
+        if not u or low.startswith(NOT_LINKS):
+            return None
+        if low.startswith("mailto:"):
+            return Link(u[:200], u, "email", where) if self.config.links.count_email else None
+        return Link(u[:200], u, "attachment", where)
+
+    # -- images: the one place image finders run (2D codes today; OCR from issue 10) ---------------
+
+    def see_image(self, piece: ImagePiece, where: Location, m: _Message) -> None:
+        """Decode one image piece (every frame or page) within the budget and run the finders."""
+        if piece.image is not None:
+            m.findings.extend(self.image_findings(piece.image, where))
+            return
+        decoded, bad = frames(piece.data, m.budget, self.config.links.max_image_pixels)
+        for u in bad:
+            m.unscan(u.reason, u.detail, where.child(u.where))
+        for sub, image in decoded:
+            if not m.budget.check_time():
+                if not m.out_of_time:
+                    m.out_of_time = True
+                    m.unscan("budget", m.budget.time_note(), where.child(sub))
+                return
+            m.findings.extend(self.image_findings(image, where.child(sub)))
+
+    def image_findings(self, image: Any, where: Location) -> list[Link]:
+        """Every finder that reads a decoded grey-scale PIL image. The hook for more (OCR)."""
+        return code_links(image, where, self.text.find)
 
     def _image_hook(self, data: bytes, where: Location) -> list[Link]:
-        """QR codes in data: images inside HTML."""
-        return qr_links(data, where, self.text.find, self.config.links.max_image_pixels, [])
+        """QR codes in data: images inside HTML (within the current message's budget)."""
+        m = _current.get()
+        if m is None:  # HtmlFinder used outside scan(): a budget of its own
+            m = _Message(self.budget())
+        before = len(m.findings)
+        self.see_image(ImagePiece(data, ""), where, m)
+        found = m.findings[before:]
+        del m.findings[before:]
+        return found
+
+
+def _quoted(fmt: str, name: str) -> str:
+    what = FORMAT_NAMES.get(fmt, fmt.upper() if len(fmt) <= 4 else fmt)
+    return f'{what} "{name}"' if name else what
 
 
 _lock = threading.Lock()

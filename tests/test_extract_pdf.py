@@ -1,0 +1,264 @@
+"""PDF: actions of every kind and place, fields, annotations, embedded files, text, images,
+rendered pages, the page budget and encryption. Every PDF is built here."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from mail import attachment, message, multipart, part, pdf, pdf_objects, scanned_letter, vector_qr_pdf
+from nolink import Config, scan_message
+from nolink.config import LinksConfig
+from nolink.extract import Budget
+from nolink.extract import pdf as pdfx
+
+
+def doc(
+    catalog: str = "", pages: list[str] | None = None, texts: list[str] | None = None, extra: list[str] = ()
+) -> bytes:  # type: ignore[assignment]
+    """A PDF: object 1 the catalog (with catalog added), 2 the page tree, 3.. the extra objects
+    (so a test can refer to them as 3 0 R, 4 0 R ...), then the pages, each with its own
+    additions and a line of text."""
+    pages = pages if pages is not None else [""]
+    texts = texts if texts is not None else [""] * len(pages)
+    first_page = 3 + len(extra)
+    n = len(pages)
+    font = first_page + 2 * n
+    objs = [f"<< /Type /Catalog /Pages 2 0 R {catalog} >>".encode()]
+    kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(n))
+    objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
+    objs += [x.encode() for x in extra]
+    for i, (add, text) in enumerate(zip(pages, texts, strict=True)):
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents {first_page + 2 * i + 1} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> {add} >>".encode()
+        )
+        stream = f"BT /F1 12 Tf 10 100 Td ({text}) Tj ET".encode() if text else b""
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return pdf_objects(objs)
+
+
+def extracted_urls(data: bytes) -> list[tuple[str, str]]:
+    r = pdfx.extract(data, "application/pdf", "t.pdf", Budget())
+    return [(u.url, u.where) for u in r.urls]
+
+
+def scanned(data: bytes, name: str = "letter.pdf", config: Config | None = None):  # type: ignore[no-untyped-def]
+    body, ctype = multipart(
+        [part("เรียน ท่าน ตามเอกสารแนบ", "text/plain"), attachment(data, "application/pdf", name)]
+    )
+    return scan_message(message(body, ctype), config)
+
+
+def test_link_annotation() -> None:
+    data = doc(
+        pages=["/Annots [3 0 R]"],
+        extra=[
+            "<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (https://a.example.com/) >> >>"
+        ],
+    )
+    assert extracted_urls(data) == [("https://a.example.com/", "page 1 › link 1")]
+    r = scanned(data)
+    assert [(x.url, str(x.location)) for x in r.findings] == [
+        ("https://a.example.com/", "2 application/pdf attachment letter.pdf › page 1 › link 1")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("catalog", "pages", "extra", "url", "where"),
+    [
+        (
+            "/OpenAction << /S /URI /URI (https://open.example.com/) >>",
+            [""],
+            [],
+            "https://open.example.com/",
+            "open action",
+        ),
+        # a Launch in the catalog's additional actions, with a URL file specification
+        (
+            "/AA << /WC << /S /Launch /F << /FS /URL /F (https://launch.example.com/x) >> >> >>",
+            [""],
+            [],
+            "https://launch.example.com/x",
+            "document actions",
+        ),
+        (
+            "",
+            ["/AA << /O << /S /GoToR /F (http://remote.example.com/d.pdf) /D [0 /Fit] >> >>"],
+            [],
+            "http://remote.example.com/d.pdf",
+            "page 1",
+        ),
+        (
+            "",
+            ["/AA << /O 3 0 R >>"],
+            ["<< /S /GoToE /F << /Type /Filespec /F (https://goto-e.example.com/e.pdf) >> >>"],
+            "https://goto-e.example.com/e.pdf",
+            "page 1",
+        ),
+        (
+            "",
+            ["/Annots [3 0 R]"],
+            [
+                "<< /Type /Annot /Subtype /Widget /T (send) /FT /Btn /Rect [0 0 9 9] /A << /S /SubmitForm /F << /FS /URL /F (https://submit.example.com/f) >> >> >>"
+            ],
+            "https://submit.example.com/f",
+            "page 1 › annotation 1",
+        ),
+        (
+            "/OpenAction << /S /ImportData /F (https://import.example.com/d.fdf) >>",
+            [""],
+            [],
+            "https://import.example.com/d.fdf",
+            "open action",
+        ),
+        # an action chain: the second action sits in /Next
+        (
+            "/OpenAction << /S /GoTo /D [0 /Fit] /Next [ << /S /URI /URI (https://next.example.com/) >> ] >>",
+            [""],
+            [],
+            "https://next.example.com/",
+            "open action",
+        ),
+        # form field actions (AcroForm)
+        (
+            "/AcroForm << /Fields [3 0 R] >>",
+            [""],
+            ["<< /T (pay) /FT /Btn /AA << /D << /S /URI /URI (https://field.example.com/) >> >> >>"],
+            "https://field.example.com/",
+            "field pay",
+        ),
+    ],
+)
+def test_actions_that_lead_somewhere(
+    catalog: str, pages: list[str], extra: list[str], url: str, where: str
+) -> None:
+    data = doc(catalog, pages, extra=extra)
+    assert (url, where) in extracted_urls(data)
+    assert url in [x.url for x in scanned(data).findings]
+
+
+def test_javascript_field_value_freetext_and_markup() -> None:
+    data = doc(
+        '/OpenAction << /S /JavaScript /JS (app.launchURL\\("https://js.example.com/go"\\);) >> /AcroForm << /Fields [3 0 R] >>',
+        ["/Annots [4 0 R 5 0 R]"],
+        extra=[
+            "<< /T (site) /FT /Tx /V (www.value.example.com) >>",
+            "<< /Type /Annot /Subtype /FreeText /Rect [0 0 9 9] /Contents (see https://note.example.com/) >>",
+            "<< /Type /Annot /Subtype /Text /Rect [0 0 9 9] /Contents (comment: evil.example.co.th) >>",
+        ],
+    )
+    r = scanned(data)
+    got = {(x.url, str(x.location).split("letter.pdf › ")[1].split(" @")[0]) for x in r.findings}
+    assert got == {
+        ("https://js.example.com/go", "open action › javascript"),
+        ("http://www.value.example.com", "field site"),
+        ("https://note.example.com/", "page 1 › annotation 1"),
+        ("http://evil.example.co.th", "page 1 › annotation 2"),
+    }
+
+
+def test_embedded_files_and_file_attachment_annotations_are_opened() -> None:
+    inner = b"details at https://embedded.example.com/"
+    stream = b"<< /Type /EmbeddedFile /Length %d >>\nstream\n" % len(inner) + inner + b"\nendstream"
+    data = doc(
+        "/Names << /EmbeddedFiles << /Names [(notes.txt) 3 0 R] >> >>",
+        ["/Annots [5 0 R]"],
+        extra=[
+            "<< /Type /Filespec /F (notes.txt) /EF << /F 4 0 R >> >>",
+            stream.decode("latin-1"),
+            "<< /Type /Annot /Subtype /FileAttachment /Rect [0 0 9 9] /FS 3 0 R >>",
+        ],
+    )
+    r = scanned(data)
+    wheres = sorted(str(x.location).split("letter.pdf › ")[1].split(" @")[0] for x in r.findings)
+    assert wheres == [
+        "embedded file notes.txt",
+        "page 1 › annotation 1 › attached file notes.txt",
+    ]
+
+
+def test_text_layer_link() -> None:
+    r = scanned(pdf(text="visit www.pdftext.example.com"))
+    assert [x.url for x in r.findings] == ["http://www.pdftext.example.com"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (mailto:saraban@example.go.th) >> >>",
+        "<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (tel:+6621234567) >> >>",
+        "<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /GoTo /D [0 /Fit] >> >>",
+    ],
+)
+def test_mailto_tel_and_internal_links_are_clean(extra: str) -> None:
+    r = scanned(doc(pages=["/Annots [3 0 R]"], texts=["saraban@example.go.th"], extra=[extra]))
+    assert r.verdict == "clean", r.findings
+
+
+def test_encrypted_pdf_is_unscannable() -> None:
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    w.add_blank_page(200, 200)
+    w.encrypt("secret", algorithm="RC4-128")
+    buf = io.BytesIO()
+    w.write(buf)
+    r = scanned(buf.getvalue(), "forms.pdf")
+    assert r.verdict == "unscannable"
+    assert [(u.reason, u.detail) for u in r.unscannable] == [("encrypted", 'encrypted PDF "forms.pdf"')]
+
+
+def test_pdf_with_only_an_owner_password_is_read() -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf(text="go to www.owner.example.com"))))
+    w.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    buf = io.BytesIO()
+    w.write(buf)
+    assert [x.url for x in scanned(buf.getvalue()).findings] == ["http://www.owner.example.com"]
+
+
+def test_pages_beyond_the_budget_are_unscannable_never_dropped() -> None:
+    texts = ["page"] * 60
+    texts[51] = "https://page52.example.com/"
+    data = doc(pages=[""] * 60, texts=texts)
+    r = scanned(data)
+    assert r.verdict == "unscannable"
+    assert [u.reason for u in r.unscannable] == ["budget"]
+    assert "pages 51-60 not read" in r.unscannable[0].detail
+    r = scanned(data, config=Config(links=LinksConfig(max_pdf_pages=100)))
+    assert [x.url for x in r.findings] == ["https://page52.example.com/"]
+    assert "page 52" in str(r.findings[0].location)
+    # the per-message total counts pages over all PDFs
+    r = scanned(data, config=Config(links=LinksConfig(max_pdf_pages=100, max_total_pdf_pages=20)))
+    assert [u.reason for u in r.unscannable] == ["budget"]
+    assert "links.max_total_pdf_pages" in r.unscannable[0].detail
+
+
+def test_damaged_pdf_is_unscannable() -> None:
+    r = scanned(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
+    assert r.verdict == "unscannable"
+    assert r.unscannable[0].reason == "unparseable"
+
+
+def test_scanned_letter_with_a_qr_code_on_its_last_page() -> None:
+    r = scanned(scanned_letter(3, "https://qr.example.com/circular", dpi=150))
+    assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://qr.example.com/circular")]
+    assert str(r.findings[0].location).startswith(
+        "2 application/pdf attachment letter.pdf › page 3 › image 1 › qr"
+    )
+
+
+@pytest.mark.parametrize("qr", ["", "รายละเอียดปรากฏตามหนังสือ ที่ มท ๐๘๒๓.๒/ว ๕๒๗", "TEL:021234567"])
+def test_scanned_letter_without_a_link_is_clean(qr: str) -> None:
+    assert scanned(scanned_letter(2, qr, dpi=150)).verdict == "clean"
+
+
+def test_vector_qr_code_is_rendered_and_found() -> None:
+    r = scanned(vector_qr_pdf("https://vector.example.com/pay", "Scan to pay"))
+    assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://vector.example.com/pay")]
+    assert "page 1 › rendering › qr" in str(r.findings[0].location)
+    assert scanned(vector_qr_pdf("0812345678", "call us")).verdict == "clean"
