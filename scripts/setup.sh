@@ -11,8 +11,11 @@ want_test=0
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
 pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
+# OCR (links printed in images): Tesseract with Thai and English, and what tesserocr builds against
+pkgs+=(tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config g++)
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
 fi
 
 missing=()
@@ -33,6 +36,9 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# tesserocr from source, against Debian's libtesseract: Debian's engine and language data (the
+# PyPI wheel bundles another Tesseract that does not look in /usr/share/tesseract-ocr)
+export PIP_NO_BINARY=tesserocr
 if [ "$want_test" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
 else

@@ -96,7 +96,12 @@ class Reading:
 class OcrBudget:
     """OCR seconds one message may still spend (links.ocr_budget). One per message; not shared."""
 
-    left: float
+    total: float
+    left: float = -1.0
+
+    def __post_init__(self) -> None:
+        if self.left < 0:
+            self.left = self.total
 
     def spend(self, seconds: float) -> None:
         self.left -= seconds
@@ -329,8 +334,8 @@ def cache_len() -> int:
 @dataclass(frozen=True, slots=True)
 class OcrOptions:
     languages: tuple[str, ...] = ("tha", "eng")
-    cache_size: int = 1000
-    max_pixels: int = 25_000_000
+    cache_size: int = 2000
+    max_pixels: int = 50_000_000
 
 
 class OcrFinder:
@@ -342,6 +347,7 @@ class OcrFinder:
         self.options = options or OcrOptions()
 
     def find(self, data: bytes, where: Location, budget: OcrBudget) -> OcrResult:
+        """Links in an encoded image (PNG, JPEG, ...); the first frame only."""
         from PIL import Image
 
         try:
@@ -350,44 +356,65 @@ class OcrFinder:
                 im = Image.open(io.BytesIO(data))
                 w, h = im.size
         except Exception:
-            return OcrResult()  # not an image Pillow knows: the QR reader and sniffing report it
-        if min(w, h) < MIN_SIDE or max(w, h) < MIN_LONG_SIDE:
-            return OcrResult()
+            return OcrResult(unchecked=f"{where}: not an image nolink can decode; not read (OCR)")
         if w * h > self.options.max_pixels:
             return OcrResult(
                 unchecked=f"{where}: image of {w}x{h} pixels is above links.max_image_pixels; not read (OCR)"
             )
-        key = (hashlib.sha256(data).digest(), self.options.languages)
-        reading = _cached(key)
+        if _too_small(w, h):
+            return OcrResult()
+        key = hashlib.sha256(data).digest()
+        if _cached((key, self.options.languages)) is None:  # decode only what will be read
+            try:
+                im = _prepare(im)
+            except Exception:
+                return OcrResult(unchecked=f"{where}: image cannot be decoded; not read (OCR)")
+        return self.find_image(im, where, budget, key)
+
+    def find_image(
+        self, image: Any, where: Location, budget: OcrBudget, key: bytes = b"", time_left: float | None = None
+    ) -> OcrResult:
+        """Links in a decoded PIL image. key: a content hash of what it was decoded from (the
+        encoded bytes and the frame); without one the pixels are hashed. time_left: what the
+        message's whole scan may still take, if that is less than the OCR budget."""
+        w, h = image.size
+        if _too_small(w, h):
+            return OcrResult()
+        if not key:
+            key = hashlib.sha256(f"{image.mode} {w}x{h}".encode() + image.tobytes()).digest()
+        ck = (key, self.options.languages)
+        reading = _cached(ck)
         if reading is not None:
             observer("cache_hit", 0.0)
             return OcrResult(self.links(reading, where))
-        if budget.left <= 0:
+        limit = budget.left if time_left is None else min(budget.left, time_left)
+        if limit <= 0:
             observer("skipped", 0.0)
-            return OcrResult(unscannable=f"{where}: image not read, links.ocr_budget used up")
-        try:
-            gray = _prepare(im)
-        except Exception:
-            return OcrResult(unchecked=f"{where}: image cannot be decoded; not read (OCR)")
+            return OcrResult(
+                unscannable=f"image not read by OCR: links.ocr_budget ({budget.total:g} s) used up"
+            )
+        gray = _prepare(image)
         engine = engine_for(self.options.languages)
         with engine.lock:
-            reading = _cached(key)  # another connection may have read it meanwhile
+            reading = _cached(ck)  # another connection may have read it meanwhile
             if reading is None:
                 started = time.perf_counter()
-                reading = engine.read(gray, budget.left)
+                reading = engine.read(gray, limit)
                 spent = time.perf_counter() - started
                 budget.spend(spent)
                 if reading is None:
                     observer("skipped", spent)
-                    return OcrResult(unscannable=f"{where}: image not read in time, links.ocr_budget used up")
+                    return OcrResult(
+                        unscannable=f"image not read by OCR in time: links.ocr_budget ({budget.total:g} s) used up"
+                    )
                 observer("call", spent)
-                _remember(key, reading, self.options.cache_size)
+                _remember(ck, reading, self.options.cache_size)
             else:
                 observer("cache_hit", 0.0)
         return OcrResult(self.links(reading, where))
 
     def links(self, reading: Reading, where: Location) -> list[Link]:
-        loc = Location(where.part, where.content_type, f"{where.field} ocr".strip())
+        loc = where.child("ocr")
         out: list[Link] = []
         seen: set[str] = set()
         for t in (reading.page, reading.latin):
@@ -398,18 +425,22 @@ class OcrFinder:
         return out
 
 
+def _too_small(w: int, h: int) -> bool:
+    """Icons and spacer GIFs are not read: no address a reader could make out fits in them."""
+    return min(w, h) < MIN_SIDE or max(w, h) < MIN_LONG_SIDE
+
+
 def _prepare(im: Any) -> Any:
     """The image as Tesseract wants it: greyscale, transparency on white, at most MAX_OCR_PIXELS."""
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        im.draft("L", (4000, 4000))
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             im = Image.alpha_composite(white, rgba)
-        gray = im.convert("L")
+        gray = im if im.mode == "L" else im.convert("L")
         w, h = gray.size
         if w * h > MAX_OCR_PIXELS:
             k = (MAX_OCR_PIXELS / (w * h)) ** 0.5
