@@ -125,6 +125,7 @@ def deployment_checks(cfg: Config) -> list[Check]:
     except NolinkError as e:
         out.append(Check(False, str(e)))
     out.extend(socket_checks(cfg))
+    out.extend(ocr_checks(cfg))
     listen = parse_listen(cfg.metrics.listen)
     out.append(Check(True, f"metrics endpoint {cfg.metrics.listen}" if listen else "metrics endpoint off"))
     if cfg.dkim.enabled:
@@ -138,3 +139,34 @@ def deployment_checks(cfg: Config) -> list[Check]:
     else:
         out.append(Check(True, "DKIM off (dkim.enabled = false)"))
     return out
+
+
+def ocr_checks(cfg: Config) -> list[Check]:
+    """With links.ocr on: is Tesseract there, with every language of links.ocr_languages?"""
+    lc = cfg.links
+    if not lc.ocr:
+        return [Check(True, "OCR off (links.ocr = false): text in images is not read")]
+    from .links import ocr
+
+    langs = lc.ocr_languages
+    try:
+        path, have = ocr.installed_languages()
+    except ocr.OcrUnavailable as e:
+        return [
+            Check(
+                False,
+                f"links.ocr is on but {e}; install: apt-get install tesseract-ocr "
+                + " ".join(ocr.debian_package(x) for x in langs)
+                + " (or set links.ocr = false)",
+            )
+        ]
+    missing = [x for x in langs if x not in have]
+    if missing:
+        return [
+            Check(
+                False,
+                f"links.ocr_languages = {list(langs)}: {', '.join(missing)} not installed in {path}; run: "
+                f"apt-get install {' '.join(ocr.debian_package(x) for x in missing)} (or set links.ocr = false)",
+            )
+        ]
+    return [Check(True, f"OCR on: Tesseract languages {'+'.join(langs)} ({path})")]

@@ -26,6 +26,7 @@ import prometheus_client
 from .config import Config, load
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
 from .findings import ScanResult
+from .links import ocr
 from .metrics import Metrics, serve_http
 from .notify import monotonic_usec, notify
 from .policy import HEADER, Decision, decide, error_text, header_value, log_line, new_ref, smtp_reply
@@ -69,6 +70,7 @@ class Service:
 
     def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         self.metrics = metrics or Metrics()
+        ocr.observer = self.metrics.ocr_observer  # the OCR cache and engine are per process
         self.state = State.build(config, self.metrics)
         self.metrics.configured(config, self.state.scanner.psl.source, self.state.scanner.psl.version)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2))
