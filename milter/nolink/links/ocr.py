@@ -61,6 +61,7 @@ _SCHEMES = ("http", "https", "ftp")
 # A word worth a Latin second reading: it has a separator an address has, and a letter.
 _SEPARATOR = re.compile(r"[.:/,。]")
 _LETTER = re.compile(r"[^\W\d_]")
+_OPEN_BEFORE = re.compile(r"[\s\u0e00-\u0e7f(\[<\"'“‘:]")  # may stand right before a bare OCR'd address
 _THAI_ABBREVIATION = re.compile(r"\(?(?:[\u0e01-\u0e2e][\u0e30-\u0e4e]?\.){1,3}\)?")  # ก.พ. พ.ศ. ส.ส.ร.
 
 Observer = Callable[[str, float], None]  # ("call" | "cache_hit" | "skipped", seconds)
@@ -175,58 +176,51 @@ class Engine:
             return None
         text: list[str] = []
         conf = bytearray()
-        boxes: list[tuple[int, int, int, int, int]] = []  # candidate words: x1 y1 x2 y2, start in text
-        word_start, word_box, first = 0, [0, 0, 0, 0], True
-        it = api.GetIterator()
+        # the whitespace-separated tokens of the page pass: [start in text, x1, y1, x2, y2, line]
+        tokens: list[list[int]] = []
+        line = 0
         level = t.RIL.WORD
-
-        def close_word() -> None:
-            token = "".join(text[word_start:])
-            if word_box[2] > word_box[0] and _candidate(token):
-                boxes.append((word_box[0], word_box[1], word_box[2], word_box[3], word_start))
-
-        for r in t.iterate_level(it, level):
+        for r in t.iterate_level(api.GetIterator(), level):
             w = _word(r, level)
-            if not w:
-                continue
             box = r.BoundingBox(level)
-            if box is None:
+            if not w or box is None:
                 continue
             new_line = r.IsAtBeginningOf(t.RIL.TEXTLINE)
-            if first or new_line or r.BlanksBeforeWord():
-                if not first:
-                    close_word()
+            if not tokens or new_line or r.BlanksBeforeWord():
+                if tokens:
                     text.append("\n" if new_line else " ")
                     conf.append(100)
-                word_start, word_box, first = len(text), list(box), False
+                line += new_line
+                tokens.append([len(text), *box, line])
             else:
-                word_box = [
-                    min(word_box[0], box[0]),
-                    min(word_box[1], box[1]),
-                    max(word_box[2], box[2]),
-                    max(word_box[3], box[3]),
+                tok = tokens[-1]
+                tok[1:5] = [
+                    min(tok[1], box[0]),
+                    min(tok[2], box[1]),
+                    max(tok[3], box[2]),
+                    max(tok[4], box[3]),
                 ]
             c = max(0, min(100, round(r.Confidence(level))))
-            for ch in w:
-                text.append(ch)
-                conf.append(c)
-        if not first:
-            close_word()
-        page = OcrText("".join(text), bytes(conf))
+            text.extend(w)
+            conf.extend([c] * len(w))
+        page_text = "".join(text)
+        page = OcrText(page_text, bytes(conf))
         latin = OcrText()
-        if self.latin is not None and boxes:
-            latin = self._latin(image, boxes, start + timeout)
+        if self.latin is not None:
+            boxes = _candidate_boxes(page_text, tokens)
+            if boxes:
+                latin = self._latin(image, boxes, start + timeout)
         api.Clear()
         return Reading(page, latin, time.perf_counter() - start)
 
-    def _latin(self, image: Any, boxes: list[tuple[int, int, int, int, int]], deadline: float) -> OcrText:
+    def _latin(self, image: Any, boxes: list[tuple[int, int, int, int]], deadline: float) -> OcrText:
         t = self._t
         api = self.latin
         assert api is not None
         parts: list[str] = []
         conf = bytearray()
         w, h = image.size
-        for x1, y1, x2, y2, _ in boxes:
+        for x1, y1, x2, y2 in boxes:
             if time.perf_counter() > deadline:
                 break
             # A crop with a margin of a third of the line height, read as one block (measured best:
@@ -236,20 +230,43 @@ class Engine:
             api.SetImage(image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py))))
             if not api.Recognize():
                 continue
-            for r in t.iterate_level(api.GetIterator(), t.RIL.WORD):
-                word = _word(r, t.RIL.WORD)
-                if not word:
+            # per character: a word's confidence is its worst letter's, and a misread path
+            # ("/form£") must not sink the host before it
+            sym = t.RIL.SYMBOL
+            for r in t.iterate_level(api.GetIterator(), sym):
+                ch = _word(r, sym)
+                if not ch:
                     continue
-                c = max(0, min(100, round(r.Confidence(t.RIL.WORD))))
-                if parts:
+                if r.IsAtBeginningOf(t.RIL.WORD) and parts and parts[-1] != "\n":
                     parts.append(" ")
                     conf.append(100)
-                parts.append(word)
-                conf.extend([c] * len(word))
+                parts.append(ch)
+                conf.extend([max(0, min(100, round(r.Confidence(sym))))] * len(ch))
             parts.append("\n")
             conf.append(100)
         api.Clear()
         return OcrText("".join(parts), bytes(conf))
+
+
+def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int, int, int]]:
+    """Boxes to read again in Latin: each candidate token, stretched over the tokens that follow it
+    closely on its line (a misread address may be cut in two: "ท1ไมธะ://เพพพพ.ส00ล.00.ไท/๐วหเท 527")."""
+    out: list[tuple[int, int, int, int]] = []
+    ends = [tok[0] for tok in tokens[1:]] + [len(text)]
+    i = 0
+    while i < len(tokens):
+        start, x1, y1, x2, y2, line = tokens[i]
+        if x2 <= x1 or not _candidate(text[start : ends[i]].strip()):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(tokens) and j - i <= 3 and tokens[j][5] == line and tokens[j][1] - x2 < (y2 - y1):
+            _, _, b1, a2, b2, _ = tokens[j]
+            x2, y1, y2 = max(x2, a2), min(y1, b1), max(y2, b2)
+            j += 1
+        out.append((x1, y1, x2, y2))
+        i = j
+    return out
 
 
 def _word(r: Any, level: Any) -> str:
@@ -458,7 +475,10 @@ def ocr_rule(finder: TextFinder, text: OcrText, where: Location) -> list[Link]:
       KNOWN_SUFFIXES (dla.go.th, กรมการปกครอง.ไทย, example.com);
     - its host is under a real public suffix (the text finder checks that) and is not an IP address
       unless a scheme says it is an address;
-    - every character of it was read with a confidence of at least MIN_CONFIDENCE.
+    - every character of it up to the end of its host was read with a confidence of at least
+      MIN_CONFIDENCE;
+    - an address with neither scheme nor www. stands after a space, a Thai letter or an opening
+      bracket or quote (not after a misread "@" of an e-mail address).
     Misread abbreviations, dates, times, sums and document numbers (ก.พ., ๐๘๐๘.๒/ว, 09.30 น.) fail the
     first test even when a misreading ends in a two-letter public suffix.
     """
@@ -477,11 +497,18 @@ def ocr_rule(finder: TextFinder, text: OcrText, where: Location) -> list[Link]:
         known = any(host == s or host.endswith("." + s) for s in KNOWN_SUFFIXES)
         if not (scheme or host.startswith("www.") or known):
             continue
+        start = link.location.offset
+        if (
+            not scheme
+            and not host.startswith("www.")
+            and start > 0
+            and not _OPEN_BEFORE.match(text.text[start - 1])
+        ):
+            continue  # "saraban©dla.go.th": an e-mail address whose @ was misread, not a web address
         # The confidence that counts is the address up to the end of its host: a misread path
         # ("/form£") still leaves a link.
         at = lower.find(host)
         end = at + len(host) if at >= 0 else len(link.text)
-        start = link.location.offset
         span = text.conf[start : start + end]
         if not span or min(span) < MIN_CONFIDENCE:
             continue
