@@ -135,7 +135,7 @@ panel(
 )
 panel(
     "Unopened attachments",
-    [(f"sum(increase(nolink_unchecked_parts_total{{{SEL}}}[1h]))", "encrypted PDF/ZIP (last hour)")],
+    [(f"sum(increase(nolink_unchecked_parts_total{{{SEL}}}[1h]))", "unscannable content (last hour)")],
     kind="stat",
     w=6,
 )

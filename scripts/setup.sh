@@ -15,6 +15,7 @@ pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
 pkgs+=(tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config g++)
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
   pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
 fi
 

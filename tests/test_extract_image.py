@@ -122,12 +122,12 @@ def test_svg_links_and_rendered_code() -> None:
 
 def test_frames_count_against_the_pixel_budget() -> None:
     data = encoded(blank((1000, 1000)), "PNG")
-    ok, bad = frames(data, Budget(max_pixels=2_000_000), 50_000_000)
-    assert len(ok) == 1 and bad == []
+    got = list(frames(data, Budget(max_pixels=2_000_000), 50_000_000))
+    assert [w for w, _ in got] == [""]  # type: ignore[misc]
     b = Budget(max_pixels=1_500_000)
-    frames(data, b, 50_000_000)
-    ok, bad = frames(data, b, 50_000_000)
-    assert ok == [] and [u.reason for u in bad] == ["budget"]
+    list(frames(data, b, 50_000_000))
+    got = list(frames(data, b, 50_000_000))
+    assert [u.reason for u in got] == ["budget"]  # type: ignore[union-attr]
 
 
 def test_pixel_budget_over_a_message_is_unscannable() -> None:

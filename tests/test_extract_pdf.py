@@ -15,7 +15,10 @@ from nolink.extract import pdf as pdfx
 
 
 def doc(
-    catalog: str = "", pages: list[str] | None = None, texts: list[str] | None = None, extra: list[str] = ()
+    catalog: str = "",
+    pages: list[str] | None = None,
+    texts: list[str] | None = None,
+    extra: list[str | bytes] = (),
 ) -> bytes:  # type: ignore[assignment]
     """A PDF: object 1 the catalog (with catalog added), 2 the page tree, 3.. the extra objects
     (so a test can refer to them as 3 0 R, 4 0 R ...), then the pages, each with its own
@@ -28,7 +31,7 @@ def doc(
     objs = [f"<< /Type /Catalog /Pages 2 0 R {catalog} >>".encode()]
     kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(n))
     objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
-    objs += [x.encode() for x in extra]
+    objs += [x if isinstance(x, bytes) else x.encode() for x in extra]
     for i, (add, text) in enumerate(zip(pages, texts, strict=True)):
         objs.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents {first_page + 2 * i + 1} 0 R "
@@ -262,3 +265,80 @@ def test_vector_qr_code_is_rendered_and_found() -> None:
     assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://vector.example.com/pay")]
     assert "page 1 › rendering › qr" in str(r.findings[0].location)
     assert scanned(vector_qr_pdf("0812345678", "call us")).verdict == "clean"
+
+
+def test_flate_bomb_in_an_embedded_file_is_bounded() -> None:
+    import zlib
+
+    bomb = zlib.compress(b"\0" * 60_000_000, 9)
+    stream = (
+        b"<< /Type /EmbeddedFile /Filter /FlateDecode /Length %d >>\nstream\n" % len(bomb)
+        + bomb
+        + b"\nendstream"
+    )
+    data = doc(
+        "/Names << /EmbeddedFiles << /Names [(big.bin) 3 0 R] >> >>",
+        extra=["<< /Type /Filespec /F (big.bin) /EF << /F 4 0 R >> >>", stream],
+    )
+    r = scanned(data)
+    assert r.verdict == "unscannable"
+    assert [u.reason for u in r.unscannable] == ["budget"]
+
+
+def test_damaged_embedded_file_is_unscannable_and_a_bomb_stops_at_the_stream_limit() -> None:
+    import zlib
+
+    from nolink.extract.pdf import MAX_STREAM_BYTES
+
+    for payload, reason in (
+        (b"x\x9c" + b"\xff" * 50, "unparseable"),
+        (zlib.compress(b"\0" * (MAX_STREAM_BYTES + 10)), "budget"),
+    ):
+        stream = (
+            b"<< /Type /EmbeddedFile /Filter /FlateDecode /Length %d >>\nstream\n" % len(payload)
+            + payload
+            + b"\nendstream"
+        )
+        data = doc(
+            "/Names << /EmbeddedFiles << /Names [(f.bin) 3 0 R] >> >>",
+            extra=["<< /Type /Filespec /F (f.bin) /EF << /F 4 0 R >> >>", stream],
+        )
+        r = pdfx.extract(data, "application/pdf", "t.pdf", Budget(max_bytes=10**9))
+        assert [u.reason for u in r.unscannable] == [reason]
+        assert r.children == ()
+
+
+def test_qr_code_in_a_stamp_annotation_is_rendered() -> None:
+    import zxingcpp
+
+    code = zxingcpp.create_barcode("https://stamp.example.com/", zxingcpp.BarcodeFormat.QRCode).to_image(
+        scale=1
+    )
+    mv = memoryview(code)
+    rows, cols, px = mv.shape[0], mv.shape[1], bytes(mv)
+    ops = (
+        "0 g "
+        + " ".join(
+            f"{8 + x * 2} {8 + (rows - y) * 2} 2 2 re"
+            for y in range(rows)
+            for x in range(cols)
+            if px[y * cols + x] < 128
+        )
+        + " f"
+    )
+    ap = (
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 %d %d] /Length %d >>\nstream\n"
+        % (cols * 3, rows * 3 + 3, len(ops))
+        + ops.encode()
+        + b"\nendstream"
+    )
+    data = doc(
+        pages=["/Annots [3 0 R]"],
+        texts=["Approved by the district office, see the stamp"],
+        extra=[
+            f"<< /Type /Annot /Subtype /Stamp /Rect [200 5 {216 + cols * 2} {23 + rows * 2}] /AP << /N 4 0 R >> >>",
+            ap,
+        ],
+    )
+    r = scanned(data)
+    assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://stamp.example.com/")]

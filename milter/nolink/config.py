@@ -74,13 +74,13 @@ class LinksConfig:
     max_archive_depth: int = field(default=3, metadata=_range(0, 20))
     max_pdf_pages: int = field(default=50, metadata=_range(0, 100000))
     scan_qr: bool = True
-    max_image_pixels: int = field(default=50_000_000, metadata=_range(0, 1 << 34))
+    max_image_pixels: int = field(default=40_000_000, metadata=_range(0, 1 << 34))
     psl_file: str = "bundled"
     # content nolink recognises but cannot open or had to stop reading (encrypted, too deep, budget)
     on_unscannable: str = field(default="reject", metadata=_choice(*ACTIONS))
     # the per-message budget: using one up makes the message unscannable, never clean
     max_total_bytes: int = field(default=50_000_000, metadata=_range(0, 1 << 40))
-    max_total_pixels: int = field(default=200_000_000, metadata=_range(0, 1 << 40))
+    max_total_pixels: int = field(default=100_000_000, metadata=_range(0, 1 << 40))
     max_total_pdf_pages: int = field(default=100, metadata=_range(0, 100000))
     max_scan_seconds: float = field(default=10.0, metadata=_range(0.1, 3600))
     # OCR: web addresses printed in images and scanned pages (links/ocr.py)

@@ -72,8 +72,9 @@ def describe(loc: Location) -> str:
 
 
 def describe_unscanned(u: Unscanned) -> str:
-    """What could not be checked, in words for the sender: 'encrypted ZIP "forms.zip"'."""
-    return safe(u.detail, 120)
+    """What could not be checked, in words for the sender: 'encrypted ZIP "forms.zip"' (ASCII;
+    double quotes kept, since an SMTP reply may hold them)."""
+    return "".join(c if " " <= c <= "~" and c not in "\\%`" else "?" for c in u.detail)[:120]
 
 
 def sample(link: Link) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import Config
 from .decode import header_text
-from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, sniff
+from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, Unscannable, sniff
 from .extract.image import frames
 from .extract.registry import DOCUMENT_FORMATS
 from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
@@ -29,7 +29,17 @@ _ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[\w.+\-=]+@[\w.\-\[\]:]+")
 ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to"))
 NOT_LINKS = ("#", "tel:", "cid:", "javascript:void", "sms:")
 # Names for the reply ("encrypted ZIP", "a PDF that could not be read") by format
-FORMAT_NAMES = {"pdf": "PDF", "zip": "ZIP", "office": "office document", "image": "image", "svg": "SVG image"}
+FORMAT_NAMES = {
+    "pdf": "PDF",
+    "zip": "ZIP",
+    "office": "office document",
+    "image": "image",
+    "svg": "SVG image",
+    "ole": "Office 97-2003 document",
+    "msg": "Outlook message",
+    "tnef": "TNEF attachment",
+    "smime": "S/MIME message",
+}
 
 
 @dataclass(slots=True)
@@ -257,10 +267,11 @@ class Scanner:
             return
         # the OCR cache is keyed by the encoded bytes (hashing them is cheaper than the pixels)
         digest = hashlib.sha256(piece.data).digest() if self.ocr is not None else b""
-        decoded, bad = frames(piece.data, m.budget, self.config.links.max_image_pixels)
-        for u in bad:
-            m.unscan(u.reason, u.detail, where.child(u.where))
-        for sub, image in decoded:
+        for item in frames(piece.data, m.budget, self.config.links.max_image_pixels):
+            if isinstance(item, Unscannable):
+                m.unscan(item.reason, item.detail, where.child(item.where))
+                continue
+            sub, image = item
             if not m.budget.check_time():
                 if not m.out_of_time:
                     m.out_of_time = True

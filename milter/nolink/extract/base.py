@@ -108,7 +108,7 @@ class Budget:
     """
 
     max_bytes: int = 50_000_000  # bytes decompressed (archive members, compressed streams, embedded files)
-    max_pixels: int = 200_000_000  # image pixels decoded or rendered
+    max_pixels: int = 100_000_000  # image pixels decoded or rendered
     max_pdf_pages: int = 100  # PDF pages read, over all PDFs of the message
     pdf_pages_per_file: int = 50  # pages read of one PDF (links.max_pdf_pages)
     seconds: float = 10.0

@@ -3,8 +3,10 @@
 ``extract`` hands the bytes on as one ImagePiece; ``frames`` decodes them (for the image finders,
 links/images.py, called by the scanner) into grey-scale PIL images, one per frame or page, each
 counted against the message's pixel budget. Large scans (a 600 dpi A4 page is ~35 Mpx) are decoded,
-JPEG at a reduced scale by libjpeg itself; only an image above links.max_image_pixels, or beyond
-the budget, is unscannable. SVG: its markup goes to the HTML finder (links in ``<a href>``), and
+JPEG straight to grey by libjpeg (at a reduced scale only when it would not fit
+links.max_image_pixels); only another image above links.max_image_pixels, or beyond the budget,
+is unscannable. links.max_image_pixels (40 Mpx) bounds memory: a 40 Mpx RGB PNG is ~160 MB while
+Pillow decodes it. SVG: its markup goes to the HTML finder (links in ``<a href>``), and
 it is rendered (resvg, a Rust renderer with a wheel on PyPI and no system library; it loads no
 network resources) so a code drawn in it is read too.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from ..decode import decode_bytes
@@ -28,9 +31,6 @@ _MAGIC = (
 )
 MAX_FRAMES = 200  # frames or pages of one image file; the pixel budget usually stops it first
 SVG_WIDTH = 1600  # pixels wide an SVG is rendered at
-HALVE_JPEG_PIXELS = (
-    40_000_000  # a larger JPEG is decoded at half size (a small code in a 24 Mpx photo is still read)
-)
 
 
 def image_magic(data: bytes) -> bool:
@@ -68,24 +68,28 @@ def extract_svg(data: bytes, declared: str, name: str, budget: Budget) -> Extrac
 
 
 def _grey(im: Any) -> Any:
-    """Grey-scale, with transparency flattened onto white (a QR code on a transparent background)."""
+    """Grey-scale, with transparency flattened onto white (a QR code on a transparent background).
+    Works in single-band images only (a 40 Mpx RGBA picture is 160 MB; its grey and alpha 40 each)."""
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        from PIL import Image
-
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        white.alpha_composite(rgba)
-        return white.convert("L")
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA")
+        clear = im.getchannel("A").point(lambda v: 255 - v)  # 255 where fully transparent
+        grey = im.convert("L")
+        grey.paste(255, None, clear)  # white where transparent
+        return grey
+    if im.mode == "L":
+        im.load()
+        return im  # no copy: a 35 Mpx scan is 35 MB once, not twice
     return im.convert("L")
 
 
-def frames(data: bytes, budget: Budget, max_pixels: int) -> tuple[list[tuple[str, Any]], list[Unscannable]]:
-    """(where, grey PIL image) for every frame or page, and what could not be decoded."""
+def frames(data: bytes, budget: Budget, max_pixels: int) -> Iterator[tuple[str, Any] | Unscannable]:
+    """(where, grey PIL image) for every frame or page, one at a time (a 200-page fax is never in
+    memory at once), and an Unscannable for what could not be decoded."""
     from PIL import Image, ImageFile
 
     ImageFile.LOAD_TRUNCATED_IMAGES = True  # a truncated JPEG still shows its top to the citizen
-    out: list[tuple[str, Any]] = []
-    bad: list[Unscannable] = []
+    decoded = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -97,22 +101,30 @@ def frames(data: bytes, budget: Budget, max_pixels: int) -> tuple[list[tuple[str
                     im.seek(i)
                 w, h = im.size
                 where = f"{kind} {i + 1}" if n > 1 else ""
+                if im.format == "JPEG":
+                    # libjpeg decodes straight to grey, at 1/2, 1/4 or 1/8 only when needed to fit
+                    # links.max_image_pixels (a 48 Mpx photo is read at half size, not refused)
+                    scale = 1
+                    while scale < 8 and w * h / scale**2 > max_pixels:
+                        scale *= 2
+                    im.draft("L", (max(1, w // scale), max(1, h // scale)))
+                    w, h = im.size
                 if w * h > max_pixels:
-                    bad.append(
-                        Unscannable(
-                            "budget", f"image of {w}x{h} pixels is above links.max_image_pixels", where
-                        )
+                    yield Unscannable(
+                        "budget", f"image of {w}x{h} pixels is above links.max_image_pixels", where
                     )
                     continue
                 if not budget.take_pixels(w * h):
-                    bad.append(Unscannable("budget", budget.pixels_note(), where))
-                    break
-                if im.format == "JPEG":  # libjpeg decodes straight to grey; halves only a huge photo
-                    im.draft("L", (max(1, w // 2), max(1, h // 2)) if w * h > HALVE_JPEG_PIXELS else (w, h))
-                out.append((where, _grey(im)))
+                    yield Unscannable("budget", budget.pixels_note(), where)
+                    return
+                grey = _grey(im)
+                if n == 1 and grey is not im:
+                    im.close()  # the decoded colour image (up to 4 bytes a pixel) is freed now
+                decoded += 1
+                yield where, grey
+                del grey
             if n > MAX_FRAMES:
-                bad.append(Unscannable("budget", f"image with more than {MAX_FRAMES} frames", ""))
+                yield Unscannable("budget", f"image with more than {MAX_FRAMES} frames", "")
     except Exception as e:
-        if not out:
-            bad.append(Unscannable("unparseable", f"image could not be decoded ({type(e).__name__})", ""))
-    return out, bad
+        if not decoded:
+            yield Unscannable("unparseable", f"image could not be decoded ({type(e).__name__})", "")

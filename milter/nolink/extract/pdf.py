@@ -26,12 +26,37 @@ import io
 import logging
 import re
 import threading
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Budget, ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
+from .base import Budget, BudgetExceeded, ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+MAX_STREAM_BYTES = 25 * 1024 * 1024  # one decompressed stream (embedded file, JavaScript) at most
+
+
+def _stream_data(stream: Any) -> bytes:
+    """A stream's decoded bytes, at most MAX_STREAM_BYTES: Flate (the usual filter) is inflated
+    here with a bound; other filters go through pypdf (which has its own limits)."""
+    filters = _get(stream, "/Filter")
+    raw = getattr(stream, "_data", None)
+    if (
+        str(filters) in ("/FlateDecode", "['/FlateDecode']")
+        and isinstance(raw, bytes)
+        and not _get(stream, "/DecodeParms")
+    ):
+        d = zlib.decompressobj()
+        out = d.decompress(raw, MAX_STREAM_BYTES)
+        if d.unconsumed_tail:
+            raise BudgetExceeded(f"a stream larger than {MAX_STREAM_BYTES} bytes")
+        return out
+    data = bytes(stream.get_data())
+    if len(data) > MAX_STREAM_BYTES:
+        raise BudgetExceeded(f"a stream larger than {MAX_STREAM_BYTES} bytes")
+    return data
+
+
 _PDF_URI = re.compile(rb"/URI\s*\(((?:\\.|[^\\)])*)\)")
 _PDFIUM = threading.Lock()
 RENDER_DPI = 150  # enough for a 1.5 cm QR code; issue 10 may render again for OCR
@@ -40,6 +65,7 @@ IMAGE_DPI = 150  # page images (scans) are decoded at no less than this resoluti
 IMAGE_MAX_PIXELS = 12_000_000  # ... and reduced further when still larger than this
 MIN_IMAGE_SIDE = 40  # smaller images cannot hold a readable code
 VECTOR_SEGMENTS = 100  # a page whose paths have this many segments may draw a code: render it
+DRAWN_ANNOTS = frozenset(("/Stamp", "/Widget", "/Screen", "/FreeText", "/Ink", "/Square", "/Polygon"))
 MAX_ACTIONS = 2000
 MAX_EMBEDDED = 200
 MARKUP_ANNOTS = frozenset(
@@ -76,6 +102,7 @@ class _Out:
     bad: list[Unscannable] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
     actions: int = 0
+    drawn_annotations: set[int] = field(default_factory=set)  # pages whose annotations draw something
 
     def result(self) -> Extracted:
         return Extracted(
@@ -128,7 +155,7 @@ def _text(v: Any) -> str:
         return ""
     if hasattr(v, "get_data"):  # a stream (JavaScript)
         try:
-            return bytes(v.get_data()[:1_000_000]).decode("latin-1")
+            return _stream_data(v)[:1_000_000].decode("latin-1")
         except Exception:
             return ""
     return str(v)
@@ -211,12 +238,16 @@ def _embedded(fs: Any, where: str, out: _Out, budget: Budget) -> None:
             Unscannable("budget", f"{_quoted(out.name)} embeds more than {MAX_EMBEDDED} files", where)
         )
         return
-    size = _get(_get(stream, "/Params") or {}, "/Size") if hasattr(stream, "get") else None
-    if isinstance(size, int) and not budget.take_bytes(max(0, size)):
-        out.bad.append(Unscannable("budget", budget.bytes_note(), where))
+    try:
+        data = _stream_data(stream)
+    except BudgetExceeded as e:
+        out.bad.append(Unscannable("budget", f"embedded file in {_quoted(out.name)}: {e.what}", where))
         return
-    data = bytes(stream.get_data())
-    if not isinstance(size, int) and not budget.take_bytes(len(data)):
+    except Exception as e:
+        why = f"embedded file in {_quoted(out.name)} could not be read ({type(e).__name__})"
+        out.bad.append(Unscannable("unparseable", why, where))
+        return
+    if not budget.take_bytes(len(data)):
         out.bad.append(Unscannable("budget", budget.bytes_note(), where))
         return
     out.children.append(ChildPiece(data, name, str(_get(stream, "/Subtype") or "").lstrip("/"), where))
@@ -289,6 +320,8 @@ def _structure(reader: Any, pages: list[Any], out: _Out, budget: Budget) -> None
                 continue
             sub = str(_get(a, "/Subtype") or "")
             aw = f"{where} › {'link' if sub == '/Link' else 'annotation'} {j + 1}"
+            if sub in DRAWN_ANNOTS and _get(a, "/AP") is not None:
+                out.drawn_annotations.add(i)  # a stamp can carry a QR code: render the page
             _actions_of(a, aw, out)
             if sub in MARKUP_ANNOTS:
                 contents = _text(_get(a, "/Contents"))
@@ -348,7 +381,7 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
                     )
                     break
                 try:
-                    _page(doc[i], where, out, budget, pdfium, raw)
+                    _page(doc[i], where, out, budget, raw, i in out.drawn_annotations)
                 except Exception as e:
                     out.bad.append(
                         Unscannable(
@@ -359,7 +392,7 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
             doc.close()
 
 
-def _page(page: Any, where: str, out: _Out, budget: Budget, pdfium: Any, raw: Any) -> None:
+def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotations: bool) -> None:
     textpage = page.get_textpage()
     text = textpage.get_text_range()
     textpage.close()
@@ -380,7 +413,7 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, pdfium: Any, raw: An
     for k, img in enumerate(images):
         _page_image(img, f"{where} › image {k + 1}", out, budget, page_w, page_h)
     no_text = len(text.strip()) < 20
-    if segments >= VECTOR_SEGMENTS or (no_text and (text_objects or segments)):
+    if annotations or segments >= VECTOR_SEGMENTS or (no_text and (text_objects or segments)):
         scale = min(RENDER_DPI / 72, MAX_RENDER_SIDE / max(page_w, page_h, 1))
         px = int(page_w * scale) * int(page_h * scale)
         if not budget.take_pixels(px):

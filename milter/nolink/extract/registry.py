@@ -118,8 +118,9 @@ def magic(data: bytes) -> str:
     head = data[:16]
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return _zip_kind(data)
-    if data[:1024].find(b"%PDF-") >= 0:
-        return "pdf"
+    at = data[:1024].find(b"%PDF-")
+    if at == 0 or (at > 0 and (b"%%EOF" in data[-2048:] or b"startxref" in data[-2048:])):
+        return "pdf"  # readers accept junk before the header; a text that merely says "%PDF-" is text
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return "7z"
     if head.startswith(b"Rar!\x1a\x07"):
@@ -160,6 +161,8 @@ def sniff(data: bytes, declared: str, name: str) -> str:
     """The format of data, decided by its bytes; the declared type and the name decide only
     between formats without a magic number (text, HTML, CSV, calendar, e-mail)."""
     found = magic(data)
+    if found == "media" and looks_textual(data):
+        found = ""  # "ID3 https://…" in a text/plain body is text a citizen reads, not audio
     if found:
         return found
     ctype = media_type(declared)

@@ -16,8 +16,12 @@ from ..findings import Link, Location
 FindText = Callable[[str, Location], list[Link]]
 
 
-def read_codes(image: Any) -> list[str]:
-    """The texts of every 2D code in a grey-scale PIL image."""
+TILE_ABOVE = 16_000_000  # pixels: a larger image is read as a half-size whole plus full-size tiles
+TILE = 2048
+OVERLAP = 512  # a code smaller than this (at full size) lies wholly inside some tile
+
+
+def _read(image: Any) -> list[str]:
     import zxingcpp
 
     f = zxingcpp.BarcodeFormat
@@ -28,6 +32,23 @@ def read_codes(image: Any) -> list[str]:
     except Exception:
         return []
     return [c.text or "" for c in codes]
+
+
+def read_codes(image: Any) -> list[str]:
+    """The texts of every 2D code in a grey-scale PIL image.
+
+    A large image (a 600 dpi scan, a 48 Mpx photo) is read in tiles, which keeps the decoder's
+    working memory to that of one tile: the whole image at half size finds the large codes, the
+    overlapping tiles at full size the small ones."""
+    w, h = image.size
+    if w * h <= TILE_ABOVE:
+        return _read(image)
+    found = _read(image.reduce(2))
+    step = TILE - OVERLAP
+    for y in range(0, max(1, h - OVERLAP), step):
+        for x in range(0, max(1, w - OVERLAP), step):
+            found.extend(_read(image.crop((x, y, min(x + TILE, w), min(y + TILE, h)))))
+    return list(dict.fromkeys(found))
 
 
 def code_links(image: Any, where: Location, find_text: FindText) -> list[Link]:
