@@ -341,3 +341,18 @@ def test_second_image_over_the_budget_is_unscannable_first_is_read(events: list[
     assert r.verdict == "unscannable"
     assert all(u.reason == "budget" for u in r.unscannable)
     assert "skipped" in events
+
+
+@needs_tesseract
+def test_an_image_tesseract_fails_on_is_unscannable(
+    events: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: object, image: object, timeout: float) -> None:
+        raise RuntimeError("tesseract failed")
+
+    monkeypatch.setattr(ocr.Engine, "read", broken)
+    r = scanned(img.poster("www.dla.go.th", seed=12))
+    assert r.verdict == "unscannable"
+    assert [(u.reason, str(u.location)) for u in r.unscannable] == [
+        ("unparseable", "2 image/png attachment poster.png › ocr")
+    ]

@@ -292,7 +292,11 @@ class Scanner:
             r = self.ocr.find_image(image, where, m.ocr, key, time_left=m.budget.deadline - time.monotonic())
             out.extend(x for x in r.links if all(x.url != y.url for y in out))
             if r.unscannable:
-                m.unscan("budget", r.unscannable, where.child("ocr"))
+                m.unscan(
+                    "unparseable" if r.reason == "unparseable" else "budget",
+                    r.unscannable,
+                    where.child("ocr"),
+                )
         return out
 
     def _image_hook(self, data: bytes, where: Location) -> list[Link]:

@@ -113,6 +113,7 @@ class OcrBudget:
 class OcrResult:
     links: list[Link] = field(default_factory=list)
     unscannable: str = ""  # why the image was left unread (budget): never a silent "clean"
+    reason: str = "budget"  # of the unscannable: "budget", or "unparseable" when Tesseract failed
     unchecked: str = ""  # why the image could not be read at all (too large, broken)
 
 
@@ -428,7 +429,14 @@ class OcrFinder:
             reading = _cached(ck)  # another connection may have read it meanwhile
             if reading is None:
                 started = time.perf_counter()
-                reading = engine.read(gray, limit)
+                try:
+                    reading = engine.read(gray, limit)
+                except Exception as e:  # Tesseract refused the image: not read, so not clean
+                    budget.spend(time.perf_counter() - started)
+                    return OcrResult(
+                        unscannable=f"image could not be read by OCR ({type(e).__name__})",
+                        reason="unparseable",
+                    )
                 spent = time.perf_counter() - started
                 budget.spend(spent)
                 if reading is None:
