@@ -15,6 +15,7 @@ if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create nolink
   install -d -o nolink -g postfix -m 2750 /var/spool/postfix/nolink; install -d -m 0755 /etc/nolink
 fi
 [ -e /etc/nolink/nolink.toml ] || install -m 0644 config/nolink.toml /etc/nolink/nolink.toml
+bash scripts/install-man.sh   # man nolink, man nolink.toml
 sed "s#/opt/nolink#${here}#g" systemd/nolink.service > /etc/systemd/system/nolink.service
 chmod -R a+rX "$here"   # the nolink user reads the code and the virtual environment
 systemctl daemon-reload 2>/dev/null || echo "systemd is not running: start nolink with 'systemctl start nolink' once it is"

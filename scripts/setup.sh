@@ -10,11 +10,12 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
+pkgs+=(libthai0 libthai-data)  # Thai word breaker: where a Thai name glued to Thai words begins (links/thai.py)
 pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
 # OCR (links printed in images): Tesseract with Thai and English, and what tesserocr builds against
 pkgs+=(tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config g++)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd)  # promtool; systemd-analyze
+  pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base)  # promtool; systemd-analyze; groff checks the man pages
   pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
   pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
 fi
@@ -45,3 +46,6 @@ if [ "$want_test" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+
+# man nolink, man nolink.toml (root only: /usr/local/share/man)
+if [ "$(id -u)" = 0 ]; then bash scripts/install-man.sh; fi

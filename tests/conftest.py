@@ -38,4 +38,8 @@ def _capture_added_headers(monkeypatch: pytest.MonkeyPatch) -> None:
     def addheader(self: TestCtx, field: str, value: str, idx: int) -> None:
         self._added_headers = [*getattr(self, "_added_headers", []), (field, value, idx)]
 
+    def chgheader(self: TestCtx, field: str, idx: int, value: str) -> None:
+        self._changed_headers = [*getattr(self, "_changed_headers", []), (field, idx, value)]
+
     monkeypatch.setattr(TestCtx, "addheader", addheader)
+    monkeypatch.setattr(TestCtx, "chgheader", chgheader)

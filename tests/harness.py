@@ -377,6 +377,18 @@ class Dnsmasq:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Dnsmasq:
+        # dnsmasq binds TCP as well as UDP on its port: a UDP port free a moment ago may be taken
+        # for TCP (or by another test run on this machine); try a few ports before giving up
+        for attempt in range(5):
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                self.port = free_port_udp()
+        return self
+
+    def _start(self) -> Dnsmasq:
         args = [
             "dnsmasq",
             "--no-daemon",

@@ -69,8 +69,11 @@ def test_json_output(files: Path) -> None:
     ]
     assert objs[1]["verdict"] == "clean"
     assert objs[2] == {
-        "summary": {"messages": 2, "link": 1, "clean": 1, "error": 0, "unscannable": 0, "findings": 1}
-    }
+        "summary": {
+            "messages": 2, "link": 1, "clean": 1, "error": 0, "dkim_fail": 0, "not_citizen_bound": 0,
+            "unscannable": 0, "findings": 1,
+        }
+    }  # fmt: skip
 
 
 def mbox(*messages: bytes) -> bytes:
@@ -196,12 +199,109 @@ def test_scan_reports_dkim_when_enabled(tmp_path: Path) -> None:
         "reason": "",
     }
     assert objs[1]["dkim"]["result"] == "none"
-    assert rc == 0  # the exit status speaks of links only
+    assert objs[1]["verdict"] == "dkim_fail"  # the milter would refuse it: so does the exit status
+    assert objs[2]["summary"]["dkim_fail"] == 1 and objs[2]["summary"]["clean"] == 1
+    assert rc == 1
     _, out, _ = run(
         "scan", "--json", "-c", str(cfg), "--rcpt", "staff@dopa.go.th", str(tmp_path / "unsigned.eml")
     )
     assert json.loads(out.splitlines()[0])["dkim"] is None  # not citizen-bound: not checked
-    _, out, _ = run("scan", "-c", str(cfg), str(tmp_path / "unsigned.eml"))
-    assert "\tclean\tdkim=none (no DKIM signature)" in out
+    rc, out, _ = run("scan", "-c", str(cfg), str(tmp_path / "unsigned.eml"))
+    assert "\tdkim_fail\tdkim=none (no DKIM signature)" in out
+    assert "0 clean, 0 errors, 1 failing DKIM (0 links)" in out and rc == 1
+    assert run("scan", "-c", str(cfg), str(tmp_path / "signed.eml"))[0] == 0
     _, out, _ = run("scan", "--json", str(tmp_path / "unsigned.eml"))
     assert "dkim" not in json.loads(out.splitlines()[0])  # dkim.enabled is false by default
+
+
+def test_rcpt_scope_applies_to_links_too(files: Path) -> None:
+    cfg = files / "nolink.toml"
+    cfg.write_text('[scope]\ninternal_domains = ["go.th"]\n')
+    rc, out, _ = run("scan", "-c", str(cfg), "--rcpt", "staff@dopa.go.th", str(files / "a.eml"))
+    assert rc == 0  # the milter accepts a link to staff: so does scan
+    assert (
+        out.splitlines()[0]
+        == f"{files / 'a.eml'}\tnot_citizen_bound\tno --rcpt outside scope.internal_domains: not checked"
+    )
+    assert "1 not citizen-bound" in out
+    rc, out, _ = run(
+        "scan",
+        "--json",
+        "-c",
+        str(cfg),
+        "--rcpt",
+        "staff@dopa.go.th",
+        "--rcpt",
+        "x@example.com",
+        str(files / "a.eml"),
+    )
+    assert rc == 1 and json.loads(out.splitlines()[0])["verdict"] == "link"  # one citizen: all of it
+
+
+def test_files_that_are_not_mail_are_said_so(tmp_path: Path) -> None:
+    from mail import pdf
+
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    (tmp_path / "letter.pdf").write_bytes(pdf("hello"))
+    (tmp_path / "notes.txt").write_bytes("บันทึก ไม่มีหัวจดหมาย\n".encode())
+    rc, out, _ = run("scan", str(tmp_path))
+    lines = out.splitlines()
+    assert lines[0] == f"{tmp_path / 'letter.pdf'}\terror\tnot a mail message (a PDF document)"
+    assert lines[1] == f"{tmp_path / 'notes.txt'}\terror\tnot a mail message (no header at its start)"
+    assert lines[2] == f"{tmp_path / 'photo.png'}\terror\tnot a mail message (a PNG image)"
+    assert "0 clean, 3 errors" in lines[3] and rc == 2
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_with_total_and_eta() -> None:
+    from nolink.cli import Progress
+
+    bar = Progress(Tty(), total=1000).render(250, 5.0)  # 50/s, 750 to go
+    assert bar.startswith("[") and "#" in bar and "-" in bar
+    assert " 25% 250/1000 messages, 50/s, ETA 0:00:15" in bar
+    assert Progress(Tty(), total=None).render(250, 5.0) == "scanned 250 messages (50/s)"
+
+
+def test_progress_total_is_known_for_files_and_maildirs_only(tmp_path: Path, files: Path) -> None:
+    from nolink.sources import count_messages
+
+    assert count_messages([str(files)]) == 2
+    assert count_messages([str(files / "a.eml"), str(files)]) == 3
+    for d in ("cur", "new", "tmp"):
+        (tmp_path / "Maildir" / d).mkdir(parents=True)
+    (tmp_path / "Maildir" / "new" / "1.host").write_bytes(CLEAN)
+    (tmp_path / "Maildir" / "tmp" / "2.host").write_bytes(CLEAN)
+    assert count_messages([str(tmp_path / "Maildir")]) == 1
+    (tmp_path / "box").write_bytes(mbox(CLEAN, CLEAN))
+    assert count_messages([str(tmp_path / "box")]) is None  # mbox: counted as it streams
+    assert count_messages(["-"]) is None
+
+
+def test_progress_reaches_a_terminal_only() -> None:
+    from nolink.cli import Progress
+
+    tty = Tty()
+    p = Progress(tty, 2)
+    p.last -= 1  # as if the last update were a second ago
+    p.tick(1)
+    assert "1/2 messages" in tty.getvalue() and tty.getvalue().startswith("\r[")
+    pipe = io.StringIO()
+    p = Progress(pipe, 2)
+    p.last -= 1
+    p.tick(1)
+    p.done()
+    assert pipe.getvalue() == ""
+
+
+def test_sniff_keeps_messages_as_messages() -> None:
+    from nolink.sources import sniff_not_mail
+
+    assert sniff_not_mail(LINK) == ""
+    assert sniff_not_mail(b"\xef\xbb\xbfReceived: from x\r\nFrom: a@b\r\n\r\nhi") == ""  # a BOM first
+    assert sniff_not_mail(b"\r\nX-Header : v\r\n\r\n") == ""
+    assert sniff_not_mail(b"") == "an empty file"
+    assert sniff_not_mail(b"%PDF-1.7\n") == "a PDF document"

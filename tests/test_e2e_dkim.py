@@ -80,6 +80,10 @@ def test_signed_by_opendkim_passes_and_still_verifies_at_the_next_hop(chain: Cha
     assert dkim.verify(wire, dnsfunc=lambda name, timeout=5: KEY.record)
     line = next(x for x in chain.nolink.lines() if "reason=clean" in x)
     assert "dkim=pass dkim_d=example.go.th dkim_s=s1" in line
+    import socket
+
+    ar = f"Authentication-Results: {socket.gethostname()}; dkim=pass header.d=example.go.th header.s=s1"
+    assert (ar + " header.a=rsa-sha256").encode() in got.replace(b"\r\n", b"\n")
 
 
 def test_without_the_signer_the_message_is_stopped(chain: Chain) -> None:

@@ -227,3 +227,47 @@ def test_every_metric_in_the_dashboard_and_rules_exists(mta: Mta) -> None:
         named = {n for n in named if n + "_bucket" not in live}  # a histogram's own name, in prose
         assert named, path
         assert named <= live, f"{path} names metrics no nolink exposes: {sorted(named - live)}"
+
+
+FORGED = (
+    "X-Nolink-Verdict: accept; reason=clean; ref=FORGED00001\r\n"
+    "Authentication-Results: {host}; dkim=pass header.d=example.go.th header.s=forged\r\n"
+    "Authentication-Results: other.example.net; spf=pass smtp.mailfrom=example.go.th\r\n"
+)
+
+
+def test_authentication_results_and_forged_headers_removed(mta: Mta) -> None:
+    import socket
+
+    host = socket.gethostname()  # milter.authserv_id defaults to the host name
+    m = marker()
+    code, _ = mta.postfix.send("enforce", letter(m, CLEAN_BODY, FORGED.format(host=host)), [CITIZEN])
+    assert code == 250
+    got = mta.delivered(m).decode()
+    assert f"Authentication-Results: {host}; none\n" in got.replace("\r\n", "\n")  # DKIM is off here
+    assert "X-Nolink-Verdict" not in got and "FORGED" not in got and "header.s=forged" not in got
+    assert "Authentication-Results: other.example.net; spf=pass" in got  # another server's: kept
+    after = mta.enforce.samples()
+    import re
+
+    decided = [x for x in mta.enforce.lines() if "reason=clean" in x]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO qid=", decided[-1])  # not under journald
+    assert after['nolink_headers_removed_total{header="X-Nolink-Verdict"}'] >= 1
+    assert after['nolink_headers_removed_total{header="Authentication-Results"}'] >= 1
+
+
+def test_held_copy_says_only_what_nolink_said(mta: Mta) -> None:
+    import socket
+
+    m = marker()
+    data = letter(m, LINK_BODY, FORGED.format(host=socket.gethostname()))
+    code, text = mta.postfix.send("quarantine", data, [CITIZEN])
+    assert code == 250
+    qid = text.decode().rsplit(" ", 1)[1]
+    wait_until(lambda: qid in mta.postfix.held(), what="the message in the hold queue")
+    raw = mta.postfix.postcat(qid).decode(errors="replace")
+    verdicts = [x for x in raw.splitlines() if x.startswith("X-Nolink-Verdict:")]
+    assert len(verdicts) == 1 and verdicts[0].startswith("X-Nolink-Verdict: quarantine; reason=link_found")
+    ours = [x for x in raw.splitlines() if x.startswith(f"Authentication-Results: {socket.gethostname()};")]
+    assert ours == [f"Authentication-Results: {socket.gethostname()}; none"]
+    assert "FORGED" not in raw

@@ -137,3 +137,16 @@ def test_pixel_budget_over_a_message_is_unscannable() -> None:
     assert r.verdict == "unscannable"
     assert [u.reason for u in r.unscannable] == ["budget"]
     assert "links.max_total_pixels" in r.unscannable[0].detail
+
+
+def test_svg_data_uri_in_html_is_read_not_refused() -> None:
+    import base64
+
+    icon = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><circle cx="8" cy="8" r="6"/></svg>'
+    )
+    linked = b'<svg xmlns="http://www.w3.org/2000/svg"><a href="https://svgdata.example.com/"><text y="9">x</text></a></svg>'
+    for svg, verdict in ((icon, "clean"), (linked, "link")):
+        src = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+        r = scan_message(message(f'<p>ข่าว</p><img src="{src}">', "text/html; charset=utf-8"))
+        assert r.verdict == verdict, (r.findings, r.unscannable)

@@ -342,3 +342,57 @@ def test_qr_code_in_a_stamp_annotation_is_rendered() -> None:
     )
     r = scanned(data)
     assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://stamp.example.com/")]
+
+
+def test_qr_code_drawn_module_by_module_is_rendered() -> None:
+    import zxingcpp
+
+    code = zxingcpp.create_barcode("https://modules.example.com/", zxingcpp.BarcodeFormat.QRCode).to_image(
+        scale=1
+    )
+    mv = memoryview(code)
+    rows, cols, px = mv.shape[0], mv.shape[1], bytes(mv)
+    ops = []
+    for y in range(rows):
+        x = 0
+        while x < cols:  # runs of dark modules, each run its own filled path (as design tools write it)
+            if px[y * cols + x] < 128:
+                end = x
+                while end < cols and px[y * cols + end] < 128:
+                    end += 1
+                ops.append(f"0 g {50 + x * 4} {160 - y * 4} {(end - x) * 4} 4 re f")
+                x = end
+            else:
+                x += 1
+    data = pdf(
+        content=("BT /F1 10 Tf 10 185 Td (Scan the code below to register) Tj ET\n" + "\n".join(ops)).encode()
+    )
+    r = scanned(data)
+    assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://modules.example.com/")]
+
+
+def test_letter_with_a_table_is_not_rendered() -> None:
+    ops = ["0 G 0.5 w"]
+    for row in range(30):  # table rules: long stroked lines, shaded rows: wide filled bands
+        y = 180 - row * 5
+        ops.append(f"10 {y} m 290 {y} l S")
+        if row % 2:
+            ops.append(f"0.9 g 10 {y} 280 5 re f")
+    for x in (10, 80, 150, 220, 290):
+        ops.append(f"{x} 30 m {x} 180 l S")
+    ops.append("0 g BT /F1 8 Tf 12 182 Td (Name Address Amount Date of payment for each household) Tj ET")
+    r = pdfx.extract(pdf(content="\n".join(ops).encode()), "application/pdf", "t.pdf", Budget())
+    assert r.texts and not [i for i in r.images if "rendering" in i.where]
+
+
+def test_the_same_picture_on_every_page_is_decoded_once() -> None:
+    from PIL import Image
+
+    logo = Image.new("L", (600, 200), 255)
+    pages = [logo.copy() for _ in range(30)]
+    buf = io.BytesIO()
+    pages[0].save(buf, "PDF", save_all=True, append_images=pages[1:], resolution=100.0)
+    b = Budget(max_pixels=1_000_000)  # room for one 600x200 picture, not for thirty
+    r = pdfx.extract(buf.getvalue(), "application/pdf", "t.pdf", b)
+    assert r.unscannable == ()
+    assert len([i for i in r.images if "image" in i.where]) == 1

@@ -14,8 +14,9 @@ from nolink.metrics import ACTIONS, KINDS, LOCATIONS, MODES, REASONS, Metrics
 from test_service import CITIZEN, CLEAN, INTERNAL, LINK, Session, dkim_service, make
 
 ALLOWED_LABELS = {
-    "action", "mode", "reason", "location", "kind", "result", "outcome", "stage", "le",
+    "action", "mode", "reason", "location", "kind", "result", "outcome", "stage", "le", "verdict",
     "version", "python", "pymilter", "dkimpy", "tldextract", "psl_source", "psl_version", "config_hash",
+    "header",
 }  # fmt: skip
 
 
@@ -40,6 +41,9 @@ def test_every_labelled_counter_starts_at_zero() -> None:
             assert s[f'nolink_links_total{{kind="{k}",location="{loc}"}}'] == 0
     assert s['nolink_errors_total{stage="eom"}'] == 0
     assert s['nolink_config_reloads_total{result="failure"}'] == 0
+    assert s['nolink_texts_total{verdict="link"}'] == 0
+    assert s['nolink_texts_total{verdict="clean"}'] == 0
+    assert s["nolink_text_check_duration_seconds_count"] == 0
 
 
 def test_labels_come_from_closed_sets_only() -> None:

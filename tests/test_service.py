@@ -60,6 +60,10 @@ class Session:
         return self.ctx._reply
 
     @property
+    def changed(self) -> list[tuple[str, int, str]]:
+        return list(getattr(self.ctx, "_changed_headers", []))
+
+    @property
     def added(self) -> dict[str, str]:
         return {k: v.removeprefix(" ") for k, v, _ in getattr(self.ctx, "_added_headers", [])}
 
@@ -96,7 +100,7 @@ def test_mixed_recipients_are_citizen_bound() -> None:
 def test_clean_to_citizen_is_accepted_unchanged() -> None:
     s = Session(make())
     assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
-    assert s.added == {}
+    assert list(s.added) == ["Authentication-Results"]  # no X-Nolink-Verdict on clean mail
 
 
 def test_quarantine_adds_the_header_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +132,7 @@ def test_dry_run_delivers_and_says_what_would_have_happened(caplog: pytest.LogCa
     assert s.added["X-Nolink-Verdict"].endswith("; mode=dry_run")
     s = Session(make('mode = "dry_run"\n[milter]\ndry_run_header = false'))
     assert s.send(LINK, CITIZEN) == Milter.ACCEPT
-    assert s.added == {}
+    assert "X-Nolink-Verdict" not in s.added
 
 
 def test_several_messages_on_one_connection() -> None:
@@ -169,9 +173,12 @@ def test_time_out_is_on_error(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Temporary failure" in s.reply[2]  # type: ignore[index]
 
 
-def test_too_large_is_on_error() -> None:
+def test_too_large_is_a_552_reject() -> None:
     s = Session(make("[milter]\nmax_message_size = 100"))
-    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.TEMPFAIL
+    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.REJECT  # a retry cannot make it smaller
+    assert s.reply[:2] == ("552", "5.3.4")  # type: ignore[index]
+    s = Session(make('[milter]\nmax_message_size = 100\non_error = "accept"'))
+    assert s.send(CLEAN + b"x" * 1000, CITIZEN) == Milter.ACCEPT
 
 
 def test_scope_sender_and_listener() -> None:
@@ -219,6 +226,10 @@ def test_inflight_count_returns_to_zero() -> None:
         ("unix:/var/spool/postfix/nolink/nolink.sock", "unix:/var/spool/postfix/nolink/nolink.sock"),
         ("inet:8890@127.0.0.1", "inet:8890@127.0.0.1"),
         ("inet:8890@[::1]", "inet6:8890@::1"),
+        ("inet6:8890@::1", "inet6:8890@::1"),  # libmilter's own forms pass as they are
+        ("inet6:8890@[::1]", "inet6:8890@::1"),
+        ("inet:8890", "inet:8890"),
+        ("local:/run/nolink.sock", "local:/run/nolink.sock"),
     ],
 )
 def test_socket_syntax(given: str, expected: str) -> None:
@@ -262,7 +273,9 @@ def signed(data: bytes) -> bytes:
 def test_dkim_signed_clean_message_is_accepted() -> None:
     s = Session(dkim_service())
     assert s.send(signed(CLEAN), CITIZEN) == Milter.ACCEPT
-    assert s.added == {}
+    assert list(s.added) == ["Authentication-Results"]  # and no X-Nolink-Verdict
+    ar = s.added["Authentication-Results"]
+    assert ar.endswith("; dkim=pass header.d=example.go.th header.s=s1 header.a=rsa-sha256")
 
 
 def test_dkim_unsigned_is_rejected_with_the_dkim_text(caplog: pytest.LogCaptureFixture) -> None:
@@ -316,3 +329,71 @@ def test_dkim_temperror_reply_says_deferred_not_refused() -> None:
     s = Session(dkim_service({"s1._domainkey.example.go.th": Answer("temp", detail="Timeout")}))  # type: ignore[dict-item]
     s.send(signed(CLEAN), CITIZEN)
     assert s.reply[2].startswith("Message deferred: the DKIM signature")  # type: ignore[index]
+
+
+# -- Authentication-Results ----------------------------------------------------------------------
+
+
+def test_authentication_results_on_accepted_and_held_mail_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setattr(TestCtx, "quarantine", lambda self, reason: None)
+    s = Session(make())
+    assert s.send(CLEAN, CITIZEN) == Milter.ACCEPT
+    assert s.added == {"Authentication-Results": f"{socket.gethostname()}; none"}  # DKIM off
+    assert [i for k, _, i in s.ctx._added_headers] == [0]  # type: ignore[attr-defined]  # on top
+    s = Session(make('[milter]\nauthserv_id = "mx1.example.go.th"\n[links]\naction = "quarantine"'))
+    assert s.send(LINK, CITIZEN) == Milter.ACCEPT
+    assert s.added["Authentication-Results"] == "mx1.example.go.th; none"
+    assert s.added["X-Nolink-Verdict"].startswith("quarantine; reason=link_found")
+    s = Session(make())
+    assert s.send(LINK, CITIZEN) == Milter.REJECT
+    assert s.added == {}
+    s = Session(make())
+    assert s.send(CLEAN, INTERNAL) == Milter.ACCEPT  # not citizen-bound: not nolink's to vouch for
+    assert s.added == {}
+
+
+def test_dkim_results_per_signature() -> None:
+    from dkimkeys import rsa_key, sign
+
+    other = rsa_key(2048)
+    zone = {
+        "s1._domainkey.example.go.th": rsa_key(2048).record,
+        "s1._domainkey.mailer.example.net": other.record,
+    }
+    s = Session(dkim_service(zone))
+    data = sign(signed(CLEAN), other, domain="mailer.example.net")
+    assert s.send(data, CITIZEN) == Milter.ACCEPT
+    ar = s.added["Authentication-Results"].split("; ")
+    assert ar[1].startswith('dkim=fail reason="d=mailer.example.net is not aligned')
+    assert ar[1].endswith("header.d=mailer.example.net header.s=s1 header.a=rsa-sha256")
+    assert ar[2] == "dkim=pass header.d=example.go.th header.s=s1 header.a=rsa-sha256"
+
+
+def test_forged_verdicts_and_our_authentication_results_are_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TestCtx, "quarantine", lambda self, reason: None)
+    svc = make('[milter]\nauthserv_id = "mx1.example.go.th"\n[links]\naction = "quarantine"')
+    forged = (
+        "X-Nolink-Verdict: accept; reason=clean; ref=FORGED\r\n"
+        "Authentication-Results: other.example.net; dkim=pass header.d=example.go.th\r\n"
+        "Authentication-Results: MX1.example.go.th;\r\n dkim=pass header.d=example.go.th\r\n"
+        "x-nolink-verdict: accept\r\n"
+    )
+    s = Session(svc)
+    assert s.send(message("ดูที่ https://evil.example.com/x", headers=forged), CITIZEN) == Milter.ACCEPT
+    assert s.changed == [
+        ("X-Nolink-Verdict", 2, ""),
+        ("Authentication-Results", 2, ""),
+        ("X-Nolink-Verdict", 1, ""),
+    ]
+    assert s.added["X-Nolink-Verdict"].startswith("quarantine; reason=link_found")
+    metrics = svc.metrics.registry.get_sample_value
+    assert metrics("nolink_headers_removed_total", {"header": "X-Nolink-Verdict"}) == 2
+    assert metrics("nolink_headers_removed_total", {"header": "Authentication-Results"}) == 1
+    # internal mail is not scanned, but it does not keep a forged verdict either
+    s = Session(svc)
+    assert s.send(message("ok", headers=forged), INTERNAL) == Milter.ACCEPT
+    assert len(s.changed) == 3 and s.added == {}
+    s = Session(svc)
+    assert s.send(CLEAN, INTERNAL) == Milter.ACCEPT and s.changed == []

@@ -151,3 +151,18 @@ def test_a_recognised_format_without_a_reader_is_unsupported(monkeypatch: pytest
     assert [(u.reason, u.detail) for u in r.unscannable] == [
         ("unsupported", 'RAR "a.rar" cannot be read by nolink here')
     ]
+
+
+def test_accepting_unscannable_content_still_applies_dkim() -> None:
+    from nolink.config import DkimConfig
+    from nolink.dkimcheck import DkimResult
+
+    cfg = Config(links=LinksConfig(on_unscannable="accept"), dkim=DkimConfig(enabled=True))
+    r = scan_message(ENCRYPTED, cfg)
+    bad = DkimResult(
+        "fail", "signature does not verify", "example.go.th", "s1", "rsa-sha256", 2048, True, "example.go.th"
+    )
+    assert decide(cfg, ENV, r, "R", dkim=bad).reason == "dkim_fail"
+    good = DkimResult("pass", "", "example.go.th", "s1", "rsa-sha256", 2048, True, "example.go.th")
+    d = decide(cfg, ENV, r, "R", dkim=good)
+    assert (d.action, d.reason) == ("accept", "unscannable")

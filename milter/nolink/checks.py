@@ -7,13 +7,16 @@ complaint, Postfix getting "Permission denied" on the socket.
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import pwd
+import re
 import stat
 from dataclasses import dataclass
 
 from .config import Config, parse_listen, parse_nameserver
 from .errors import NolinkError
+from .psl import PublicSuffixList
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +42,16 @@ def _user(uid: int) -> str:
 
 def socket_checks(cfg: Config) -> list[Check]:
     sock = cfg.milter.socket
-    if sock.startswith("inet:"):
-        port, _, host = sock[5:].partition("@")
-        ok = port.isdigit() and 0 < int(port) < 65536 and bool(host)
+    if sock.startswith(("inet:", "inet6:")):
+        return [_inet_check(sock)]
+    if not sock.startswith(("unix:", "local:")):
         return [
             Check(
-                ok,
-                f"milter socket {sock}"
-                + ("" if ok else ": write inet:PORT@ADDRESS, e.g. inet:8890@127.0.0.1"),
+                False,
+                f"milter.socket = {sock!r}: write unix:/path (or local:/path), inet:PORT@ADDRESS "
+                "(inet:8890@127.0.0.1) or inet6:PORT@ADDRESS (inet6:8890@::1, also inet:8890@[::1])",
             )
         ]
-    if not sock.startswith(("unix:", "local:")):
-        return [Check(False, f"milter.socket = {sock!r}: write unix:/path or inet:PORT@ADDRESS")]
     path = sock.split(":", 1)[1]
     d = os.path.dirname(path) or "."
     fix = f"run: install -d -o nolink -g postfix -m 2750 {d}  (the systemd set-up does it with tmpfiles.d)"
@@ -115,16 +116,90 @@ def socket_checks(cfg: Config) -> list[Check]:
     return out
 
 
+def _inet_check(sock: str) -> Check:
+    """inet:PORT[@HOST] and inet6:PORT[@HOST] as libmilter reads them (HOST: an address or a name;
+    none: every address of the family)."""
+    family, _, rest = sock.partition(":")
+    port, at, host = rest.partition("@")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    example = "inet:8890@127.0.0.1" if family == "inet" else "inet6:8890@::1"
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        return Check(False, f"milter socket {sock}: the port must be 1-65535; write e.g. {example}")
+    if at and not bare:
+        return Check(False, f"milter socket {sock}: nothing after @; write e.g. {example}, or drop the @")
+    if bare:
+        try:
+            if ipaddress.ip_address(bare).version == 6 and family == "inet" and bare == host:
+                return Check(
+                    False, f"milter socket {sock}: for IPv6 write inet6:{port}@{bare} or inet:{port}@[{bare}]"
+                )
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", bare):
+                return Check(False, f"milter socket {sock}: {bare!r} is not an address or host name")
+        return Check(True, f"milter socket {sock}")
+    every = "every IPv4 address" if family == "inet" else "every address"
+    return Check(
+        True,
+        f"milter socket {sock}: libmilter listens on {every}; to keep it local write {example}",
+        warning=True,
+    )
+
+
+GOVERNMENT_SUFFIXES = ("go.th", "mi.th")  # public suffixes below which only the state registers
+
+
+def scope_checks(cfg: Config, psl: PublicSuffixList) -> list[Check]:
+    """scope.internal_domains that make every message, or far too many, count as internal or not."""
+    domains = cfg.scope.internal_domains
+    if not domains:
+        return [
+            Check(
+                True,
+                "scope.internal_domains is empty: every message is citizen-bound, mail between your own "
+                'staff too; list your domains, e.g. internal_domains = ["go.th"]',
+                warning=True,
+            )
+        ]
+    out = []
+    for d in domains:
+        if "." not in d and psl.is_suffix(d):
+            out.append(
+                Check(
+                    True,
+                    f'scope.internal_domains: "{d}" is a whole top-level domain: every address under .{d} '
+                    "counts as internal, citizens' included, and is never checked; list your own domains "
+                    'instead, e.g. "go.th" or "dopa.go.th"',
+                    warning=True,
+                )
+            )
+        elif psl.is_suffix(d) and d not in GOVERNMENT_SUFFIXES:
+            out.append(
+                Check(
+                    True,
+                    f'scope.internal_domains: "{d}" is a public suffix: anyone can register a domain below '
+                    "it, and mail to all of them counts as internal; list your own domains instead "
+                    '(e.g. "example.' + d + '")',
+                    warning=True,
+                )
+            )
+    if not out:
+        out.append(Check(True, f"scope.internal_domains: {', '.join(domains)}"))
+    return out
+
+
 def deployment_checks(cfg: Config) -> list[Check]:
     from .scan import Scanner
 
     out: list[Check] = []
+    psl: PublicSuffixList | None = None
     try:
         psl = Scanner(cfg).psl
         out.append(Check(True, f"Public Suffix List: {psl.source} ({psl.version})"))
     except NolinkError as e:
         out.append(Check(False, str(e)))
     out.extend(socket_checks(cfg))
+    if psl is not None:
+        out.extend(scope_checks(cfg, psl))
     out.extend(ocr_checks(cfg))
     listen = parse_listen(cfg.metrics.listen)
     out.append(Check(True, f"metrics endpoint {cfg.metrics.listen}" if listen else "metrics endpoint off"))

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from . import __version__
 from .config import Config, as_dict, load
-from .dkimcheck import verifier_for
+from .dkimcheck import DkimResult, verifier_for
 from .errors import ConfigError, InputError, NolinkError
 from .findings import ScanResult
 from .scan import Scanner
 from .scope import citizen_domains
-from .sources import iter_path
+from .sources import count_messages, iter_path, sniff_not_mail
 from .versions import versions
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
 
 
 class Progress:
-    """A one-line counter on stderr, only when stderr is a terminal."""
+    """Progress on stderr, only when stderr is a terminal: a bar with the total and an ETA when
+    the number of messages is known in advance (files, directories, Maildirs), else a counter
+    (mbox files and stdin, which are read as they stream)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, total: int | None = None) -> None:
         self.stream = stream
+        self.total = total
         self.on = stream.isatty()
         self.start = self.last = time.monotonic()
 
@@ -34,9 +40,20 @@ class Progress:
         now = time.monotonic()
         if self.on and now - self.last >= 0.2:
             self.last = now
-            rate = n / max(now - self.start, 1e-9)
-            self.stream.write(f"\rscanned {n} messages ({rate:,.0f}/s)")
+            self.stream.write("\r" + self.render(n, now - self.start) + "\033[K")
             self.stream.flush()
+
+    def render(self, n: int, elapsed: float) -> str:
+        rate = n / max(elapsed, 1e-9)
+        if not self.total:
+            return f"scanned {n} messages ({rate:,.0f}/s)"
+        done = min(n / self.total, 1.0)
+        width = max(10, min(40, shutil.get_terminal_size((80, 24)).columns - 50))
+        filled = int(done * width)
+        left = (self.total - n) / rate if rate > 0 else 0.0
+        eta = f"{int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d}"
+        bar = "#" * filled + "-" * (width - filled)
+        return f"[{bar}] {done:4.0%} {n}/{self.total} messages, {rate:,.0f}/s, ETA {eta}"
 
     def done(self) -> None:
         if self.on:
@@ -59,17 +76,31 @@ def _line(name: str, r: ScanResult) -> str:
 def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     scanner = Scanner(cfg)
     verifier = verifier_for(cfg.dkim, scanner.psl)
-    # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise
+    # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise; scope
+    # then applies as in the milter, to links and DKIM alike (no citizen: not scanned at all)
     citizen = not args.rcpt or bool(citizen_domains(args.rcpt, cfg.scope.internal_domains))
-    counts = {"messages": 0, "link": 0, "clean": 0, "error": 0, "unscannable": 0, "findings": 0}
+    counts = {
+        "messages": 0, "link": 0, "clean": 0, "error": 0, "dkim_fail": 0, "not_citizen_bound": 0,
+        "unscannable": 0, "findings": 0,
+    }  # fmt: skip
     input_error = False
-    progress = Progress(err)
+    progress = Progress(err, count_messages(args.paths) if err.isatty() else None)
     for arg in args.paths:
         try:
             for item in iter_path(arg):
-                r = scanner.scan(item.data)
-                dk = verifier.verify(item.data) if verifier is not None and citizen else None
-                verdict = r.verdict
+                not_mail = "" if not citizen else sniff_not_mail(item.data)
+                if not_mail:
+                    r = ScanResult(errors=(f"not a mail message ({not_mail})",))
+                elif citizen:
+                    r = scanner.scan(item.data)
+                else:
+                    r = ScanResult()
+                dk = None
+                if verifier is not None and citizen and not not_mail and not r.findings and not r.errors:
+                    dk = verifier.verify(item.data)  # as the milter: links first, DKIM on the rest
+                verdict: str = r.verdict if citizen else "not_citizen_bound"
+                if dk is not None and dk.result != "pass" and verdict != "unscannable":
+                    verdict = "error" if dk.result == "temperror" else "dkim_fail"
                 counts["messages"] += 1
                 counts[verdict] += 1
                 counts["findings"] += len(r.findings)
@@ -85,9 +116,8 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
                     if verifier is not None:
                         obj["dkim"] = dk.to_json() if dk is not None else None
                     out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                elif verdict != "clean" or not args.quiet or (dk is not None and dk.result != "pass"):
-                    dkim_note = f"\tdkim={dk.result}" + (f" ({dk.reason})" if dk.reason else "") if dk else ""
-                    out.write(_line(item.name, r) + dkim_note + "\n")
+                elif verdict != "clean" or not args.quiet:
+                    out.write(_scan_line(item.name, verdict, r, dk) + "\n")
                 progress.tick(counts["messages"])
         except InputError as e:
             input_error = True
@@ -96,17 +126,53 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
     if args.json:
         out.write(json.dumps({"summary": counts}) + "\n")
     else:
+        extra = f", {counts['dkim_fail']} failing DKIM" if verifier is not None else ""
+        extra += f", {counts['not_citizen_bound']} not citizen-bound" if args.rcpt else ""
         out.write(
             f"{counts['messages']} messages: {counts['link']} with links, {counts['clean']} clean, "
-            f"{counts['error']} errors"
+            f"{counts['error']} errors{extra}"
             + (f", {counts['unscannable']} unscannable" if counts["unscannable"] else "")
             + f" ({counts['findings']} links)\n"
         )
     if input_error:
         return EXIT_ERROR
-    if counts["link"] or counts["unscannable"]:
+    if counts["link"] or counts["dkim_fail"] or counts["unscannable"]:
         return EXIT_LINK
     return EXIT_ERROR if counts["error"] else EXIT_CLEAN
+
+
+def _scan_line(name: str, verdict: str, r: ScanResult, dk: DkimResult | None) -> str:
+    if verdict == "not_citizen_bound":
+        return f"{name}\tnot_citizen_bound\tno --rcpt outside scope.internal_domains: not checked"
+    line = _line(name, r)
+    if dk is not None and dk.result != "pass":
+        line = f"{name}\t{verdict}" + (f"\t{r.errors[0]}" if r.errors else "")
+    if dk is not None:
+        line += f"\tdkim={dk.result}" + (f" ({dk.reason})" if dk.reason else "")
+    return line
+
+
+def cmd_check_text(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    """An SMS or other plain text: the arguments (joined by spaces), or standard input when none."""
+    from .textcheck import check_text
+
+    if args.text:
+        text = " ".join(args.text)
+    else:
+        data = sys.stdin.buffer.read()  # plain text, never parsed as a mail message
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            err.write(f"nolink check-text: standard input is not UTF-8 (byte {e.start}); convert it first\n")
+            return EXIT_ERROR
+    r = check_text(text, Scanner(cfg).text)
+    if args.json:
+        out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+    else:
+        out.write(r.verdict + "\n")
+        for f in r.findings:
+            out.write(f"  {f.text!r} -> {f.url} ({f.kind}) @{f.offset}\n")
+    return EXIT_LINK if r.findings else EXIT_CLEAN
 
 
 def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
@@ -153,12 +219,33 @@ def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Tex
     return 0
 
 
+def under_journald(stream: TextIO, env: Mapping[str, str]) -> bool:
+    """True when stream is the journal's own stream (systemd sets JOURNAL_STREAM=DEV:INODE of it):
+    the journal stamps each line itself. Anywhere else a line needs its own time stamp."""
+    dev, _, ino = env.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (ValueError, OSError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def log_format(stream: TextIO, env: Mapping[str, str]) -> str:
+    if under_journald(stream, env):
+        return "%(levelname)s %(message)s"
+    return "%(asctime)s %(levelname)s %(message)s"
+
+
 def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     import logging
 
+    logging.basicConfig(stream=err, level=logging.INFO, format=log_format(err, os.environ))
+    if getattr(args, "no_milter", False):
+        from .textapi import serve_only  # an SMS-only host: no pymilter, no socket for Postfix
+
+        return serve_only(cfg)
     from .service import serve  # imports pymilter: only the milter needs it
 
-    logging.basicConfig(stream=err, level=logging.INFO, format="%(levelname)s %(message)s")
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
 
 
@@ -168,8 +255,62 @@ def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: 
     return 0
 
 
+DESCRIPTION = """Keep links out of government mail to citizens.
+
+nolink is a Postfix milter: Postfix hands it every message before queuing it, and a message
+bound for a citizen that contains a link anywhere a citizen could follow it (or, with DKIM
+checking on, that lacks a valid DKIM signature aligned with its From domain) is rejected, held
+or deferred, as the configuration says. Each decision is one log line and counted in
+Prometheus metrics."""
+
+# --help shows these sections, and scripts/make_man.py makes them the man page's: one source.
+EPILOG = """FILES
+  /etc/nolink/nolink.toml
+      the configuration, read when -c is not given (see nolink.toml(5))
+  /var/spool/postfix/nolink/nolink.sock
+      the default milter socket (milter.socket); Postfix names it unix:nolink/nolink.sock
+
+SIGNALS
+  SIGTERM, SIGINT
+      serve stops accepting work, lets the messages being decided finish (at most
+      milter.timeout + 5 s) and exits 0; Postfix answers new mail with 451 meanwhile
+  SIGUSR1
+      serve re-reads and validates the whole configuration; a bad file is refused and the
+      old configuration keeps serving (systemctl reload nolink sends it after check-config)
+  SIGHUP
+      libmilter stops on SIGHUP: nolink logs a warning and stops cleanly; reload with SIGUSR1
+
+EXIT STATUS
+  scan
+      0 every message clean; 1 a link somewhere, or (dkim.enabled) a message whose DKIM
+      result is not pass; 2 a usage error, an unreadable path, a bad config, or a message
+      that could not be checked (and no link found)
+  check-config
+      0 the config is valid and every check passed (warnings allowed); 1 otherwise
+  serve
+      0 after SIGTERM or SIGINT; 1 when the milter loop failed; 2 a bad config, or the
+      socket is in use by a running process
+  any command
+      2 a usage error (unknown command or option)
+
+ENVIRONMENT
+  JOURNAL_STREAM
+      set by systemd: when standard error is the journal, log lines carry no time stamp of
+      their own (the journal adds it)
+  NOTIFY_SOCKET
+      set by systemd for Type=notify: serve reports READY=1 once the socket accepts
+
+SEE ALSO
+  nolink.toml(5), postconf(5), opendkim(8)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nolink", description="Keep links out of government mail to citizens.")
+    p = argparse.ArgumentParser(
+        prog="nolink",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"nolink {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -180,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="scan .eml files, directories, mbox files, Maildirs or - (stdin)")
     with_config(s)
-    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument(
+        "paths", nargs="+", metavar="PATH", help=".eml files, directories, mbox files, Maildirs; - for stdin"
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per message, then a summary")
     s.add_argument("-q", "--quiet", action="store_true", help="print only messages that are not clean")
     s.add_argument(
@@ -200,9 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sc)
     sc.set_defaults(func=cmd_show_config)
 
-    sv = sub.add_parser("serve", help="run the milter for Postfix")
+    sv = sub.add_parser("serve", help="run the milter for Postfix (and text_api, when configured)")
     with_config(sv)
+    sv.add_argument(
+        "--no-milter", action="store_true", help="serve only the text API (text_api.listen), no milter"
+    )
     sv.set_defaults(func=cmd_serve)
+
+    ct = sub.add_parser(
+        "check-text", help="check plain text (an SMS) for links; exit 0 clean, 1 link, 2 error"
+    )
+    with_config(ct)
+    ct.add_argument("text", nargs="*", metavar="TEXT", help="the text (words joined by spaces); none: stdin")
+    ct.add_argument("--json", action="store_true", help='print {"verdict", "findings": [...]}')
+    ct.set_defaults(func=cmd_check_text)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)

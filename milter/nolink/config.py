@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -54,6 +55,8 @@ class MilterConfig:
     timeout: float = field(default=60.0, metadata=_range(0.1, 3600))
     max_message_size: int = field(default=64 * 1024 * 1024, metadata=_range(0, 1 << 40))
     dry_run_header: bool = True
+    # RFC 8601 authserv-id of the Authentication-Results header nolink adds; "": the host name
+    authserv_id: str = field(default="", metadata={"pattern": "authserv_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,11 @@ class DkimConfig:
     enabled: bool = False
     action: str = field(default="reject", metadata=_choice(*ACTIONS))
     on_temperror: str = field(default="tempfail", metadata=_choice(*ACTIONS))
+    # as OpenDKIM's On-NoSignature, On-BadSignature, On-KeyNotFound: unset ones take dkim.action
+    on_none: str = field(default="", metadata=_choice(*ACTIONS))
+    on_fail: str = field(default="", metadata=_choice(*ACTIONS))
+    on_permerror: str = field(default="", metadata=_choice(*ACTIONS))
+    on_unaligned: str = field(default="", metadata=_choice(*ACTIONS))
     alignment: str = field(default="relaxed", metadata=_choice("relaxed", "strict"))
     min_rsa_bits: int = field(default=1024, metadata=_range(512, 16384))
     max_clock_skew: float = field(default=300.0, metadata=_range(0, 86400))
@@ -134,8 +142,13 @@ class DkimConfig:
     reject_text: str = field(default=DEFAULT_DKIM_TEXT, metadata={"pattern": "ascii"})
     pinned_keys: tuple[tuple[str, str], ...] = field(default=(), metadata={"table": True})
 
+    def __post_init__(self) -> None:
+        for k in ("on_none", "on_fail", "on_permerror", "on_unaligned"):  # unset: as dkim.action
+            if not getattr(self, k):
+                object.__setattr__(self, k, self.action)
 
-def parse_listen(listen: str) -> tuple[str, int] | None:
+
+def parse_listen(listen: str, key: str = "metrics.listen") -> tuple[str, int] | None:
     """ "127.0.0.1:9428", "[::1]:9428", ":9428" (all IPv4 addresses) -> (address, port); "" -> None."""
     if not listen:
         return None
@@ -150,7 +163,7 @@ def parse_listen(listen: str) -> tuple[str, int] | None:
                 raise ValueError
     except ValueError:
         raise ConfigError(
-            f'metrics.listen = {listen!r}: write "HOST:PORT" with an IP address, e.g. "127.0.0.1:9428" '
+            f'{key} = {listen!r}: write "HOST:PORT" with an IP address, e.g. "127.0.0.1:9428" '
             'or "[::1]:9428", or "" to turn the endpoint off'
         ) from None
     return bare or "0.0.0.0", int(port)
@@ -162,6 +175,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TextApiConfig:
+    """POST /v1/check-text, the SMS channel (textapi.py)."""
+
+    listen: str = field(default="", metadata={"pattern": "text_listen"})  # "": off
+    allow_remote: bool = False  # listen on a non-loopback address (put a token in front)
+    token_file: str = ""  # a file holding the bearer token clients must send; "": none
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     mode: str = field(default="enforce", metadata=_choice("enforce", "dry_run"))
     milter: MilterConfig = MilterConfig()
@@ -169,6 +191,7 @@ class Config:
     links: LinksConfig = LinksConfig()
     dkim: DkimConfig = DkimConfig()
     metrics: MetricsConfig = MetricsConfig()
+    text_api: TextApiConfig = TextApiConfig()
     source: str = field(default="(defaults)", compare=False, metadata={"internal": True})
     digest: str = field(default="", compare=False, metadata={"internal": True})
 
@@ -227,6 +250,16 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
             raise ConfigError(f'{key} = {value!r}: expected an octal file mode such as "0660"') from None
     if meta.get("pattern") == "listen":
         parse_listen(value)
+    if (
+        meta.get("pattern") == "authserv_id"
+        and value
+        and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", value)
+    ):
+        raise ConfigError(
+            f'{key} = {value!r}: write a host name such as "mail.example.go.th" (or "" for this host\'s name)'
+        )
+    if meta.get("pattern") == "text_listen":
+        parse_listen(value, key)
     if meta.get("pattern") == "ascii" and (not value.isascii() or any(c in value for c in "\r\n")):
         raise ConfigError(f"{key}: SMTP replies must be one line of ASCII; remove non-ASCII characters")
     return value
@@ -262,6 +295,16 @@ def _normalise_domains(cfg: Config) -> Config:
             d = v.strip().strip(".").lower()
             if not d or " " in d or "@" in d:
                 raise ConfigError(f'scope.{key}: {v!r} is not a domain name (write e.g. "go.th")')
+            if "*" in d or "?" in d:
+                fixed = d.replace("*", "").replace("?", "").strip(".") or "go.th"
+                raise ConfigError(
+                    f"scope.{key}: {v!r} can never match: entries are not patterns, they match whole "
+                    f'labels already; write "{fixed}" (it covers every domain below it)'
+                )
+            if any(c in d for c in "/:[]<>,;\"'"):
+                raise ConfigError(
+                    f'scope.{key}: {v!r} is not a domain name; write only the domain, e.g. "go.th"'
+                )
             try:
                 d = d.encode("idna").decode("ascii") if not d.isascii() else d
             except UnicodeError:
@@ -277,6 +320,17 @@ def _normalise_domains(cfg: Config) -> Config:
     return replace(cfg, scope=scope)
 
 
+def _check_text_api(t: TextApiConfig) -> None:
+    addr = parse_listen(t.listen, "text_api.listen")
+    if addr is None or t.allow_remote:
+        return
+    if not ipaddress.ip_address(addr[0]).is_loopback:
+        raise ConfigError(
+            f"text_api.listen = {t.listen!r} is not a loopback address: SMS gateways on this host reach "
+            '"127.0.0.1:PORT"; to accept other hosts, set text_api.allow_remote = true (and a token_file)'
+        )
+
+
 def parse(text: str, source: str = "(string)") -> Config:
     try:
         table = tomllib.loads(text)
@@ -285,6 +339,7 @@ def parse(text: str, source: str = "(string)") -> Config:
     try:
         cfg = _build(Config, table, "")
         cfg = _normalise_domains(cfg)
+        _check_text_api(cfg.text_api)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     return replace(cfg, source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:12])

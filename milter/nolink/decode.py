@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import re
 from email.header import decode_header
 
@@ -32,6 +33,9 @@ _ALIASES = {
     "x-unknown": "",
     "unknown-8bit": "",
 }
+# Codecs Python knows that are no mail charset: they raise on ordinary bytes (idna, punycode,
+# undefined) or turn backslashes into other characters (unicode-escape). Treated as unknown.
+_NOT_MAIL_CHARSETS = frozenset(("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"))
 _LATIN = frozenset(("iso8859-1", "iso8859-15", "cp1252", "iso8859-2", "ascii"))
 _THAI_RUN = re.compile(rb"[\xa1-\xfb]{3,}")
 DETECT_LIMIT = 64 * 1024  # bytes given to the detector: enough to recognise a charset, bounded in time
@@ -71,12 +75,16 @@ def codec_for(charset: str | None) -> str:
         return ""
     name = charset.strip().strip("\"'").lower()
     name = _ALIASES.get(name, name)
-    if not name:
+    if not name or "\x00" in name:
         return ""
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a name Python cannot pass to C ("utf-8\0")
         return ""
+    # bytes-to-bytes codecs (base64, rot13, zlib) cannot decode to text at all
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_MAIL_CHARSETS:
+        return ""
+    return info.name
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
@@ -87,7 +95,7 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     if codec:
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError, ValueError):
             pass
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", "replace")
@@ -104,9 +112,52 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     if best is not None and best.encoding:
         try:
             return data.decode(best.encoding, "replace")
-        except LookupError:  # pragma: no cover - the detector names Python codecs
+        except (UnicodeError, LookupError, ValueError):  # pragma: no cover - the detector names Python codecs
             pass
     return data.decode("latin-1")
+
+
+# Charsets that give ASCII bytes other letters (EBCDIC and friends). A client that does not know the
+# label shows the bytes as ASCII, so such text is searched both ways (see readings).
+def readings(data: bytes, charset: str | None = None) -> list[str]:
+    """Every plausible reading of a body: the declared one first, then others a client might show.
+
+    Where a client might show the text another way than the label says (an EBCDIC or UTF-16 label
+    on plain ASCII bytes, which a client that does not know the label shows as ASCII), the link
+    check must search each. Plain ASCII under an ASCII-compatible label has one reading.
+    """
+    first = decode_bytes(data, charset)
+    codec = codec_for(charset)
+    if codec and not _ascii_compatible(codec):
+        sample = data[:DETECT_LIMIT]
+        if sum(1 for b in sample if 0x20 <= b < 0x7F or b in (9, 10, 13)) >= 0.9 * len(sample):
+            plain = data.decode("utf-8", "replace")
+            if plain != first:
+                return [first, plain]
+    return [first]
+
+
+@functools.lru_cache(maxsize=256)
+def _ascii_compatible(codec: str) -> bool:
+    """True when the codec reads the letters and punctuation of a URL as ASCII does."""
+    probe = b"https://www.example.com/path?q=1#x"
+    try:
+        return probe.decode(codec) == probe.decode("ascii")
+    except (UnicodeError, LookupError, ValueError):
+        return False
+
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+
+
+def not_base64(data: bytes) -> bool:
+    """True when a body declared base64 is plainly not base64 (8-bit text, words with spaces).
+
+    Clients differ here: some decode what they can, some show the text as written. The scanner
+    then searches both readings.
+    """
+    junk = len(data.translate(None, _B64_ALPHABET))
+    return junk >= 4 and junk * 100 >= len(data)
 
 
 def _looks_thai(data: bytes) -> bool:
@@ -120,7 +171,12 @@ def _looks_thai(data: bytes) -> bool:
 
 
 def header_text(value: str) -> str:
-    """An RFC 2047 header as a reader sees it.
+    """An RFC 2047 header as a reader sees it (the first of header_readings)."""
+    return header_readings(value)[0]
+
+
+def header_readings(value: str) -> list[str]:
+    """An RFC 2047 header as a reader sees it, and as a client that does not know its charset may.
 
     Adjacent encoded-words are joined without the space between them (RFC 2047 section 6.2), so a
     URL split across two encoded-words comes back whole. Raw 8-bit bytes (which the parser keeps as
@@ -130,15 +186,20 @@ def header_text(value: str) -> str:
         value = decode_bytes(value.encode("ascii", "surrogateescape"))
     value = re.sub(r"\r?\n[ \t]", " ", value)
     if "=?" not in value:
-        return value
+        return [value]
     try:
         parts = decode_header(value)
     except Exception:
-        return value
+        return [value]
     out: list[str] = []
+    alt: list[str] = []
     for chunk, cs in parts:
         if isinstance(chunk, bytes):
-            out.append(decode_bytes(chunk, cs) if cs else chunk.decode("latin-1"))
+            r = readings(chunk, cs) if cs else [chunk.decode("latin-1")]
+            out.append(r[0])
+            alt.append(r[-1])
         else:
             out.append(chunk)
-    return "".join(out)
+            alt.append(chunk)
+    first, other = "".join(out), "".join(alt)
+    return [first] if other == first else [first, other]

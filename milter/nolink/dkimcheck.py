@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import dkim
@@ -45,6 +45,14 @@ class DkimResult:
     key_bits: int = 0
     aligned: bool = False
     from_domain: str = ""
+    # what is wrong in words fit for the sender (no library internals); "" when reason says it
+    problem: str = ""
+    # every signature's own result, in header order (for Authentication-Results)
+    signatures: tuple[DkimResult, ...] = ()
+
+    @property
+    def sender_problem(self) -> str:
+        return self.problem or self.reason
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -92,6 +100,20 @@ def from_domain(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
     return d, ""
 
 
+def _in_words(detail: str) -> str:
+    """A dkimpy exception text as the sender may read it: what is wrong, no internals."""
+    if detail.startswith("body hash mismatch"):
+        return "the signature does not match the message body (the body was changed after signing)"
+    for tag in ("t=", "x=", "l=", "i=", "d=", "b=", "bh=", "v=", "q=", "c="):
+        if detail.startswith(tag) or f"{tag[:-1]}= " in detail[:12]:
+            return f"the signature's {tag} tag is not valid"
+    if "algorithm" in detail:
+        return "the signature uses an unknown algorithm"
+    if detail.startswith("missing "):
+        return "the signature lacks a required tag"
+    return "the signature does not verify"
+
+
 def verifier_for(cfg: DkimConfig, psl: PublicSuffixList) -> DkimVerifier | None:
     """The verifier a configuration asks for (None when dkim.enabled is false)."""
     if not cfg.enabled:
@@ -135,14 +157,14 @@ class DkimVerifier:
         if not sigs:
             return DkimResult("none", "no DKIM signature", from_domain=fdom)
         best: DkimResult | None = None
+        each: list[DkimResult] = []
         for i, raw in enumerate(sigs):
             r = self._one(d, i, raw, fdom, wall, deadline)
+            each.append(r)
             if best is None or RANK[r.result] < RANK[best.result]:
                 best = r
-            if r.result == "pass":
-                break
         assert best is not None
-        return best
+        return replace(best, signatures=tuple(each))
 
     def _one(self, d: dkim.DKIM, idx: int, raw: bytes, fdom: str, wall: float, deadline: float) -> DkimResult:
         tags = _tags(raw)
@@ -150,7 +172,7 @@ class DkimVerifier:
         sel = tags.get(b"s", b"").decode("ascii", "replace").strip()
         alg = tags.get(b"a", b"").strip()
 
-        def res(result: Result, reason: str, bits: int = 0) -> DkimResult:
+        def res(result: Result, reason: str, bits: int = 0, problem: str = "") -> DkimResult:
             return DkimResult(
                 result,
                 reason,
@@ -160,6 +182,7 @@ class DkimVerifier:
                 bits,
                 bool(dom) and self.aligned(dom, fdom),
                 fdom,
+                problem,
             )
 
         if not dom or not sel or not alg or b"b" not in tags or b"bh" not in tags or b"h" not in tags:
@@ -184,11 +207,18 @@ class DkimVerifier:
         name = f"{sel}._domainkey.{dom}"
         ans = self.resolver.lookup(name, deadline)
         if ans.status == "temp":
-            return res("temperror", f"key lookup for {name} failed: {ans.detail}")
+            return res(
+                "temperror", f"key lookup for {name} failed: {ans.detail}", problem="its key lookup failed"
+            )
         if ans.status == "notfound":
-            return res("permerror", f"no key record at {name} ({ans.detail})")
+            return res(
+                "permerror",
+                f"no key record at {name} ({ans.detail})",
+                problem=f"there is no key record at {name}",
+            )
         if ans.source == "pinned":
             self._compare_pinned(name, ans.record, deadline)
+        bad_key = f"the key record at {name} does not hold a usable key"
         key = _tags(ans.record)
         if not key:
             return res("permerror", f"key record at {name} cannot be parsed")
@@ -205,9 +235,9 @@ class DkimVerifier:
         try:
             dkim.evaluate_pk(name.encode(), ans.record)  # dkimpy's verify() would only log a bad key
         except dkim.KeyFormatError as e:
-            return res("permerror", f"bad key: {e}")
+            return res("permerror", f"bad key: {e}", problem=bad_key)
         except Exception as e:
-            return res("permerror", f"bad key: {type(e).__name__}")
+            return res("permerror", f"bad key: {type(e).__name__}", problem=bad_key)
 
         def dnsfunc(_name: bytes, timeout: float = 0) -> bytes:
             return ans.record
@@ -215,11 +245,15 @@ class DkimVerifier:
         try:
             ok = d.verify(idx=idx, dnsfunc=dnsfunc)
         except dkim.KeyFormatError as e:
-            return res("permerror", f"bad key: {e}")
-        except dkim.DKIMException as e:
-            return res("fail", f"{e}")
+            return res("permerror", f"bad key: {e}", problem=bad_key)
+        except dkim.DKIMException as e:  # dkimpy's words (hashes, bytes reprs) are for the log only
+            return res("fail", f"{e}", problem=_in_words(str(e)))
         except Exception as e:
-            return res("permerror", f"verification error: {type(e).__name__}")
+            return res(
+                "permerror",
+                f"verification error: {type(e).__name__}",
+                problem="the signature cannot be checked",
+            )
         bits = int(d.keysize or 0)
         if not ok:
             return res("fail", "signature does not verify", bits)

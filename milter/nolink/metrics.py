@@ -46,8 +46,11 @@ DKIM_RESULTS = ("pass", "fail", "none", "temperror", "permerror")
 DNS_OUTCOMES = ("ok", "notfound", "temp")
 STAGES = ("connect", "eoh", "eom", "scan", "reload")
 RELOAD_RESULTS = ("success", "failure")
+REMOVED_HEADERS = ("Authentication-Results", "X-Nolink-Verdict")
 DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
+TEXT_VERDICTS = ("link", "clean")
+TEXT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 OCR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 DNS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -130,6 +133,21 @@ class Metrics:
             "When the configuration in force was loaded.",
             registry=r,
         )
+        self.headers_removed = Counter(
+            "nolink_headers_removed",
+            "Arriving headers removed: X-Nolink-Verdict, and Authentication-Results under nolink's authserv-id.",
+            ["header"],
+            registry=r,
+        )
+        self.texts = Counter(
+            "nolink_texts", "Texts checked through POST /v1/check-text, by verdict.", ["verdict"], registry=r
+        )
+        self.text_duration = Histogram(
+            "nolink_text_check_duration_seconds",
+            "Time to answer one POST /v1/check-text request (one text or a batch).",
+            buckets=TEXT_BUCKETS,
+            registry=r,
+        )
         self.ocr_calls = Counter(
             "nolink_ocr_calls", "Images and pages read by OCR (Tesseract), not from the cache.", registry=r
         )
@@ -164,6 +182,10 @@ class Metrics:
             self.errors.labels(x)
         for x in RELOAD_RESULTS:
             self.reloads.labels(x)
+        for x in REMOVED_HEADERS:
+            self.headers_removed.labels(x)
+        for x in TEXT_VERDICTS:
+            self.texts.labels(x)
 
     # -- set by the service ------------------------------------------------------------------
 

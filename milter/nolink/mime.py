@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 
-from .decode import header_text, transfer_decode
+from .decode import decode_bytes, header_text, not_base64, transfer_decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,7 @@ class Leaf:
     charset: str | None
     data: bytes  # transfer-decoded
     base: str  # Content-Base / Content-Location, for relative HTML links
+    also: tuple[bytes, ...] = ()  # other plausible bodies: as written, when "base64" is plainly not
     declared: str = ""  # the Content-Type header as written, with its parameters
 
 
@@ -69,14 +70,37 @@ def _safe(call: object, default: str = "") -> str:
     return v if isinstance(v, str) else default
 
 
+def filename(part: Message) -> str:
+    """The part's file name as a client shows it (RFC 2231 and RFC 2047 decoded); never raises.
+
+    Message.get_filename() raises when an RFC 2231 name is in a charset Python cannot decode with
+    (idna, undefined, a NUL in the name); then the raw bytes are decoded like a body instead.
+    """
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        try:
+            value = part.get_param(param, None, header)
+        except Exception:
+            continue
+        if value is None:
+            continue
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded value as latin-1)
+            cs, _lang, text = value
+            raw = str(text).encode("latin-1", "replace")
+            return header_text(decode_bytes(raw, str(cs) if cs else "utf-8"))
+        return header_text(str(value))
+    return ""
+
+
 def leaf(part: Message, number: str) -> Leaf:
     ctype = _safe(part.get_content_type, "text/plain").lower()
-    filename = header_text(_safe(part.get_filename))
+    name = filename(part)
     charset = _safe(part.get_content_charset) or None
     cte = _safe(lambda: str(part.get("Content-Transfer-Encoding", "")))
     base = _safe(lambda: str(part.get("Content-Base") or part.get("Content-Location") or "")).strip()
+    raw = raw_payload(part)
+    also = (raw,) if cte.strip().lower() == "base64" and not_base64(raw) else ()
     declared = header_text(_safe(lambda: str(part.get("Content-Type", "")))).strip()
-    return Leaf(number, ctype, filename, charset, transfer_decode(raw_payload(part), cte), base, declared)
+    return Leaf(number, ctype, name, charset, transfer_decode(raw, cte), base, also, declared)
 
 
 _BOUNDARY_LINE = re.compile(rb"^--([^\r\n]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)", re.M)
@@ -95,7 +119,7 @@ def recover_multipart(part: Message) -> Message | None:
     ctype = _safe(part.get_content_type, "multipart/mixed")
     head = f'Content-Type: {ctype}; boundary="{boundary}"\r\n\r\n'.encode()
     sub = parse(head + raw)
-    return sub if isinstance(sub.get_payload(), list) else None
+    return sub if sub.is_multipart() else None
 
 
 def walk(msg: Message, max_depth: int, number: str = "") -> Iterator[HeaderBlock | Leaf | TooDeep]:
@@ -108,7 +132,8 @@ def walk(msg: Message, max_depth: int, number: str = "") -> Iterator[HeaderBlock
         if depth > max_depth:
             yield TooDeep(num, max_depth)
             continue
-        payload = part.get_payload()
+        # get_payload() of a leaf decodes it with its declared charset, which may raise (idna)
+        payload = part.get_payload() if part.is_multipart() else getattr(part, "_payload", None)
         if isinstance(payload, list):
             ctype = _safe(part.get_content_type, "").lower()
             if ctype.startswith("message/"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from .scope import Envelope, citizen_domains, out_of_scope
 
 Action = Literal["accept", "reject", "quarantine", "tempfail"]
 HEADER = "X-Nolink-Verdict"
+AUTH_RESULTS = "Authentication-Results"
 OUT_OF_SCOPE = frozenset(("not_citizen_bound", "not_our_sender", "not_policed_listener"))
 _UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%`]')
 
@@ -27,6 +29,30 @@ def new_ref() -> str:
 def safe(text: str, limit: int = 80) -> str:
     """Attacker-controlled text made fit for an SMTP reply, a header or a log: ASCII, no quotes."""
     return _UNSAFE.sub("?", text)[:limit]
+
+
+_BARE = re.compile(r"[A-Za-z0-9._:/+@-]+")
+
+
+def logval(text: str, limit: int = 160) -> str:
+    """A value for the key=value log line that no text can turn into another field: bare when it
+    is one plain token, else in double quotes with backslash, quote, "=" and every character outside
+    printable ASCII escaped, so "x reason=clean" becomes "x reason\\x3dclean" and a reader (or
+    `grep reason=clean`) can never mistake it for a field."""
+    text = text[:limit]
+    if text and _BARE.fullmatch(text):
+        return text
+    out = []
+    for c in text:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "=" or c < " " or c == "\x7f":
+            out.append(f"\\x{ord(c):02x}")
+        elif c > "~":
+            out.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +110,21 @@ def sample(link: Link) -> str:
         host = parts.hostname or ""
     except ValueError:
         return "?"
+    if not host.isascii():
+        host = ".".join(_idna_label(x) for x in host.split("."))  # Thai IDNs as xn--, not ????
     return safe(f"{parts.scheme}://{host}", 120)
+
+
+def _idna_label(label: str) -> str:
+    if label.isascii():
+        return label
+    try:
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:
+        try:
+            return "xn--" + label.encode("punycode").decode("ascii")
+        except UnicodeError:
+            return "?"
 
 
 def dkim_problem(r: DkimResult) -> str:
@@ -93,7 +133,7 @@ def dkim_problem(r: DkimResult) -> str:
         return "this message has no DKIM signature"
     if r.result == "temperror":
         return "its DKIM key could not be looked up just now"
-    return f"its DKIM signature does not count: {r.reason}"
+    return f"its DKIM signature does not count: {safe(r.sender_problem, 200)}"
 
 
 def dkim_code(r: DkimResult) -> str:
@@ -110,18 +150,34 @@ def error_text(ref: str) -> str:
 
 
 def reply_text(cfg: Config, d: Decision) -> str:
-    """The one-line SMTP reply text for a decision that refuses the message."""
+    """The one-line SMTP reply text for a decision that refuses or defers the message."""
+    deferred = d.applied == "tempfail"
     if d.reason == "link_found" and d.finding is not None:
-        text = cfg.links.reject_text.replace("{where}", describe(d.finding.location)).replace("{ref}", d.ref)
-    elif d.reason == "dkim_temperror" and d.applied == "tempfail":
+        if deferred:  # links.action = "tempfail": the sender's server keeps it and retries
+            text = (
+                "Message deferred: mail from this agency to citizens must not contain links "
+                f"(Cabinet resolution of 18 Nov 2025). Found {describe(d.finding.location)}. Your server "
+                f"will retry; it is not delivered while it contains the link. Ref {d.ref}"
+            )
+        else:
+            text = cfg.links.reject_text.replace("{where}", describe(d.finding.location)).replace(
+                "{ref}", d.ref
+            )
+    elif d.reason == "dkim_temperror" and deferred:
         text = (
             "Message deferred: the DKIM signature of its From domain could not be checked just now "
             f"(key lookup failed); your server will retry. Ref {d.ref}"
         )
     elif d.reason.startswith("dkim_") and d.dkim is not None:
-        text = cfg.dkim.reject_text.replace("{problem}", dkim_problem(d.dkim)).replace("{ref}", d.ref)
+        if deferred:
+            text = (
+                "Message deferred: mail from this agency to citizens must carry a valid DKIM signature "
+                f"of its From domain; {dkim_problem(d.dkim)}. Your server will retry. Ref {d.ref}"
+            )
+        else:
+            text = cfg.dkim.reject_text.replace("{problem}", dkim_problem(d.dkim)).replace("{ref}", d.ref)
     elif d.reason == "unscannable" and d.unscanned is not None:
-        if d.applied == "tempfail":
+        if deferred:
             text = (
                 "Message deferred: it holds an attachment that could not be checked for links "
                 f"({describe_unscanned(d.unscanned)}). Ref {d.ref}"
@@ -133,7 +189,10 @@ def reply_text(cfg: Config, d: Decision) -> str:
                 f"Send it unencrypted, or without links. Ref {d.ref}"
             )
     elif d.reason == "too_large":
-        text = f"Message too large for the link check; try again later or send it smaller. Ref {d.ref}"
+        text = (
+            "Message refused: it is larger than the link check accepts "
+            f"({cfg.milter.max_message_size} bytes); send it smaller. Ref {d.ref}"
+        )
     else:
         text = error_text(d.ref)
     # the admin's text is checked at load (one ASCII line); the parts filled in are already safe()
@@ -144,6 +203,8 @@ def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
     """(code, enhanced code, text) for reject and tempfail; None for accept and quarantine."""
     dk = d.dkim if d.reason.startswith("dkim_") else None
     if d.applied == "reject":
+        if d.reason == "too_large":  # a retry cannot help: RFC 3463 5.3.4, message too big for system
+            return "552", "5.3.4", reply_text(cfg, d)
         return "550", f"5.7.{dkim_code(dk)}" if dk else "5.7.1", reply_text(cfg, d)
     if d.applied == "tempfail":
         if dk is not None:
@@ -161,6 +222,56 @@ def header_value(d: Decision) -> str:
     dk = f"; dkim={d.dkim.result}" if d.dkim is not None else ""
     mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
     return f"{d.action}; reason={d.reason}{where}{dk}; ref={d.ref}{mode}"
+
+
+def authserv_id(cfg: Config) -> str:
+    """milter.authserv_id, or this host's name."""
+    return cfg.milter.authserv_id or socket.gethostname() or "localhost"
+
+
+_COMMENT = re.compile(r"^\s*(?:\([^()]*\)\s*)*")
+
+
+def authserv_of(value: str) -> str:
+    """The authserv-id an Authentication-Results value starts with ("" if none), lower-cased."""
+    rest = _COMMENT.sub("", value.replace("\r\n", " ").replace("\n", " "))
+    m = re.match(r"[^\s;()]+", rest)
+    return m.group(0).lower().rstrip(".") if m else ""
+
+
+def _ar_value(text: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9._+-]+", text):
+        return text
+    return '"' + safe(text, 120) + '"'
+
+
+def _ar_method(r: DkimResult) -> str:
+    out = f"dkim={r.result}"
+    if r.result != "pass" and r.sender_problem:
+        out += f" reason={_ar_value(r.sender_problem)}"
+    if r.domain:
+        out += f" header.d={_ar_value(r.domain)}"
+    if r.selector:
+        out += f" header.s={_ar_value(r.selector)}"
+    if r.algorithm:
+        out += f" header.a={_ar_value(r.algorithm)}"
+    return out
+
+
+def auth_results(authserv: str, d: Decision) -> str:
+    """The Authentication-Results value (RFC 8601) for a message nolink lets through or holds:
+    nolink's DKIM result for each signature (as nolink counts them: alignment and key rules
+    included), "dkim=none" for none, or "none" when DKIM was not checked."""
+    r = d.dkim
+    if r is None:
+        return f"{authserv}; none"
+    if r.signatures:
+        methods = [_ar_method(x) for x in r.signatures]
+    elif r.result == "none":
+        methods = ["dkim=none"]
+    else:  # no single From, or a message dkimpy cannot parse: no signature to name
+        methods = [_ar_method(r)]
+    return f"{authserv}; " + "; ".join(methods)
 
 
 def decide(
@@ -181,7 +292,9 @@ def decide(
     if error:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=error)
     if size > cfg.milter.max_message_size:
-        return Decision(_on_error(cfg), "too_large", mode, ref, n_citizen)
+        # a retry cannot make it smaller: refused (552 5.3.4), unless on_error lets unchecked mail go
+        too_large: Action = "accept" if cfg.milter.on_error == "accept" else "reject"
+        return Decision(too_large, "too_large", mode, ref, n_citizen)
     if result is None:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="not scanned")
     if result.findings:
@@ -189,22 +302,53 @@ def decide(
         return Decision(action, "link_found", mode, ref, n_citizen, result.findings[0], len(result.findings))
     if result.errors:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error=result.errors[0])
+    unscannable: Decision | None = None
     if result.unscannable:
-        first = result.unscannable[0]
         act: Action = cfg.links.on_unscannable  # type: ignore[assignment]
-        return Decision(
-            act, "unscannable", mode, ref, n_citizen, unscanned=first, unscannable=len(result.unscannable)
+        unscannable = Decision(
+            act,
+            "unscannable",
+            mode,
+            ref,
+            n_citizen,
+            unscanned=result.unscannable[0],
+            unscannable=len(result.unscannable),
         )
+        if act != "accept":
+            return unscannable
+        # accepted anyway: DKIM still decides below
     if cfg.dkim.enabled and dkim is None:
         return Decision(_on_error(cfg), "error", mode, ref, n_citizen, error="DKIM not checked")
     if dkim is not None and dkim.result != "pass":
-        dact = cfg.dkim.on_temperror if dkim.result == "temperror" else cfg.dkim.action
-        return Decision(dact, f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim)  # type: ignore[arg-type]
+        return Decision(dkim_action(cfg, dkim), f"dkim_{dkim.result}", mode, ref, n_citizen, dkim=dkim)
+    if unscannable is not None:
+        return replace(unscannable, dkim=dkim)
     return Decision("accept", "clean", mode, ref, n_citizen, dkim=dkim)
+
+
+def dkim_action(cfg: Config, r: DkimResult) -> Action:
+    """OpenDKIM-style per-result actions: on_unaligned (a signature by another domain), then
+    on_none, on_fail, on_permerror, on_temperror; each empty one falls back to dkim.action."""
+    c = cfg.dkim
+    if r.result == "temperror":
+        act = c.on_temperror
+    elif r.result in ("fail", "permerror") and r.domain and not r.aligned:
+        act = c.on_unaligned or c.action
+    else:
+        act = {"none": c.on_none, "fail": c.on_fail, "permerror": c.on_permerror}.get(
+            r.result, ""
+        ) or c.action
+    return act  # type: ignore[return-value]
 
 
 def _on_error(cfg: Config) -> Action:
     return "tempfail" if cfg.milter.on_error == "tempfail" else "accept"
+
+
+def _quoted(text: str, limit: int = 160) -> str:
+    """Always in quotes (free text), escaped as logval() does."""
+    v = logval(text, limit)
+    return v if v.startswith('"') else f'"{v}"'
 
 
 def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
@@ -221,8 +365,8 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
         fields.append(f"applied={d.applied}")
     if d.finding is not None:
         fields += [
-            f'where="{safe(str(d.finding.location), 160)}"',
-            f"sample={sample(d.finding)}",
+            f"where={_quoted(str(d.finding.location))}",
+            f"sample={logval(sample(d.finding), 120)}",
             f"links={d.findings}",
         ]
     if d.unscanned is not None:
@@ -235,10 +379,10 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
     if d.dkim is not None:
         fields.append(f"dkim={d.dkim.result}")
         if d.dkim.domain:
-            fields.append(f"dkim_d={safe(d.dkim.domain, 80)} dkim_s={safe(d.dkim.selector, 40)}")
+            fields.append(f"dkim_d={logval(d.dkim.domain, 80)} dkim_s={logval(d.dkim.selector, 40)}")
         if d.dkim.result != "pass":
-            fields.append(f'dkim_reason="{safe(d.dkim.reason, 160)}"')
+            fields.append(f"dkim_reason={_quoted(d.dkim.reason)}")
     if d.error:
-        fields.append(f'error="{safe(d.error, 160)}"')
+        fields.append(f"error={_quoted(d.error)}")
     fields += [f"size={size}", f"ms={seconds * 1000:.1f}"]
     return " ".join(fields)

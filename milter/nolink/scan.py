@@ -13,7 +13,7 @@ from email.message import Message
 from typing import Any
 
 from .config import Config
-from .decode import header_text
+from .decode import header_readings
 from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, Unscannable, sniff
 from .extract.image import frames
 from .extract.registry import DOCUMENT_FORMATS
@@ -27,6 +27,7 @@ from .psl import load as load_psl
 
 _ADDRESS = re.compile(r"<[^<>\s]*@[^<>\s]*>|[\w.+\-=]+@[\w.\-\[\]:]+")
 ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to"))
+_CHARSET_PARAM = re.compile(r';\s*charset\*?(?:\*\d+\*?)?\s*=\s*(?:"[^"]*"|[^;]*)', re.I)
 NOT_LINKS = ("#", "tel:", "cid:", "javascript:void", "sms:")
 # Names for the reply ("encrypted ZIP", "a PDF that could not be read") by format
 FORMAT_NAMES = {
@@ -141,12 +142,12 @@ class Scanner:
             lname = name.lower()
             if not self._headers_re.match(name):
                 continue
-            text = header_text(str(value))
-            if lname in ADDRESS_HEADERS:
-                # Display names and anything that is not an address; the addresses are e-mail, not links.
-                # (Not email.utils.getaddresses: "https:" in a display name parses as an address group.)
-                text = _ADDRESS.sub(lambda m: " " * len(m.group()), text)
-            out.extend(self.text.find(text, Location(number, "", f"header {name}")))
+            for text in header_readings(str(value)):  # also as a client not knowing its charset shows it
+                if lname in ADDRESS_HEADERS:
+                    # Display names and anything that is not an address; the addresses are e-mail, not links.
+                    # (Not email.utils.getaddresses: "https:" in a display name parses as an address group.)
+                    text = _ADDRESS.sub(lambda m: " " * len(m.group()), text)
+                out.extend(self.text.find(text, Location(number, "", f"header {name}")))
         return out
 
     def name_links(self, name: str, where: Location) -> list[Link]:
@@ -162,9 +163,11 @@ class Scanner:
         field = f"attachment {leaf.filename}" if leaf.filename else "body"
         where = Location(leaf.number, leaf.content_type, field)
         declared = leaf.declared or leaf.content_type
-        if leaf.charset and "charset" not in declared.lower():
-            declared = f"{declared}; charset={leaf.charset}"
+        if leaf.charset:  # the MIME layer's reading of the label (RFC 2231, quotes, junk) is the one used
+            declared = f"{_CHARSET_PARAM.sub('', declared)}; charset={leaf.charset}"
         self.content(leaf.data, declared, leaf.filename, where, m, 0, depth, leaf.base)
+        for alt in leaf.also if leaf.content_type.startswith("text/") else ():  # "base64" that is not
+            self.content(alt, declared, leaf.filename, where, m, 0, depth, leaf.base)
 
     def content(
         self,
@@ -300,12 +303,13 @@ class Scanner:
         return out
 
     def _image_hook(self, data: bytes, where: Location) -> list[Link]:
-        """QR codes in data: images inside HTML (within the current message's budget)."""
+        """QR codes (and SVG links) in data: images inside HTML, within the current message's budget."""
         m = _current.get()
         if m is None:  # HtmlFinder used outside scan(): a budget of its own
             m = self._new_message()
         before = len(m.findings)
-        self.see_image(ImagePiece(data, ""), where, m)
+        # by its bytes, like any content: a data:image/svg+xml is rendered and its links read
+        self.content(data, "", "", where, m, 1, 0)
         found = m.findings[before:]
         del m.findings[before:]
         return found

@@ -14,6 +14,8 @@ import importlib
 import logging
 import os
 import signal
+import socket
+import stat
 import tempfile
 import threading
 import time
@@ -23,13 +25,28 @@ from typing import Any
 import Milter
 import prometheus_client
 
+from . import textapi
 from .config import Config, load
 from .dkimcheck import DkimResult, DkimVerifier, verifier_for
+from .errors import NolinkError
 from .findings import ScanResult
 from .links import ocr
 from .metrics import Metrics, serve_http
 from .notify import monotonic_usec, notify
-from .policy import HEADER, Decision, decide, error_text, header_value, log_line, new_ref, smtp_reply
+from .policy import (
+    AUTH_RESULTS,
+    HEADER,
+    Decision,
+    auth_results,
+    authserv_id,
+    authserv_of,
+    decide,
+    error_text,
+    header_value,
+    log_line,
+    new_ref,
+    smtp_reply,
+)
 from .scan import Scanner
 from .scope import Envelope, domain_of, out_of_scope
 
@@ -37,7 +54,7 @@ from .scope import Envelope, domain_of, out_of_scope
 # see our source root milter/ first, do not mistake one for the other.
 libmilter: Any = importlib.import_module("milter")
 log = logging.getLogger("nolink")
-FLAGS = libmilter.ADDHDRS | libmilter.QUARANTINE
+FLAGS = libmilter.ADDHDRS | libmilter.CHGHDRS | libmilter.QUARANTINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,8 @@ class State:
         result = self.scanner.scan(data)
         if self.dkim is None or result.findings or result.errors:
             return result, None
+        if result.unscannable and self.config.links.on_unscannable != "accept":
+            return result, None  # decided as unscannable: no DKIM lookup needed
         return result, self.dkim.verify(data)
 
 
@@ -97,6 +116,7 @@ class Service:
             ("milter.socket", old.milter.socket, cfg.milter.socket),
             ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
             ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
+            ("text_api", old.text_api, cfg.text_api),
         ):
             if a != b:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
@@ -150,6 +170,8 @@ class NolinkMilter(Milter.Base):
         self.recipients: list[str] = []
         self.headers: list[bytes] = []
         self.from_domains: list[str] = []
+        self.seen: dict[str, int] = {}  # header name (lower case) -> occurrences so far
+        self.strip: list[tuple[str, int]] = []  # arriving headers only nolink may write: (name, index)
         self.spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         self.size = 0
 
@@ -198,8 +220,16 @@ class NolinkMilter(Milter.Base):
         v = v.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         self.headers.append(n.encode("ascii", "replace") + b":" + v + b"\r\n")
         self.size += len(self.headers[-1])
-        if n.lower() == "from":
+        low = n.lower()
+        if low == "from":
             self.from_domains.append(domain_of(v.decode("utf-8", "replace").rpartition("<")[2]))
+        self.seen[low] = index = self.seen.get(low, 0) + 1
+        if low == "x-nolink-verdict" or (
+            low == "authentication-results"
+            and self.state is not None
+            and authserv_of(v.decode("ascii", "replace")) == authserv_id(self.state.config).lower()
+        ):
+            self.strip.append((HEADER if low == "x-nolink-verdict" else AUTH_RESULTS, index))
         return Milter.CONTINUE
 
     def eoh(self) -> int:
@@ -207,7 +237,7 @@ class NolinkMilter(Milter.Base):
             st = self.state
             if st is None:
                 return Milter.CONTINUE
-            if out_of_scope(self._envelope(), st.config.scope):
+            if out_of_scope(self._envelope(), st.config.scope) and not self.strip:
                 rc = self._decide(None)  # decided now: Postfix then skips sending the body
                 self._finish()
                 return rc
@@ -272,8 +302,9 @@ class NolinkMilter(Milter.Base):
         error = ""
         result = None
         dkim_result = None
-        # out-of-scope mail was decided at end of headers and never gets here with a message
-        if message is not None and self.size <= cfg.milter.max_message_size:
+        # out-of-scope mail is decided without a scan (at end of headers, unless headers must go)
+        in_scope = not out_of_scope(env, cfg.scope)
+        if message is not None and in_scope and self.size <= cfg.milter.max_message_size:
             future = self.service.pool.submit(lambda: st.check(message()))
             try:
                 result, dkim_result = future.result(timeout=cfg.milter.timeout)
@@ -296,12 +327,25 @@ class NolinkMilter(Milter.Base):
         if reply is not None:
             self.setreply(*reply)
             return Milter.REJECT if applied == "reject" else Milter.TEMPFAIL
+        self._strip_headers()
+        if d.in_scope:  # accepted or held: say what nolink found, above the other headers
+            lead = " " if getattr(self, "_protocol", 0) & Milter.P_HDR_LEADSPC else ""
+            self.addheader(AUTH_RESULTS, lead + auth_results(authserv_id(cfg), d), 0)
         if applied == "quarantine":
             self._add_header(d)  # Postfix 3.7 drops the hold reason: keep it where postcat shows it
             self.quarantine(f"nolink {d.reason} ref={d.ref}")
         elif d.in_scope and d.reason != "clean" and (d.mode == "enforce" or cfg.milter.dry_run_header):
             self._add_header(d)
         return Milter.ACCEPT
+
+    def _strip_headers(self) -> None:
+        """Remove arriving X-Nolink-Verdict headers and Authentication-Results under our
+        authserv-id, so a delivered or held copy says only what nolink said. Last first, so
+        that no removal shifts the index of another."""
+        for name, index in reversed(self.strip):
+            self.chgheader(name, index, "")
+            self.service.metrics.headers_removed.labels(name).inc()
+        self.strip = []
 
     def _add_header(self, d: Decision) -> None:
         # With P_HDR_LEADSPC the MTA takes the value as written: the space after the colon is ours.
@@ -318,12 +362,37 @@ class NolinkMilter(Milter.Base):
         return Milter.TEMPFAIL
 
 
-def libmilter_address(socket: str) -> str:
-    """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6."""
-    if socket.startswith("inet:") and "@[" in socket:
-        port, _, host = socket[5:].partition("@")
+def libmilter_address(spec: str) -> str:
+    """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6; libmilter's own
+    forms (inet6:PORT@ADDR, local:/path, inet:PORT) pass as they are."""
+    if spec.startswith(("inet:", "inet6:")) and "@[" in spec:
+        port, _, host = spec.split(":", 1)[1].partition("@")
         return f"inet6:{port}@{host.strip('[]')}"
-    return socket
+    return spec
+
+
+def refuse_live_socket(config: Config) -> None:
+    """A unix socket another process still accepts on is not ours to take: libmilter would unlink
+    it and cut that process (a running nolink) off from Postfix. A stale socket file is fine."""
+    address = libmilter_address(config.milter.socket)
+    if not address.startswith(("unix:", "local:")):
+        return  # a busy TCP port fails to bind on its own
+    path = address.split(":", 1)[1]
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return
+    except OSError:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return  # nobody listens (ECONNREFUSED): left over from a crash, libmilter replaces it
+    raise NolinkError(
+        f"milter.socket {path} is in use: another process (a nolink already running?) accepts "
+        "connections on it. Stop it first (systemctl stop nolink), or give this one another milter.socket"
+    )
 
 
 def register(service: Service, name: str = "nolink") -> None:
@@ -398,8 +467,10 @@ def serve(config: Config, path: str | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, on_signal)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    refuse_live_socket(config)  # before anything is started or replaced
     service = Service(config)
     serve_http(service.metrics, config.metrics.listen)
+    textapi.start(config, lambda: service.state.scanner.text, service.metrics)  # SMS: text_api.listen
     register(service)
     open_socket(config)
     loop_error: list[BaseException] = []

@@ -7,6 +7,7 @@ message at a time.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,6 +63,63 @@ def read_file(path: Path) -> Iterator[Item]:
         yield from read_mbox(path)  # streamed, one message at a time
     else:
         yield Item(str(path), data)
+
+
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive or Office document"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"\x7fELF", "a program (ELF)"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"BZh", "a bzip2 file"),
+    (b"\xfd7zXZ", "an xz file"),
+)
+_HEADER = re.compile(rb"[!-9;-~]+[ \t]*:")
+
+
+def sniff_not_mail(data: bytes) -> str:
+    """What a file is when it is not a mail message ("a PNG image"), or "" when it may be one: a
+    message starts with a header field ("Name: value"), possibly after an mbox "From " line."""
+    for magic, what in MAGIC:
+        if data.startswith(magic):
+            return what
+    first = data.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")[:1000].split(b"\n", 1)[0]
+    if not data.strip():
+        return "an empty file"
+    if first.startswith(b"From ") or _HEADER.match(first):
+        return ""
+    return "no header at its start"
+
+
+def count_messages(paths: list[str]) -> int | None:
+    """How many messages the paths hold, when that is known without reading them: .eml files,
+    directories and Maildirs; None when one is an mbox (or stdin), which is read as it streams."""
+    total = 0
+    for arg in paths:
+        if arg == "-":
+            return None
+        p = Path(arg)
+        if p.is_file():
+            files = [p]
+        elif is_maildir(p):
+            files = [p / d / n for d in ("cur", "new") for n in os.listdir(p / d) if (p / d / n).is_file()]
+        elif p.is_dir():
+            files = [Path(r) / n for r, _, names in os.walk(p) for n in names]
+        else:
+            continue  # reported when it is read
+        for f in files:
+            try:
+                with f.open("rb") as fh:
+                    if fh.read(5) == b"From ":
+                        return None
+            except OSError:
+                pass
+        total += len(files)
+    return total
 
 
 def iter_path(arg: str) -> Iterator[Item]:

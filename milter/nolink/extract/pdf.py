@@ -22,6 +22,7 @@ system libraries and a build, PyMuPDF is AGPL. PDFium is not thread-safe: one lo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -64,7 +65,7 @@ MAX_RENDER_SIDE = 2600  # pixels: a page of absurd size is rendered smaller, not
 IMAGE_DPI = 150  # page images (scans) are decoded at no less than this resolution for the code pass
 IMAGE_MAX_PIXELS = 12_000_000  # ... and reduced further when still larger than this
 MIN_IMAGE_SIDE = 40  # smaller images cannot hold a readable code
-VECTOR_SEGMENTS = 100  # a page whose paths have this many segments may draw a code: render it
+CODE_MODULES = 60  # a page with this many code-like filled squares may draw a code: render it
 DRAWN_ANNOTS = frozenset(("/Stamp", "/Widget", "/Screen", "/FreeText", "/Ink", "/Square", "/Polygon"))
 MAX_ACTIONS = 2000
 MAX_EMBEDDED = 200
@@ -103,6 +104,7 @@ class _Out:
     seen: set[int] = field(default_factory=set)
     actions: int = 0
     drawn_annotations: set[int] = field(default_factory=set)  # pages whose annotations draw something
+    images_seen: set[bytes] = field(default_factory=set)  # digests: a letterhead on every page is read once
 
     def result(self) -> Extracted:
         return Extracted(
@@ -400,20 +402,23 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotation
         out.texts.append(TextPiece(text, where))
     segments = 0
     text_objects = 0
+    modules = 0  # filled paths shaped like one module of a code, or like a whole code
     images: list[Any] = []
+    page_w, page_h = page.get_size()
     for obj in page.get_objects(max_depth=4):
         t = obj.type
         if t == raw.FPDF_PAGEOBJ_PATH:
-            segments += max(0, raw.FPDFPath_CountSegments(obj.raw))
+            n = max(0, raw.FPDFPath_CountSegments(obj.raw))
+            segments += n
+            modules += _code_like(obj, n, page_w, page_h, raw)
         elif t == raw.FPDF_PAGEOBJ_TEXT:
             text_objects += 1
         elif t == raw.FPDF_PAGEOBJ_IMAGE:
             images.append(obj)
-    page_w, page_h = page.get_size()
     for k, img in enumerate(images):
         _page_image(img, f"{where} › image {k + 1}", out, budget, page_w, page_h)
     no_text = len(text.strip()) < 20
-    if annotations or segments >= VECTOR_SEGMENTS or (no_text and (text_objects or segments)):
+    if annotations or modules >= CODE_MODULES or (no_text and (text_objects or segments)):
         scale = min(RENDER_DPI / 72, MAX_RENDER_SIDE / max(page_w, page_h, 1))
         px = int(page_w * scale) * int(page_h * scale)
         if not budget.take_pixels(px):
@@ -422,6 +427,28 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotation
         bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
         out.images.append(ImagePiece(b"", f"{where} › rendering", bitmap.to_pil().convert("L")))
         bitmap.close()
+
+
+def _code_like(obj: Any, segments: int, page_w: float, page_h: float, raw: Any) -> int:
+    """How many code modules a path object may draw: a filled square path of many segments (a
+    whole QR code as one path of rectangles) counts as many, a small filled shape (a module or a
+    run of modules) as one; table rules, frames, cell shading and bars (large or only stroked)
+    count nothing, so an ordinary letter with a table is not rendered."""
+    import ctypes
+
+    fill, stroke = ctypes.c_int(0), ctypes.c_int(0)
+    if not raw.FPDFPath_GetDrawMode(obj.raw, ctypes.byref(fill), ctypes.byref(stroke)) or not fill.value:
+        return 0
+    try:
+        left, bottom, right, top = obj.get_bounds()
+    except Exception:
+        return 0
+    w, h = right - left, top - bottom
+    if w <= 0 or h <= 0:
+        return 0
+    if segments >= 4 * CODE_MODULES and 0.6 <= w / h <= 1.7:
+        return segments // 4  # one square path holding the code's rectangles
+    return 1 if w < page_w / 10 and h < page_h / 10 else 0  # one module, or a run of modules
 
 
 def _page_image(img: Any, where: str, out: _Out, budget: Budget, page_w: float, page_h: float) -> None:
@@ -434,9 +461,14 @@ def _page_image(img: Any, where: str, out: _Out, budget: Budget, page_w: float, 
     if w and h and min(w, h) < MIN_IMAGE_SIDE:
         return
     filters = img.get_filters()
+    encoded = bytes(img.get_data(decode_simple=False))
+    digest = hashlib.blake2b(encoded, digest_size=16, person=b"%d.%d" % (w, h)).digest()
+    if digest in out.images_seen:
+        return  # the same picture again (a letterhead or logo on every page)
+    out.images_seen.add(digest)
     if filters == ["DCTDecode"]:
         # a JPEG (the usual scan): libjpeg decodes it at 1/2..1/8 scale when it is large
-        jpeg = bytes(img.get_data(decode_simple=False))
+        jpeg = encoded
         im = Image.open(io.BytesIO(jpeg))
         scale = _reduction(w, h, page_w, page_h)
         if scale > 1:

@@ -19,27 +19,56 @@ Bounded work: after MAX_REWRITES rewrites in one text (no letter has that many; 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH.update({0x3002: 0x2E, 0xFF61: 0x2E, 0x2027: 0x2E, 0x3000: 0x20, 0x00A0: 0x20, 0x2024: 0x2E})
+# Full stops and dots a reader takes for "." (from Unicode's confusables for U+002E, and the middle
+# dots and bullets a sender may put between labels). Arabic-Indic zeros, also confusable, are left
+# alone: they are digits in Arabic text.
+DOT_LOOKALIKES = (
+    0xFE52, 0x0701, 0x0702, 0xA4F8, 0xA60E, 0x10A50, 0x06D4, 0x0589, 0x1362, 0x2E3C, 0x1D16D,
+    0x00B7, 0x0387, 0x2219, 0x22C5, 0x30FB, 0xFF65, 0x2E31, 0x2E33, 0x16EB, 0x2022,
+)  # fmt: skip
+_FULLWIDTH.update(dict.fromkeys(DOT_LOOKALIKES, 0x2E))
+# Letters and digits that NFKC turns into ASCII, one for one: mathematical bold/italic/script/...
+# (U+1D400-U+1D7FF), letterlike symbols (ℯ ℎ), circled and squared letters, super- and subscripts,
+# small forms (﹕ ﹣). The whole of NFKC would change lengths (and offsets) and Thai.
+_NFKC_RANGES = ((0x2070, 0x209F), (0x2100, 0x214F), (0x2460, 0x24FF), (0xFE50, 0xFE6B),
+                (0x1D400, 0x1D7FF), (0x1F130, 0x1F189))  # fmt: skip
+_ASCII_URL = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:/"
+for _lo, _hi in _NFKC_RANGES:
+    for _c in range(_lo, _hi + 1):
+        _n = unicodedata.normalize("NFKC", chr(_c))
+        if len(_n) == 1 and _n in _ASCII_URL:
+            _FULLWIDTH.setdefault(_c, ord(_n))
 _TRANSLATE = str.maketrans(_FULLWIDTH)  # one character for one: offsets do not move
 
 _URLCH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:/?#@!$&'*+,;=%")
 
 _AL = r"[A-Za-z0-9]"
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _SUBST = re.compile(
     "|".join(
         [
             r"(?P<zw>[\u200b\u200c\u200d\u2060\ufeff\u00ad]+)",
+            # bidi controls (LRM, RLM, embeddings, overrides, isolates) show as nothing, anywhere
+            r"(?P<bidi>[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]+)",
+            # combining marks drawn over ASCII (e̲v̲i̲l): the letters underneath are what is read.
+            # Thai vowels and tone marks are combining too, but never follow ASCII.
+            rf"(?P<comb>(?<=[A-Za-z0-9.\-/:@])[{_COMBINING}]+)",
             # defanged scheme; the canonical http:// itself is skipped in _replacement
             r"(?P<scheme>(?<![A-Za-z0-9])(?i:(h(?:xx|\*\*|__|00|tt|xt|tx)p|f[xt]p)(s?)"
             r"(?:\[?:\]?(?:[/\\]{2,}|/|__)|__|\[://\]|\[:\]//)))",
+            r"(?P<spscheme>(?<![A-Za-z0-9])(?i:(http|ftp)(s?))(?:[ \t]+:[ \t]*|:[ \t]+)/[ \t]*/)",
             r"(?P<spaced>(?<![A-Za-z0-9])(?i:h[ \t]+t[ \t]+t[ \t]+p(?:[ \t]+(s))?[ \t]*:[ \t]*/[ \t]*/))",
             rf"(?P<dot>(?<={_AL})[ \t]*(?:\[\.\]|\(\.\)|\{{\.\}}|(?i:\[dot\]|\(dot\)|\{{dot\}}|\[dot|dot\])"
             rf"|\[\.(?!\])|(?<!\[)\.\])[ \t]*(?={_AL}))",
             rf"(?P<wdot>(?<={_AL})(?:[ \t]+(?:dot|DOT|Dot)[ \t]+|[ \t]*จุด[ \t]*)(?={_AL}))",
+            # กรมการปกครอง . ไทย, กรม จุด ไทย: Thai names have one Thai TLD to end in
+            r"(?P<thdot>(?<=[\u0e01-\u0e4e])(?:[ \t]+\.[ \t]*|[ \t]*\.[ \t]+|[ \t]*จุด[ \t]*)(?=ไทย))",
             rf"(?P<sdot>(?<={_AL})[ \t]+\.[ \t]*(?=[a-z]))",
             r"(?P<slash>\[/\]|\(/\))",
             r"(?P<colon>\[:\])",
@@ -50,9 +79,52 @@ _SUBST = re.compile(
 
 
 # Every _SUBST match contains one of these; the expensive pattern only runs in windows around them.
-_TRIGGER_CHARS = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad\[\]{}\\:_]")
-_TRIGGER_WORDS = ("dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,")
-_NEEDS_TRANSLATE = re.compile("[" + "".join(chr(c) for c in sorted(_FULLWIDTH)) + "]")
+_TRIGGER_CHARS = re.compile(
+    rf"[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c{_COMBINING}\[\]{{}}\\]"
+)
+# A colon opens a window only where a scheme can end ("hxxp:", "https :", "ftps:"), and "_" only
+# doubled ("http__"): "เวลา 09:30" and "แจ้งเตือน:" in every SMS cost nothing.
+_TRIGGER_WORDS = (
+    "dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,", ". ไทย",
+    "p:", "P:", "s:", "S:", " :", "\t:", "__",
+)  # fmt: skip
+
+
+def _char_class(codes: list[int]) -> str:
+    """A regex class of runs ("a-z"), not of single characters: searching a class of a thousand
+    single characters costs 100x more per character of text."""
+    runs: list[list[int]] = []
+    for c in sorted(codes):
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return (
+        "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in runs) + "]"
+    )
+
+
+# Two searches: a class of BMP characters only compiles to a bitmap (one lookup per character of
+# text); with astral characters in it, the regex engine tries each range in turn.
+_NEEDS_BMP = re.compile(_char_class([c for c in _FULLWIDTH if c <= 0xFFFF]))
+_NEEDS_ASTRAL = re.compile(_char_class([c for c in _FULLWIDTH if c > 0xFFFF]))
+_ANY_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+class _NeedsTranslate:
+    """search(text, start, end) like a compiled regex, for the characters _TRANSLATE rewrites."""
+
+    @staticmethod
+    def search(s: str, start: int = 0, end: int = -1) -> bool:
+        end = len(s) if end < 0 else end
+        if _NEEDS_BMP.search(s, start, end):
+            return True
+        return (
+            _ANY_ASTRAL.search(s, start, end) is not None and _NEEDS_ASTRAL.search(s, start, end) is not None
+        )
+
+
+_NEEDS_TRANSLATE = _NeedsTranslate()
 _WS = re.compile(r"\s")
 _REACH = 48  # how far before its trigger a disguise may start ("h t t p s : / /")
 _SPAN = 256  # how far after its trigger a disguise may end ("www,a,b,c,...")
@@ -145,6 +217,11 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
         before = s[m.start() - 1] if m.start() else " "
         after = s[m.end()] if m.end() < len(s) else " "
         return "" if before in _URLCH and after in _URLCH else " "
+    if kind in ("bidi", "comb"):
+        return ""
+    if kind == "spscheme":
+        word, sec = m.group(m.lastindex + 1), m.group(m.lastindex + 2)  # type: ignore[operator]
+        return f"{word.lower()}{sec.lower()}://"
     if kind == "scheme":
         word, sec = m.group(m.lastindex + 1), m.group(m.lastindex + 2)  # type: ignore[operator]
         base = "ftp" if word.lower().startswith("f") else "http"
@@ -152,7 +229,7 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
         return None if m.group().lower() == canon else canon
     if kind == "spaced":
         return "https://" if m.group(m.lastindex + 1) else "http://"  # type: ignore[operator]
-    if kind in ("dot", "wdot", "sdot"):
+    if kind in ("dot", "wdot", "sdot", "thdot"):
         return "."
     if kind == "slash":
         return "/"

@@ -17,10 +17,12 @@ Decisions (README "What counts as a link"):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..findings import Kind, Link, Location
 from ..psl import PublicSuffixList
+from . import thai
 from .normalize import Normalized, normalize
 
 _THAI = "\u0e00-\u0e7f"
@@ -197,6 +199,47 @@ WORD_TLDS = frozenset(
 )
 
 
+# Technical TLDs that are no English word: "Example.Com" is a name written in title case, not a
+# sentence. Every other capitalised TLD of three letters or more glued to a word after a full stop
+# ("you.Best", "team.Love", "report.Contact", "a.m.Room") is a sentence missing its space.
+TECH_TLDS = frozenset(("com", "net", "org", "edu", "gov", "mil", "int", "info", "biz"))
+# Company abbreviations: "Co.Ltd." and "CO.LTD" are no address although .ltd is a TLD.
+COMPANY_WORDS = frozenset(
+    ("co", "ltd", "inc", "corp", "plc", "pcl", "llc", "pte", "pty", "bhd", "sdn", "gmbh")
+)
+THAI_TLD = "ไทย"
+_THAI_ONLY = re.compile(r"[\u0e00-\u0e7f]+")
+# file: URLs that point at the sender's own disk (file:///C:/..., file://localhost/..., file://C:/...)
+# lead nowhere for a citizen; file://server/share (another host) is still a link.
+_LOCAL_FILE = re.compile(
+    r"(?i)file:(?:[/\\]{3}|[/\\]{2}(?:localhost|127\.0\.0\.1)(?=[/\\]|$)|[/\\]{0,2}[A-Za-z][:|])"
+)
+
+
+def local_file_url(url: str) -> bool:
+    """True for a file: URL on the sender's own disk, which is no link a citizen could follow."""
+    return _LOCAL_FILE.match(url.strip()) is not None
+
+
+def glued_sentence(labels: list[str]) -> bool:
+    """A schemeless name that is a sentence missing the space after its full stop.
+
+    "outside.In", "you.Best", "a.m.Room", "2.Contact", "Co.Ltd": the TLD is a capitalised word
+    (first letter upper case, the rest lower case). Two-letter TLDs count only when they are
+    English words (In, It, Is ...: "example.In" would be India otherwise) and the name has two
+    labels; technical TLDs (Com, Net, Org ...) never count.
+    """
+    if all(x.lower() in COMPANY_WORDS for x in labels):
+        return True
+    tld = labels[-1]
+    if not (tld.isascii() and tld.isalpha() and tld[0].isupper() and tld[1:].islower()):
+        return False
+    low = tld.lower()
+    if len(tld) == 2:
+        return len(labels) == 2 and low in WORD_TLDS
+    return low not in TECH_TLDS
+
+
 @dataclass(frozen=True, slots=True)
 class TextOptions:
     count_email: bool = False
@@ -248,6 +291,8 @@ def _scheme_url(raw: str) -> tuple[str, str] | None:
     """(trimmed text, normalised url) of a scheme://... candidate, or None."""
     colon = raw.index(":")
     scheme = raw[:colon].lower()
+    if scheme == "file" and local_file_url(raw):
+        return None
     rest = raw[colon + 1 :].lstrip("/\\").lstrip(" \t")
     head = len(raw) - len(rest)
     text = _trim(_cut_thai(raw, head))
@@ -293,6 +338,45 @@ def windows(s: str) -> list[tuple[int, int]]:
     return out
 
 
+_BREAK_HINT = re.compile(r"\.[ \t]*\r?\n")
+_BROKEN = re.compile(
+    r"((?:[A-Za-z][A-Za-z0-9+.\-]{1,15}://)?(?:[^\W_][\w-]*+\.){2,}+)[ \t]*+\r?\n[ \t>]*+"
+    r"([^\W_][^\s<>\"']*+)"
+)
+_OVERRIDE = re.compile(r"\u202e[^\u202c\u2069\n]*")
+
+
+def _thai_name(text: str) -> tuple[int, str] | None:
+    """A Thai name glued to Thai words on either side: (characters skipped in front, the name).
+
+    "ดูรายละเอียดที่ภาษี.ไทยค่ะ" -> (15, "ภาษี.ไทย"). None for Thai abbreviations that end in ไทย
+    ("ส.ส.ไทย", "พ.ศ.ไทย": every label before it one or two letters).
+    """
+    host_end = len(text)
+    for i, c in enumerate(text):
+        if c in ":/?#\\":
+            host_end = i
+            break
+    host, rest = text[:host_end], text[host_end:]
+    labels = host.split(".")
+    if len(labels) < 2:
+        return 0, text
+    last = labels[-1]
+    if last.startswith(THAI_TLD) and len(last) > len(THAI_TLD) and _THAI_ONLY.fullmatch(last):
+        ws = thai.words(last)
+        if ws is not None and ws[0] != THAI_TLD:  # "ไทยแลนด์" is a word, not the TLD and a word
+            return 0, text
+        labels[-1] = THAI_TLD  # "ไทยค่ะ": the Thai words after the TLD are not part of it
+        rest = ""
+    if labels[-1] != THAI_TLD:
+        return 0, text
+    if all(_THAI_ONLY.fullmatch(x) and len(x) <= 2 for x in labels[:-1]):
+        return None
+    skip = thai.name_start(labels[0]) if _THAI_ONLY.fullmatch(labels[0]) else 0
+    labels[0] = labels[0][skip:]
+    return skip, ".".join(labels) + rest
+
+
 class TextFinder:
     """Finds links in text. One per configuration; safe to share between threads."""
 
@@ -301,11 +385,22 @@ class TextFinder:
         self.options = options or TextOptions()
         self._file_tlds = frozenset(x for x in FILE_EXTENSIONS if psl.is_suffix(x))
 
-    def _domain(self, m: re.Match[str]) -> tuple[str, str, str] | None:
-        """(text, url, host) for a schemeless host candidate, or None when it is no link."""
-        raw = m.group("d")
+    def _domain(self, m: re.Match[str]) -> tuple[int, str, str, str] | None:
+        """(skip, text, url, host) for a schemeless host candidate, or None when it is no link.
+
+        skip: characters of the candidate before the name (Thai words glued in front of it).
+        """
+        return self.domain(m.group("d"))
+
+    def domain(self, raw: str) -> tuple[int, str, str, str] | None:
         prefix = "//" if raw.startswith("//") else ""
+        skip = 0
         text = _trim(_cut_thai(raw[len(prefix) :], 1))
+        if not prefix and THAI_TLD in text:
+            cut = _thai_name(text)
+            if cut is None:
+                return None
+            skip, text = cut
         # split host / port / path again after trimming
         hm = _HOST_PART.match(text)
         if not hm:
@@ -350,20 +445,32 @@ class TextFinder:
             plain = not port and not path and len(labels) == 2 and labels[0].lower() != "www"
             if plain and labels[1].lower() in self._file_tlds:
                 return None
-            tld = labels[-1]
-            if plain and tld.lower() in WORD_TLDS and tld[0].isupper() and tld[1:].islower():
+            if not port and not path and labels[0].lower() != "www" and glued_sentence(labels):
                 return None
-        return prefix + text, f"http://{host.lower()}{rest}", host
+        return skip, prefix + text, f"http://{host.lower()}{rest}", host
 
     def find(self, original: str, where: Location) -> list[Link]:
         norm = normalize(original)
-        return self.find_normalized(norm, where)
+        out = self.find_normalized(norm, where)
+        if "\u202e" in original:
+            out.extend(self._overridden(original, where, {x.url for x in out}))
+        return out
 
     def find_normalized(self, norm: Normalized, where: Location) -> list[Link]:
-        out: list[Link] = []
         s = norm.text
-        for m in (m for a, b in windows(s) for m in _URL.finditer(s, a, b)):
+        spans = windows(s)
+        out = [self._link(norm, *c, where) for c in self._candidates(s, spans, norm)]
+        if "\n" in s:
+            out.extend(self._broken_lines(norm, where))
+        return out
+
+    def _candidates(
+        self, s: str, spans: list[tuple[int, int]], norm: Normalized | None = None
+    ) -> Iterator[tuple[str, str, Kind, int]]:
+        """(text, url, kind, start in s) of every link in the given spans of s (norm: s's origin)."""
+        for m in (m for a, b in spans for m in _URL.finditer(s, a, b)):
             kind: Kind
+            start = m.start()
             if m.group("s") is not None:
                 r = _scheme_url(m.group("s"))
                 if r is None:
@@ -374,12 +481,17 @@ class TextFinder:
                 d = self._domain(m)
                 if d is None:
                     continue
-                text, url, host = d
-                if self._after_at(s, m.start()):
+                skip, text, url, host = d
+                start += skip
+                at = self._after_at(s, start)
+                # "user@", "user [at]": an address. "login at portal.example.app": a reader sees a
+                # web address; only "user at example dot com" (the domain disguised too) is one.
+                if at == "word" and not (norm is not None and norm.disguised(start, start + len(text))):
+                    at = ""
+                if at:
                     if not self.options.count_email:
                         continue
-                    kind = "email"
-                    out.append(self._link(norm, text, "mailto:" + host.lower(), kind, m.start(), where))
+                    yield text, "mailto:" + host.lower(), "email", start
                     continue
                 kind = _host_kind(host)
             else:
@@ -388,16 +500,71 @@ class TextFinder:
                 text = _trim(m.group("m"))
                 url = text if text.lower().startswith("mailto:") else "mailto:" + text
                 kind = "email"
-            out.append(self._link(norm, text, url, kind, m.start(), where))
+            yield text, url, kind, start
+
+    def _broken_lines(self, norm: Normalized, where: Location) -> list[Link]:
+        """A host name broken over two lines ("www.dla.go." / "th/form"), joined when the pieces
+        make a valid name and the first piece alone is none ("www.example.com." then a new
+        sentence is left alone)."""
+        s = norm.text
+        out: list[Link] = []
+        for hint in _BREAK_HINT.finditer(s):
+            p = hint.start()
+            start = max(s.rfind(c, 0, p) + 1 for c in " \n\t\r(<[\"'")
+            m = _BROKEN.match(s, start)
+            if m is None or m.end(1) != p + 1:
+                continue
+            first, second = m.group(1), m.group(2)
+            host_labels = first.split("://")[-1].rstrip(".").split(".")
+            if any(len(x) < 2 for x in host_labels):  # "U.S.A." / "company": an abbreviation
+                continue
+            if self.domain(".".join(host_labels)) is not None:  # a whole name already: a new sentence
+                continue
+            joined = first + second
+            gap = m.start(2) - m.end(1)
+            for text, url, kind, j in self._candidates(joined, [(0, len(joined))]):
+                if not (j < len(first) < j + len(text)):
+                    continue
+                if kind == "email":
+                    continue
+                a = m.start(1) + j
+                b = m.start(1) + j + len(text) + gap
+                os_, oe = norm.span(a, b)
+                out.append(Link(norm.original[os_:oe], url, "obfuscated", where.with_offset(os_)))
+        return out
+
+    def _overridden(self, original: str, where: Location, seen: set[str]) -> list[Link]:
+        """Links a reader sees in text under a right-to-left override (U+202E), which a client
+        draws backwards: "\u202emoc.elpmaxe.live" shows as "evil.example.com"."""
+        alt = list(original)
+        mirror: dict[int, int] = {}
+        for om in _OVERRIDE.finditer(original):
+            a, b = om.start(), om.end()
+            alt[a:b] = alt[a:b][::-1]
+            for i in range(a, b):
+                mirror[i] = a + b - 1 - i
+        out: list[Link] = []
+        for link in self.find_normalized(normalize("".join(alt)), where):
+            if link.url in seen or link.location.offset < 0:
+                continue
+            seen.add(link.url)
+            idx = [
+                mirror.get(i, i) for i in range(link.location.offset, link.location.offset + len(link.text))
+            ]
+            os_, oe = min(idx), max(idx) + 1
+            out.append(Link(original[os_:oe], link.url, "obfuscated", where.with_offset(os_)))
         return out
 
     @staticmethod
-    def _after_at(s: str, start: int) -> bool:
+    def _after_at(s: str, start: int) -> str:
+        """ "symbol" after @ or [at], "word" after a user name and the word at, else ""."""
         am = _AT_BEFORE.search(s, max(0, start - 40), start)
         if not am:
-            return False
+            return ""
         word = am.group(1)
-        return word is None or am.group(2) == "AT" or word.lower().strip(".,:;!?") not in _AT_WORDS
+        if word is None:
+            return "symbol"
+        return "word" if am.group(2) == "AT" or word.lower().strip(".,:;!?") not in _AT_WORDS else ""
 
     @staticmethod
     def _link(norm: Normalized, text: str, url: str, kind: Kind, start: int, where: Location) -> Link:

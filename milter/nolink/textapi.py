@@ -1,0 +1,229 @@
+"""POST /v1/check-text: the SMS channel over HTTP, for gateways that call a local service.
+
+    POST /v1/check-text  {"text": "..."}          -> {"verdict": "link"|"clean", "findings": [...]}
+    POST /v1/check-text  {"texts": ["...", ...]}  -> [{"verdict": ..., "findings": [...]}, ...]
+
+Each text is UTF-8 of at most MAX_TEXT_BYTES (64 KiB); a batch holds at most MAX_BATCH (1,000)
+texts and its body at most MAX_BODY_BYTES. Bad JSON or a wrong shape is 400 with
+{"error": "..."}; too large is 413; a missing or wrong bearer token (text_api.token_file) is 401.
+HTTP/1.1 with keep-alive on a ThreadingHTTPServer (one thread per connection): a gateway keeps
+its connection open and pays no handshake per SMS. Nothing of the texts is logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .config import Config, TextApiConfig, parse_listen
+from .errors import ConfigError, NolinkError
+from .links.text import TextFinder
+from .metrics import Metrics
+from .scan import Scanner
+from .textcheck import check_text
+
+PATH = "/v1/check-text"
+MAX_TEXT_BYTES = 64 * 1024
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a full batch of SMS-sized texts, JSON-escaped, fits with room
+log = logging.getLogger("nolink")
+
+
+class BadInput(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_token(t: TextApiConfig) -> str:
+    """The bearer token from text_api.token_file ("" when none is configured)."""
+    if not t.token_file:
+        return ""
+    try:
+        token = Path(t.token_file).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ConfigError(f"text_api.token_file = {t.token_file!r}: cannot read it: {e.strerror}") from None
+    if not token:
+        raise ConfigError(f"text_api.token_file = {t.token_file!r} is empty: write the token into it")
+    return token
+
+
+def _texts(body: bytes) -> tuple[list[str], bool]:
+    """(texts, batch?) from a request body, or BadInput."""
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput(HTTPStatus.BAD_REQUEST, "the body is not UTF-8") from None
+    except ValueError as e:
+        raise BadInput(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {e}") from None
+    if not isinstance(obj, dict) or ("text" in obj) == ("texts" in obj):
+        raise BadInput(HTTPStatus.BAD_REQUEST, 'send {"text": "..."} or {"texts": ["...", ...]}')
+    batch = "texts" in obj
+    texts: Any = obj["texts"] if batch else [obj["text"]]
+    if not isinstance(texts, list) or not all(isinstance(x, str) for x in texts):
+        raise BadInput(HTTPStatus.BAD_REQUEST, '"text" must be a string and "texts" a list of strings')
+    if len(texts) > MAX_BATCH:
+        raise BadInput(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BATCH} texts in one batch")
+    for i, t in enumerate(texts):
+        try:
+            size = len(t.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate (\ud800) in the JSON
+            raise BadInput(HTTPStatus.BAD_REQUEST, f"text {i} is not valid Unicode") from None
+        if size > MAX_TEXT_BYTES:
+            raise BadInput(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"text {i} is over {MAX_TEXT_BYTES} bytes")
+    return texts, batch
+
+
+class TextApi:
+    """The endpoint's state: the finder, the token and the metrics. Thread-safe."""
+
+    def __init__(self, finder: Callable[[], TextFinder], metrics: Metrics, token: str = "") -> None:
+        self.finder = finder  # the current configuration's finder (nolink serve reloads it)
+        self.metrics = metrics
+        self.token = token
+
+    def answer(self, body: bytes) -> tuple[HTTPStatus, object]:
+        t0 = time.perf_counter()
+        try:
+            texts, batch = _texts(body)
+        except BadInput as e:
+            return e.status, {"error": str(e)}
+        finder = self.finder()
+        results = [check_text(t, finder) for t in texts]
+        for r in results:
+            self.metrics.texts.labels(r.verdict).inc()
+        self.metrics.text_duration.observe(time.perf_counter() - t0)
+        out = [r.to_json() for r in results]
+        return HTTPStatus.OK, out if batch else out[0]
+
+    def authorised(self, header: str | None) -> bool:
+        if not self.token:
+            return True
+        scheme, _, value = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "nolink"
+    sys_version = ""
+    api: TextApi  # set on the subclass made by make_server
+
+    def _reply(self, status: HTTPStatus, obj: object, close: bool = False) -> None:
+        body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        head = [
+            f"HTTP/1.1 {status.value} {status.phrase}",
+            "Content-Type: application/json; charset=utf-8",
+            f"Content-Length: {len(body)}",
+        ]
+        if status == HTTPStatus.UNAUTHORIZED:
+            head.append('WWW-Authenticate: Bearer realm="nolink"')
+        if close:
+            head.append("Connection: close")
+            self.close_connection = True
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body)  # one write
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != PATH:
+            self._discard()
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint; POST {PATH}"})
+            return
+        if not self.api.authorised(self.headers.get("Authorization")):
+            self._discard()
+            self._reply(HTTPStatus.UNAUTHORIZED, {"error": "send Authorization: Bearer TOKEN"})
+            return
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") or length is None or not length.strip().isdigit():
+            self._reply(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length"}, close=True)
+            return
+        n = int(length)
+        if n > MAX_BODY_BYTES:
+            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"}, close=True)
+            return
+        status, obj = self.api.answer(self.rfile.read(n))
+        self._reply(status, obj)
+
+    def do_GET(self) -> None:
+        self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"POST {PATH} with a JSON body"})
+
+    def _discard(self) -> None:
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) <= MAX_BODY_BYTES:
+            self.rfile.read(int(length))
+        else:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # no request lines: texts stay private
+        return
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
+def make_server(config: Config, finder: Callable[[], TextFinder], metrics: Metrics) -> Server | None:
+    """The endpoint bound to text_api.listen (not yet serving), or None when it is off."""
+    t = config.text_api
+    addr = parse_listen(t.listen, "text_api.listen")
+    if addr is None:
+        return None
+    api = TextApi(finder, metrics, read_token(t))
+    handler = type("BoundHandler", (Handler,), {"api": api})
+    try:
+        return (Server6 if ":" in addr[0] else Server)(addr, handler)
+    except OSError as e:
+        raise NolinkError(f"text_api.listen = {t.listen!r}: cannot listen there: {e.strerror}") from None
+
+
+def start(config: Config, finder: Callable[[], TextFinder], metrics: Metrics) -> Server | None:
+    """Serve the endpoint in a daemon thread (nolink serve); None when text_api.listen is ""."""
+    server = make_server(config, finder, metrics)
+    if server is not None:
+        threading.Thread(target=server.serve_forever, name="text-api", daemon=True).start()
+        log.info("text API listening on %s%s", config.text_api.listen, PATH)
+    return server
+
+
+def serve_only(config: Config) -> int:
+    """nolink serve --no-milter: only the text endpoint (and /metrics), until SIGTERM or SIGINT."""
+    import prometheus_client
+
+    from .metrics import serve_http
+
+    if not config.text_api.listen:
+        raise ConfigError('serve --no-milter needs text_api.listen, e.g. "127.0.0.1:9429"')
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    scanner = Scanner(config)
+    metrics = Metrics()
+    metrics.configured(config, scanner.psl.source, scanner.psl.version)
+    serve_http(metrics, config.metrics.listen)
+    server = make_server(config, lambda: scanner.text, metrics)
+    assert server is not None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda s, f: stop.set())
+    thread = threading.Thread(target=server.serve_forever, name="text-api", daemon=True)
+    thread.start()
+    log.info("nolink text API listening on %s%s (no milter)", config.text_api.listen, PATH)
+    while not stop.wait(1.0):
+        pass
+    server.shutdown()
+    server.server_close()
+    log.info("nolink stopped")
+    return 0
