@@ -157,10 +157,13 @@ class Engine:
         tesserocr = self._t = _module()
         self.page_langs, self.latin_lang = passes(languages)
         self.lock = threading.Lock()
+        # LSTM only: the legacy engine's adaptive classifier learns from every page read, so a
+        # reading would depend on the images read before it in this process
+        lstm = tesserocr.OEM.LSTM_ONLY
         try:
-            self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO)
+            self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm)
             self.latin = (
-                tesserocr.PyTessBaseAPI(lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK)
+                tesserocr.PyTessBaseAPI(lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm)
                 if self.latin_lang
                 else None
             )
