@@ -185,7 +185,7 @@ class Engine:
         page_image = (
             image if k >= 1 else image.resize((max(1, round(w * k)), max(1, round(h * k))), _BILINEAR)
         )
-        api.SetImage(page_image)
+        _set_image(api, page_image)
         if not api.Recognize(timeout=max(1, int(timeout * 1000))):
             api.Clear()
             return None
@@ -243,7 +243,7 @@ class Engine:
             # single-line and single-word modes dropped dots; SetRectangle on the page read nothing).
             py = max(4, (y2 - y1) // 3)
             px = max(6, (y2 - y1) // 2)
-            api.SetImage(image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py))))
+            _set_image(api, image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py))))
             if not api.Recognize():
                 continue
             # per character: a word's confidence is its worst letter's, and a misread path
@@ -283,6 +283,14 @@ def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int,
         out.append((x1, y1, x2, y2))
         i = j
     return out
+
+
+def _set_image(api: Any, image: Any) -> None:
+    """Hand a greyscale PIL image to Tesseract as raw pixels. tesserocr's SetImage(PIL) encodes it
+    to PNG first: measured 0.9-1.0 s of CPU for a 300 dpi A4 page, against 0.02-0.04 s this way."""
+    if image.mode != "L":
+        image = image.convert("L")
+    api.SetImageBytes(image.tobytes(), image.width, image.height, 1, image.width)
 
 
 def _word(r: Any, level: Any) -> str:
