@@ -93,17 +93,18 @@ def main() -> None:
     def api_pass(lang: str, latin_page: bool = False) -> Any:
         import tesserocr
 
-        api = tesserocr.PyTessBaseAPI(lang=lang)
-        eng = tesserocr.PyTessBaseAPI(lang="eng") if latin_page else None
+        lstm = tesserocr.OEM.LSTM_ONLY
+        api = tesserocr.PyTessBaseAPI(lang=lang, oem=lstm)
+        eng = tesserocr.PyTessBaseAPI(lang="eng", oem=lstm) if latin_page else None
 
         def run(data: bytes, k: int) -> tuple[float, float]:
             im = ocr._prepare(__import__("PIL.Image").Image.open(io.BytesIO(data)))
 
             def go() -> None:
-                api.SetImage(im)
+                ocr._set_image(api, im)  # raw pixels, as nolink does (SetImage(PIL) PNG-encodes)
                 api.GetUTF8Text()
                 if eng is not None:
-                    eng.SetImage(im)
+                    ocr._set_image(eng, im)
                     eng.GetUTF8Text()
 
             c, w, _ = cpu_wall(go)
