@@ -165,7 +165,7 @@ def _scan(im: Image.Image, rng: random.Random) -> Image.Image:
     """What a flatbed scanner adds: a grey paper, a little blur, noise, a slight skew."""
     im = im.filter(ImageFilter.GaussianBlur(0.6))
     im = im.point(lambda v: 18 + v * 222 // 255)  # toner is not black, paper not white
-    im = ImageChops.add(im, Image.effect_noise(im.size, 10), 1.0, -128)
+    im = ImageChops.add(im, _noise(im.size, rng, 16), 1.0, -128)
     return im.rotate(rng.uniform(-0.4, 0.4), resample=Image.Resampling.BICUBIC, fillcolor=240)
 
 
@@ -210,7 +210,7 @@ def photo(seed: int = 0, size: tuple[int, int] = (1200, 900), fmt: str = "JPEG")
     rng = random.Random(seed)
     w, h = size
     base = Image.linear_gradient("L").resize(size)
-    r = Image.effect_noise(size, 40)
+    r = _noise(size, rng, 64)
     g = base.rotate(90).resize(size)
     im = Image.merge("RGB", (base, g, r))
     dr = ImageDraw.Draw(im)
@@ -245,6 +245,13 @@ def icon(fmt: str = "GIF") -> bytes:
     im = Image.new("RGB", (24, 24), (255, 255, 255))
     ImageDraw.Draw(im).rectangle((4, 4, 19, 19), fill=(0, 90, 200))
     return _encode(im, fmt)
+
+
+def _noise(size: tuple[int, int], rng: random.Random, spread: int) -> Image.Image:
+    """Grey noise around 128 (±spread), from the seeded generator: the same picture every run
+    (Pillow's effect_noise draws from C's rand(), which differs between processes)."""
+    raw = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
+    return raw.point(lambda v: 128 - spread + v * 2 * spread // 255)
 
 
 def _encode(im: Image.Image, fmt: str) -> bytes:
