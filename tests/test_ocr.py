@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -356,3 +357,18 @@ def test_an_image_tesseract_fails_on_is_unscannable(
     assert [(u.reason, str(u.location)) for u in r.unscannable] == [
         ("unparseable", "2 image/png attachment poster.png › ocr")
     ]
+
+
+@needs_tesseract
+def test_connections_in_threads_share_one_engine_safely(events: list[str]) -> None:
+    import concurrent.futures
+
+    urls = ["www.dla.go.th", "dla.go.th", "www.dopa.go.th", None]
+    posters = [img.poster(u, seed=20 + i) for i, u in enumerate(urls)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda p: scanned(p), posters * 2))
+    got = [[x.url for x in r.findings] for r in results]
+    want = [[f"http://{u}"] if u else [] for u in urls]
+    assert got == want * 2
+    assert events.count("call") == 4 and events.count("cache_hit") == 4
+    assert os.environ["OMP_THREAD_LIMIT"] == "1"  # set before libtesseract loaded
