@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import threading
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.message import Message
@@ -19,6 +21,7 @@ from .extract.registry import DOCUMENT_FORMATS
 from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
 from .links.html import HtmlFinder
 from .links.images import code_links
+from .links.ocr import OcrBudget, OcrFinder, OcrOptions
 from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
@@ -50,6 +53,7 @@ class _Message:
     errors: list[str] = field(default_factory=list)
     unscannable: list[Unscanned] = field(default_factory=list)
     out_of_time: bool = False
+    ocr: OcrBudget = field(default_factory=lambda: OcrBudget(0.0))  # links.ocr_budget, set by the scanner
 
     def unscan(self, reason: UnscannableReason, detail: str, where: Location) -> None:
         self.unscannable.append(Unscanned(reason, detail, where))
@@ -72,9 +76,19 @@ class Scanner:
         lc = self.config.links
         self.psl = load_psl(lc.psl_file)
         self.text = TextFinder(self.psl, TextOptions(count_email=lc.count_email))
-        self.html = HtmlFinder(self.text, self._image_hook if lc.scan_qr and lc.scan_attachments else None)
+        self.ocr = (
+            OcrFinder(self.text, OcrOptions(lc.ocr_languages, lc.ocr_cache_size, lc.max_image_pixels))
+            if lc.ocr
+            else None
+        )
+        self.html = HtmlFinder(
+            self.text, self._image_hook if (lc.scan_qr or lc.ocr) and lc.scan_attachments else None
+        )
         # links.headers are shell patterns ("List-*"): one case-insensitive regex for all of them
         self._headers_re = re.compile("|".join(fnmatch.translate(h) for h in lc.headers) or "(?!)", re.I)
+
+    def _new_message(self) -> _Message:
+        return _Message(self.budget(), ocr=OcrBudget(self.config.links.ocr_budget))
 
     def budget(self) -> Budget:
         lc = self.config.links
@@ -91,7 +105,7 @@ class Scanner:
             msg = parse(data)
         except Exception as e:
             return ScanResult(errors=(f"message cannot be parsed: {type(e).__name__}",), size=len(data))
-        m = _Message(self.budget())
+        m = self._new_message()
         token = _current.set(m)
         try:
             parts = self._message(msg, "", m, 0)
@@ -251,7 +265,7 @@ class Scanner:
             if link is not None:
                 m.findings.append(link)
         for im in got.images:
-            if self.config.links.scan_qr:
+            if self.config.links.scan_qr or self.ocr is not None:
                 self.see_image(im, where.child(im.where), m)
         for bad in got.unscannable:
             m.unscan(bad.reason, bad.detail, where.child(bad.where))
@@ -287,6 +301,8 @@ class Scanner:
         if piece.image is not None:
             m.findings.extend(self.image_findings(piece.image, where))
             return
+        # the OCR cache is keyed by the encoded bytes (hashing them is cheaper than the pixels)
+        digest = hashlib.sha256(piece.data).digest() if self.ocr is not None else b""
         for item in frames(piece.data, m.budget, self.config.links.max_image_pixels):
             if isinstance(item, Unscannable):
                 m.unscan(item.reason, item.detail, where.child(item.where))
@@ -297,17 +313,33 @@ class Scanner:
                     m.out_of_time = True
                     m.unscan("budget", m.budget.time_note(), where.child(sub))
                 return
-            m.findings.extend(self.image_findings(image, where.child(sub)))
+            key = digest + sub.encode() if digest else b""
+            m.findings.extend(self.image_findings(image, where.child(sub), key))
 
-    def image_findings(self, image: Any, where: Location) -> list[Link]:
-        """Every finder that reads a decoded grey-scale PIL image. The hook for more (OCR)."""
-        return code_links(image, where, self.text.find)
+    def image_findings(self, image: Any, where: Location, key: bytes = b"") -> list[Link]:
+        """Every finder that reads a decoded grey-scale PIL image: 2D codes, then OCR.
+
+        key: a content hash of the encoded image and frame, for the OCR cache (b"": hash pixels)."""
+        out = code_links(image, where, self.text.find) if self.config.links.scan_qr else []
+        if self.ocr is not None:
+            m = _current.get()
+            if m is None:  # called outside scan(): a budget of its own
+                m = self._new_message()
+            r = self.ocr.find_image(image, where, m.ocr, key, time_left=m.budget.deadline - time.monotonic())
+            out.extend(x for x in r.links if all(x.url != y.url for y in out))
+            if r.unscannable:
+                m.unscan(
+                    "unparseable" if r.reason == "unparseable" else "budget",
+                    r.unscannable,
+                    where.child("ocr"),
+                )
+        return out
 
     def _image_hook(self, data: bytes, where: Location) -> list[Link]:
         """QR codes (and SVG links) in data: images inside HTML, within the current message's budget."""
         m = _current.get()
         if m is None:  # HtmlFinder used outside scan(): a budget of its own
-            m = _Message(self.budget())
+            m = self._new_message()
         before = len(m.findings)
         # by its bytes, like any content: a data:image/svg+xml is rendered and its links read
         self.content(data, "", "", where, m, 1, 0)
