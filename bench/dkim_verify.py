@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "milter"))
 
 from dkimkeys import ed25519_key, letter, rsa_key, sign
 from harness import Dnsmasq, have_dnsmasq
-from nolink.dkimcheck import DkimVerifier
-from nolink.dkimdns import KeyResolver
+from nolink.dkim.check import DkimVerifier
+from nolink.dkim.resolver import KeyResolver
 from nolink.psl import load
 
 

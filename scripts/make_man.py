@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "milter"))
 
 from nolink import __version__  # noqa: E402
-from nolink.cli import build_parser  # noqa: E402
+from nolink.adapters.cli import build_parser  # noqa: E402
 from nolink.config import Config, as_dict  # noqa: E402
 
 MAN = ROOT / "man"

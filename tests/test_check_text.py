@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from nolink.cli import main
+from nolink.adapters.cli import main
+from nolink.adapters.textapi import MAX_BATCH, MAX_TEXT_BYTES, PATH, Server, make_server, read_token
 from nolink.config import parse
 from nolink.errors import ConfigError
 from nolink.metrics import Metrics
 from nolink.scan import Scanner
-from nolink.textapi import MAX_BATCH, MAX_TEXT_BYTES, PATH, Server, make_server, read_token
 
 LINK_TH = "แจ้งคืนภาษี กรุณาตรวจสอบที่ https://evil.example.com/r ภายในวันนี้"
 CLEAN_TH = "เรียน คุณสมชาย บัตรประชาชนของท่านจะหมดอายุวันที่ ๑๖ ก.พ. ๒๕๖๙ โปรดติดต่อสำนักงานเขต"

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from mail import message
-from nolink.cli import main
+from nolink.adapters.cli import main
 
 LINK = message("ดูที่ https://evil.example.com/x ค่ะ")
 CLEAN = message("เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙")
@@ -258,7 +258,7 @@ class Tty(io.StringIO):
 
 
 def test_progress_bar_with_total_and_eta() -> None:
-    from nolink.cli import Progress
+    from nolink.adapters.cli import Progress
 
     bar = Progress(Tty(), total=1000).render(250, 5.0)  # 50/s, 750 to go
     assert bar.startswith("[") and "#" in bar and "-" in bar
@@ -267,7 +267,7 @@ def test_progress_bar_with_total_and_eta() -> None:
 
 
 def test_progress_total_is_known_for_files_and_maildirs_only(tmp_path: Path, files: Path) -> None:
-    from nolink.sources import count_messages
+    from nolink.adapters.sources import count_messages
 
     assert count_messages([str(files)]) == 2
     assert count_messages([str(files / "a.eml"), str(files)]) == 3
@@ -282,7 +282,7 @@ def test_progress_total_is_known_for_files_and_maildirs_only(tmp_path: Path, fil
 
 
 def test_progress_reaches_a_terminal_only() -> None:
-    from nolink.cli import Progress
+    from nolink.adapters.cli import Progress
 
     tty = Tty()
     p = Progress(tty, 2)
@@ -298,7 +298,7 @@ def test_progress_reaches_a_terminal_only() -> None:
 
 
 def test_sniff_keeps_messages_as_messages() -> None:
-    from nolink.sources import sniff_not_mail
+    from nolink.adapters.sources import sniff_not_mail
 
     assert sniff_not_mail(LINK) == ""
     assert sniff_not_mail(b"\xef\xbb\xbfReceived: from x\r\nFrom: a@b\r\n\r\nhi") == ""  # a BOM first

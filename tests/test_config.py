@@ -78,7 +78,7 @@ def test_local_psl_file(tmp_path: Path) -> None:
 def test_as_dict_round_trips_through_toml() -> None:
     import tomllib
 
-    from nolink.cli import cmd_show_config
+    from nolink.adapters.cli import cmd_show_config
 
     class Out:
         text = ""

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from dkimkeys import ed25519_key, letter, rsa_key, sign
-from nolink.dkimcheck import DkimPolicy, DkimVerifier, from_domain
-from nolink.dkimdns import Answer, KeyResolver, TtlCache
+from nolink.dkim.check import DkimPolicy, DkimVerifier, from_domain
+from nolink.dkim.resolver import Answer, KeyResolver, TtlCache
 from nolink.psl import load
 
 NAME = "s1._domainkey.example.go.th"

@@ -9,8 +9,8 @@ import pytest
 
 from dkimkeys import ed25519_key, letter, rsa_key, sign
 from harness import Dnsmasq, free_port_udp, have_dnsmasq
-from nolink.dkimcheck import DkimPolicy, DkimVerifier
-from nolink.dkimdns import KeyResolver
+from nolink.dkim.check import DkimPolicy, DkimVerifier
+from nolink.dkim.resolver import KeyResolver
 from nolink.psl import load
 
 pytestmark = pytest.mark.skipif(bool(have_dnsmasq()), reason=have_dnsmasq() or "ok")

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dkimkeys import rsa_key
-from nolink import dkimspeed
+from nolink.dkim import speed as dkimspeed
 
 
 @given(st.integers(min_value=0, max_value=1 << 4200), st.integers(min_value=-1, max_value=600))
@@ -27,7 +27,7 @@ def test_installed_for_dkimpy() -> None:
     import dkim
     import dkim.crypto
 
-    import nolink.dkimcheck  # noqa: F401  (installs)
+    import nolink.dkim.check  # noqa: F401  (installs)
 
     assert dkim.crypto.int2str is dkimspeed.int2str
     assert dkim.parse_public_key is dkimspeed.parse_public_key

@@ -8,12 +8,12 @@ import io
 
 import pytest
 
-from nolink.checks import exception_checks
-from nolink.cli import cmd_show_config
+from nolink.adapters.cli import cmd_show_config
 from nolink.config import parse
 from nolink.errors import ConfigError
 from nolink.findings import Link, Location, ScanResult
 from nolink.metrics import Metrics
+from nolink.ops.checks import exception_checks
 from nolink.policy import decide, log_line
 from nolink.scope import Envelope
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nolink.config import Config, parse
-from nolink.dkimcheck import DkimResult
+from nolink.dkim.check import DkimResult
 from nolink.findings import Link, Location
 from nolink.ops import journal
 from nolink.ops.journal import COLUMNS, Journal, connect, connect_ro, migrate, prune

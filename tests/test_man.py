@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 
 from conftest import ROOT
-from nolink.cli import build_parser
+from nolink.adapters.cli import build_parser
 from nolink.config import Config, as_dict
 
 REGENERATE = "run .venv/bin/python scripts/make_man.py and commit man/"

@@ -14,13 +14,13 @@ import pytest
 import ocrimages as img
 from mail import attachment, message, multipart, part
 from nolink import Config
-from nolink.checks import ocr_checks
 from nolink.config import LinksConfig, parse
 from nolink.errors import ConfigError
 from nolink.findings import Location
 from nolink.links import ocr
 from nolink.links.ocr import OcrBudget, OcrFinder, OcrOptions, OcrText, ocr_rule
 from nolink.metrics import Metrics
+from nolink.ops.checks import ocr_checks
 from nolink.scan import Scanner, scanner_for
 
 

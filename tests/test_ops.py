@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from nolink.checks import socket_checks
 from nolink.config import parse
+from nolink.ops.checks import socket_checks
 
 UNIT = ROOT / "systemd" / "nolink.service"
 analyze = shutil.which("systemd-analyze")
@@ -126,7 +126,7 @@ def test_sigterm_with_nothing_in_flight_exits_zero(tmp_path: Path) -> None:
 
 
 def test_abstract_notify_socket() -> None:
-    from nolink.notify import notify
+    from nolink.adapters.notify import notify
 
     name = f"nolink-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
@@ -171,7 +171,7 @@ def test_socket_directory_checks(tmp_path: Path) -> None:
 
 def test_inet_socket_check() -> None:
     assert socket_checks(parse('[milter]\nsocket = "inet:8890@127.0.0.1"')) == [
-        __import__("nolink.checks", fromlist=["Check"]).Check(True, "milter socket inet:8890@127.0.0.1")
+        __import__("nolink.ops.checks", fromlist=["Check"]).Check(True, "milter socket inet:8890@127.0.0.1")
     ]
 
 
@@ -232,7 +232,7 @@ def test_a_second_serve_on_a_live_socket_refuses_to_start(tmp_path: Path) -> Non
 
 
 def test_a_stale_socket_file_does_not_block_a_start(tmp_path: Path) -> None:
-    from nolink.service import refuse_live_socket
+    from nolink.adapters.service import refuse_live_socket
 
     cfg, sock = write_config(tmp_path)
     sock.parent.mkdir()
@@ -249,7 +249,7 @@ def test_a_stale_socket_file_does_not_block_a_start(tmp_path: Path) -> None:
 
 @needs_postfix_group
 def test_check_config_command(tmp_path: Path) -> None:
-    from nolink.cli import main
+    from nolink.adapters.cli import main
 
     class Out:
         text = ""
@@ -295,7 +295,7 @@ def test_check_config_command(tmp_path: Path) -> None:
     ],
 )
 def test_internal_domains_checks(domains: str, warning: bool, says: str) -> None:
-    from nolink.checks import scope_checks
+    from nolink.ops.checks import scope_checks
     from nolink.psl import load
 
     checks = scope_checks(parse(f"[scope]\ninternal_domains = {domains}\n"), load())
@@ -322,7 +322,7 @@ def test_internal_domains_that_can_never_match_are_refused(entry: str, says: str
 
 
 def test_check_config_prints_the_scope_warning() -> None:
-    from nolink.cli import main
+    from nolink.adapters.cli import main
 
     class Out:
         text = ""
@@ -340,7 +340,7 @@ def test_unit_tags_its_lines_nolink() -> None:
 
 
 def test_time_stamp_only_when_not_under_journald(tmp_path: Path) -> None:
-    from nolink.cli import log_format
+    from nolink.adapters.cli import log_format
 
     with (tmp_path / "log").open("w") as f:
         st = os.fstat(f.fileno())

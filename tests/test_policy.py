@@ -8,7 +8,7 @@ import pytest
 
 from mail import attachment, message, multipart
 from nolink.config import Config, parse
-from nolink.dkimcheck import DkimResult
+from nolink.dkim.check import DkimResult
 from nolink.errors import ConfigError
 from nolink.findings import Link, Location, ScanResult
 from nolink.policy import Decision, decide, log_line, logval, sample, smtp_reply
@@ -149,8 +149,8 @@ def test_too_large_is_552_5_3_4() -> None:
 
 def test_dkimpy_internals_never_reach_the_sender() -> None:
     from dkimkeys import rsa_key, sign
-    from nolink.dkimcheck import DkimVerifier
-    from nolink.dkimdns import KeyResolver
+    from nolink.dkim.check import DkimVerifier
+    from nolink.dkim.resolver import KeyResolver
     from nolink.psl import load
     from test_dkim import Zone
 

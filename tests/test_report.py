@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from nolink.cli import main
+from nolink.adapters.cli import main
 from nolink.config import Config
-from nolink.dkimcheck import DkimResult
+from nolink.dkim.check import DkimResult
 from nolink.findings import Link, Location
 from nolink.ops import journal, report, report_html
 from nolink.policy import Decision

@@ -15,9 +15,9 @@ import pytest
 from Milter.testctx import TestCtx
 
 from mail import message
+from nolink.adapters.service import NolinkMilter, Service, libmilter_address
+from nolink.adapters.workers import InProcessPool
 from nolink.config import Config, parse
-from nolink.service import NolinkMilter, Service, libmilter_address
-from nolink.workers import InProcessPool
 
 CITIZEN = "<somchai@example.com>"
 INTERNAL = "<staff@dopa.go.th>"
@@ -263,8 +263,8 @@ def test_reply_text_never_echoes_attacker_text() -> None:
 
 def dkim_service(zone: dict[str, bytes] | None = None, text: str = "") -> Service:
     from dkimkeys import rsa_key
-    from nolink.dkimcheck import DkimVerifier
-    from nolink.dkimdns import KeyResolver
+    from nolink.dkim.check import DkimVerifier
+    from nolink.dkim.resolver import KeyResolver
     from test_dkim import Zone
 
     svc = make(text + "\n[dkim]\nenabled = true\n")
@@ -311,7 +311,7 @@ def test_dkim_unaligned_signature_is_5_7_22() -> None:
 
 
 def test_dkim_temperror_is_tempfail() -> None:
-    from nolink.dkimdns import Answer
+    from nolink.dkim.resolver import Answer
 
     s = Session(dkim_service({"s1._domainkey.example.go.th": Answer("temp", detail="Timeout")}))  # type: ignore[dict-item]
     assert s.send(signed(CLEAN), CITIZEN) == Milter.TEMPFAIL
@@ -335,7 +335,7 @@ def test_dkim_dry_run() -> None:
 
 
 def test_dkim_temperror_reply_says_deferred_not_refused() -> None:
-    from nolink.dkimdns import Answer
+    from nolink.dkim.resolver import Answer
 
     s = Session(dkim_service({"s1._domainkey.example.go.th": Answer("temp", detail="Timeout")}))  # type: ignore[dict-item]
     s.send(signed(CLEAN), CITIZEN)

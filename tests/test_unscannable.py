@@ -12,7 +12,7 @@ import pytest
 
 from mail import attachment, message, multipart, part, zipped
 from nolink import Config, scan_message
-from nolink.cli import main
+from nolink.adapters.cli import main
 from nolink.config import LinksConfig
 from nolink.findings import Location, ScanResult, Unscanned
 from nolink.metrics import Metrics
@@ -155,7 +155,7 @@ def test_a_recognised_format_without_a_reader_is_unsupported(monkeypatch: pytest
 
 def test_accepting_unscannable_content_still_applies_dkim() -> None:
     from nolink.config import DkimConfig
-    from nolink.dkimcheck import DkimResult
+    from nolink.dkim.check import DkimResult
 
     cfg = Config(links=LinksConfig(on_unscannable="accept"), dkim=DkimConfig(enabled=True))
     r = scan_message(ENCRYPTED, cfg)

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from mail import message
+from nolink.adapters.workers import Job, Outcome, WorkerFailure, WorkerPool
 from nolink.config import Config, parse
-from nolink.dkimcheck import DkimResult
+from nolink.dkim.check import DkimResult
 from nolink.scan import Scanner
-from nolink.workers import Job, Outcome, WorkerFailure, WorkerPool
 from workerfaults import FaultyDecider
 
 LINK = message("ดูที่ https://evil.example.com/x ค่ะ")

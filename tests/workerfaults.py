@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from nolink.workers import Decider, Job, Outcome
+from nolink.adapters.workers import Decider, Job, Outcome
 
 
 class FaultyDecider(Decider):

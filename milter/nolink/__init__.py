@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys as _sys
 
 if _sys.argv[1:2] == ["serve"]:  # before the slow imports below: a reload signal must not kill us
-    from . import early as _early
+    from .adapters import early as _early
 
     _early.hold()
 

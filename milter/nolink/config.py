@@ -192,7 +192,7 @@ class MetricsConfig:
 
 @dataclass(frozen=True, slots=True)
 class TextApiConfig:
-    """POST /v1/check-text, the SMS channel (textapi.py)."""
+    """POST /v1/check-text, the SMS channel (adapters/textapi.py)."""
 
     listen: str = field(default="", metadata={"pattern": "text_listen"})  # "": off
     allow_remote: bool = False  # listen on a non-loopback address (put a token in front)

@@ -14,13 +14,13 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from . import __version__
+from .adapters.workers import Outcome
 from .config import Config, parse_listen
-from .dkimcheck import DkimResult
+from .dkim.check import DkimResult
 from .errors import NolinkError
 from .findings import UNSCANNABLE_REASONS, ScanResult
 from .policy import Decision
 from .versions import dist_version
-from .workers import Outcome
 
 ACTIONS = ("accept", "reject", "quarantine", "tempfail")
 MODES = ("enforce", "dry_run")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from . import allowlist
 from .config import Config
-from .dkimcheck import DkimResult
+from .dkim.check import DkimResult
 from .findings import Link, Location, ScanResult, Unscanned
 from .scope import Envelope, citizen_domains, out_of_scope
 

@@ -17,7 +17,7 @@ from typing import Literal
 import dns.exception
 import dns.resolver
 
-from .config import parse_nameserver
+from ..config import parse_nameserver
 
 Status = Literal["ok", "notfound", "temp"]
 NEGATIVE_TTL = 60.0

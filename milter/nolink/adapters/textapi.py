@@ -25,12 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .config import Config, TextApiConfig, parse_listen
-from .errors import ConfigError, NolinkError
-from .links.text import TextFinder
-from .metrics import Metrics
-from .scan import Scanner
-from .textcheck import check_text
+from ..config import Config, TextApiConfig, parse_listen
+from ..errors import ConfigError, NolinkError
+from ..links.text import TextFinder
+from ..metrics import Metrics
+from ..scan import Scanner
+from ..textcheck import check_text
 
 PATH = "/v1/check-text"
 MAX_TEXT_BYTES = 64 * 1024
@@ -241,7 +241,7 @@ def serve_only(config: Config) -> int:
     """nolink serve --no-milter: only the text endpoint (and /metrics), until SIGTERM or SIGINT."""
     import prometheus_client
 
-    from .metrics import serve_http
+    from ..metrics import serve_http
 
     if not config.text_api.listen:
         raise ConfigError('serve --no-milter needs text_api.listen, e.g. "127.0.0.1:9429"')

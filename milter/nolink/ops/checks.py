@@ -15,9 +15,9 @@ import re
 import stat
 from dataclasses import dataclass
 
-from .config import Config, parse_listen, parse_nameserver
-from .errors import NolinkError
-from .psl import PublicSuffixList
+from ..config import Config, parse_listen, parse_nameserver
+from ..errors import NolinkError
+from ..psl import PublicSuffixList
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ def scope_checks(cfg: Config, psl: PublicSuffixList) -> list[Check]:
 
 
 def deployment_checks(cfg: Config) -> list[Check]:
-    from .scan import Scanner
+    from ..scan import Scanner
 
     out: list[Check] = []
     psl: PublicSuffixList | None = None
@@ -262,7 +262,7 @@ def ocr_checks(cfg: Config) -> list[Check]:
     lc = cfg.links
     if not lc.ocr:
         return [Check(True, "OCR off (links.ocr = false): text in images is not read")]
-    from .links import ocr
+    from ..links import ocr
 
     langs = lc.ocr_languages
     try:

@@ -32,15 +32,13 @@ from typing import Any
 import Milter
 import prometheus_client
 
-from . import early, textapi
-from .config import Config, load
-from .dkimcheck import DkimResult
-from .errors import NolinkError
-from .findings import ScanResult
-from .metrics import Metrics, serve_http
-from .notify import monotonic_usec, notify
-from .ops.journal import Journal
-from .policy import (
+from ..config import Config, load
+from ..dkim.check import DkimResult
+from ..errors import NolinkError
+from ..findings import ScanResult
+from ..metrics import Metrics, serve_http
+from ..ops.journal import Journal
+from ..policy import (
     AUTH_RESULTS,
     HEADER,
     Decision,
@@ -54,8 +52,10 @@ from .policy import (
     new_ref,
     smtp_reply,
 )
-from .scan import scanner_for
-from .scope import Envelope, domain_of, out_of_scope
+from ..scan import scanner_for
+from ..scope import Envelope, domain_of, out_of_scope
+from . import early, textapi
+from .notify import monotonic_usec, notify
 from .workers import InProcessPool, Job, Outcome, WorkerFailure, WorkerPool
 
 # pymilter's C module is the top-level "milter"; imported by name so that type checkers, which

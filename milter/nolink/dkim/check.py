@@ -24,11 +24,11 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from .config import DkimConfig
-from .decode import header_text
-from .dkimdns import KeyResolver
-from .dkimspeed import install as _faster_dkimpy
-from .psl import PublicSuffixList
+from ..config import DkimConfig
+from ..decode import header_text
+from ..psl import PublicSuffixList
+from .resolver import KeyResolver
+from .speed import install as _faster_dkimpy
 
 _faster_dkimpy()  # same results, ~0.8 ms less per RSA verification (see dkimspeed.py)
 

@@ -36,10 +36,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .config import Config
-from .dkimcheck import DkimResult
-from .errors import NolinkError
-from .findings import ScanResult
+from ..config import Config
+from ..dkim.check import DkimResult
+from ..errors import NolinkError
+from ..findings import ScanResult
 
 log = logging.getLogger("nolink")
 START_TIMEOUT = 120.0  # a worker builds its Scanner (PSL, finders) before it says it is ready
@@ -107,8 +107,8 @@ class Decider:
     """The per-worker state: the Scanner and DKIM verifier of one configuration, built once."""
 
     def __init__(self, config: Config) -> None:
-        from .dkimcheck import verifier_for
-        from .scan import Scanner
+        from ..dkim.check import verifier_for
+        from ..scan import Scanner
 
         self.scanner = Scanner(config)
         # with [[exceptions]], links may not count in the end: DKIM is checked for the verdict then
@@ -118,7 +118,7 @@ class Decider:
         self.dns: list[tuple[str, str, float]] = []
         self.pinned = 0
         self.ocr: list[tuple[str, float]] = []
-        from .links import ocr  # the OCR cache and engine live in this worker process
+        from ..links import ocr  # the OCR cache and engine live in this worker process
 
         ocr.observer = lambda event, seconds: self.ocr.append((event, seconds))
         if self.dkim is not None:
@@ -201,7 +201,7 @@ def _mp_context() -> Any:
         if _context is None:
             os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # inherited by the forkserver and workers
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["nolink.workers", "nolink.scan", "nolink.dkimcheck"])
+            ctx.set_forkserver_preload(["nolink.adapters.workers", "nolink.scan", "nolink.dkim.check"])
             _context = ctx
         return _context
 

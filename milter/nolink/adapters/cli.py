@@ -12,18 +12,18 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from . import __version__
-from .config import Config, as_dict, load
-from .dkimcheck import DkimResult, verifier_for
-from .errors import ConfigError, InputError, NolinkError
-from .findings import ScanResult
-from .scan import Scanner
-from .scope import citizen_domains
+from .. import __version__
+from ..config import Config, as_dict, load
+from ..dkim.check import DkimResult, verifier_for
+from ..errors import ConfigError, InputError, NolinkError
+from ..findings import ScanResult
+from ..scan import Scanner
+from ..scope import citizen_domains
+from ..versions import versions
 from .sources import count_messages, iter_path, sniff_not_mail
-from .versions import versions
 
 if TYPE_CHECKING:
-    from .ops.quarantine import Queue
+    from ..ops.quarantine import Queue
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
 
@@ -157,7 +157,7 @@ def _scan_line(name: str, verdict: str, r: ScanResult, dk: DkimResult | None) ->
 
 def cmd_check_text(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     """An SMS or other plain text: the arguments (joined by spaces), or standard input when none."""
-    from .textcheck import check_text
+    from ..textcheck import check_text
 
     if args.text:
         text = " ".join(args.text)
@@ -179,7 +179,7 @@ def cmd_check_text(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
 
 
 def cmd_check_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
-    from .checks import deployment_checks
+    from ..ops.checks import deployment_checks
 
     checks = deployment_checks(cfg)
     bad = [c for c in checks if not c.ok]
@@ -266,7 +266,7 @@ def _journals(args: argparse.Namespace, cfg: Config) -> list[str]:
 
 
 def cmd_lookup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
-    from .ops import lookup
+    from ..ops import lookup
 
     found = lookup.find(_journals(args, cfg), args.id)
     if args.json:
@@ -287,7 +287,7 @@ def _age(seconds: float) -> str:
 
 
 def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
-    from .ops.quarantine import Queue
+    from ..ops.quarantine import Queue
 
     q = Queue(args.postfix_config, cfg.journal.path)
     if args.action == "list":
@@ -321,7 +321,7 @@ def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
 
 
 def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextIO) -> int:
-    from .ops.lookup import describe
+    from ..ops.lookup import describe
 
     if len(args.ids) != 1:
         raise NolinkError("nolink quarantine show: give one queue id")
@@ -360,7 +360,7 @@ def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextI
 def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     import datetime
 
-    from .ops import report, report_html
+    from ..ops import report, report_html
 
     now = datetime.datetime.now().astimezone()
     since = report.parse_when(args.since, now)
