@@ -343,7 +343,9 @@ def windows(s: str) -> list[tuple[int, int]]:
 _BROKEN_REACH = 300
 MAX_BREAKS = 1000
 MAX_LINKS = 1000  # per text (one field of one part)
-_BREAK_HINT = re.compile(r"(?<=[^\W_])\.[ \t]*\r?\n(?=[ \t>]*[^\W_])")
+# the literal "." first: the engine then jumps from one "." to the next at C speed (a leading
+# look-behind made it try every position of the text in turn)
+_BREAK_HINT = re.compile(r"\.(?<=[^\W_]\.)[ \t]*\r?\n(?=[ \t>]*[^\W_])")
 _BROKEN = re.compile(
     r"((?:[A-Za-z][A-Za-z0-9+.\-]{1,15}://)?(?:[^\W_][\w-]*+\.){2,}+)[ \t]*+\r?\n[ \t>]*+"
     r"([^\W_][^\s<>\"']*+)"
