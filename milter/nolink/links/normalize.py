@@ -169,6 +169,10 @@ def _windows(s: str) -> list[tuple[int, int]]:
         ws = _WS.search(s, p + _REACH, p + _SPAN)
         b = ws.start() if ws else min(len(s), p + _SPAN)
         if out and a <= out[-1][1]:
+            # dense triggers ("[.]" after "[.]"): the merged window reaches the full _SPAN, so the
+            # loop runs once per _SPAN characters, not once per trigger; a wider window only lets
+            # _SUBST see more, never less
+            b = max(b, min(len(s), p + _SPAN))
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
