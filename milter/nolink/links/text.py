@@ -313,7 +313,11 @@ def _scheme_url(raw: str) -> tuple[str, str] | None:
 
 
 _ANCHOR = re.compile(r"[.:]")
-_WS = re.compile(r"\s")
+# One window from its start: a token up to its first "." or ":" (no " \n\t\r" before it), the rest
+# of the token up to any whitespace, and after a bare scheme ("http://", "x:") the next token too;
+# then every following window that starts at most one " \n\t\r" later (they merge), in one C call.
+_W = r"[^ \n\t\r.:]*+[.:]\S*+(?:(?:(?<=//)|(?<=\\\\)|(?<=:))\s\S*+)?"
+_WINDOW_RUN = re.compile(rf"{_W}(?:[ \n\t\r]?{_W})*+")
 
 
 def windows(s: str) -> list[tuple[int, int]]:
@@ -321,18 +325,17 @@ def windows(s: str) -> list[tuple[int, int]]:
 
     Every link has one of them, and none spans whitespace except a scheme followed by one space
     ("http:// example.com"), so the window is stretched over the next token after a bare scheme.
-    Cost is linear: each character is looked at a bounded number of times.
+    Windows one whitespace character apart merge. Cost is linear: each character is looked at a
+    bounded number of times, and a run of merged windows (".\n" repeated) is one regex match, not
+    one Python step per token.
     """
     out: list[tuple[int, int]] = []
     end = 0
     while (m := _ANCHOR.search(s, end)) is not None:
         p = m.start()
         start = max(end, *(s.rfind(c, end, p) + 1 for c in " \n\t\r"))
-        ws = _WS.search(s, p)
-        end = ws.start() if ws else len(s)
-        if s.endswith(("//", "\\\\", ":"), start, end) and end < len(s):
-            ws = _WS.search(s, end + 1)
-            end = ws.start() if ws else len(s)
+        run = _WINDOW_RUN.match(s, start)
+        end = run.end() if run else len(s)  # it always matches: s[start:p] has no " \n\t\r" nor anchor
         if out and start <= out[-1][1] + 1:
             out[-1] = (out[-1][0], end)
         else:
