@@ -333,7 +333,8 @@ def windows(s: str) -> list[tuple[int, int]]:
     end = 0
     while (m := _ANCHOR.search(s, end)) is not None:
         p = m.start()
-        start = max(end, *(s.rfind(c, end, p) + 1 for c in " \n\t\r"))
+        ws = max(s.rfind(" ", end, p), s.rfind("\n", end, p), s.rfind("\t", end, p), s.rfind("\r", end, p))
+        start = ws + 1 if ws >= end else end
         run = _WINDOW_RUN.match(s, start)
         end = run.end() if run else len(s)  # it always matches: s[start:p] has no " \n\t\r" nor anchor
         if out and start <= out[-1][1] + 1:
@@ -402,24 +403,31 @@ class TextFinder:
         """True when a schemeless candidate cannot have a public suffix, so domain() would say None.
 
         Only for the plain shape (no "//", port, path, ไทย, or Thai glued to ASCII, and an ASCII
-        last label), where domain() keeps the host as matched: then its last label is the TLD,
-        unless it is a file extension (dropped) or digits (an IPv4 address), which go the long way.
+        last label), where domain() keeps the host as matched: then its last label is the TLD;
+        a file extension that is no TLD is dropped from a longer name ("www.x.com.pdf") as
+        domain() drops it; digits (IPv4) and anything else go the long way.
         A 1 MB text of "a.b " tokens costs one set lookup per token instead of a full split.
         """
         if m.group("port") is not None or m.group("path") is not None:
             return False
-        d = m.group("d")
+        d = m.group("d").rstrip(".")  # domain() trims trailing full stops
         if d.startswith("//") or THAI_TLD in d:
             return False
-        last = d[d.rfind(".") + 1 :].lower()
-        if (
-            not (last.isascii() and last.isalnum())
-            or last in self._top_labels
-            or last in FILE_EXTENSIONS
-            or last.isdigit()
-        ):
+        if not d.isascii() and _GLUED_THAI.search(d, 1) is not None:
             return False
-        return not last.startswith("xn--") and (d.isascii() or _GLUED_THAI.search(d, 1) is None)
+        labels = d.lower().rsplit(".", 2)
+        last = labels[-1]
+        if last in FILE_EXTENSIONS and last not in self._top_labels:  # "a.png", "www.x.com.pdf"
+            if len(labels) < 3:
+                return True  # two labels: domain() finds no suffix either
+            last = labels[-2]  # domain() drops the extension of a longer name
+        return (
+            last.isascii()
+            and last.isalnum()
+            and last not in self._top_labels
+            and not last.isdigit()
+            and not last.startswith("xn--")
+        )
 
     def _domain(self, m: re.Match[str]) -> tuple[int, str, str, str] | None:
         """(skip, text, url, host) for a schemeless host candidate, or None when it is no link.
