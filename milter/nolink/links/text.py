@@ -31,6 +31,9 @@ _THAI = "\u0e00-\u0e7f"
 _LABEL = rf"(?:[{_THAI}]++|[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)"
 _PATHCH = r"[^\s<>\"'`{}|\[\]]"
 _URL = re.compile(
+    # every match begins with one of these (a look-ahead checked before the three branches, whose
+    # look-behinds otherwise run at every position: 1 MB of "[.]" took 0.3 s, now 0.1 s)
+    r"(?=[\w/.+\-])(?:"
     # 1: scheme://... (any scheme: a reader can follow ftp://, git://, tcp:// too)
     rf"(?P<s>(?<![A-Za-z0-9+])[A-Za-z][A-Za-z0-9+.\-]{{1,15}}:[/\\]{{2,}}[ \t]?"
     rf"(?:{_PATHCH}++|\[[0-9A-Fa-f:.]+\])+)"
@@ -40,7 +43,7 @@ _URL = re.compile(
     rf"[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)(?:\.{_LABEL})++(?![_@])"
     rf"(?P<port>:\d{{1,5}}(?![\d]))?(?P<path>[/?#\\]{_PATHCH}*)?)"
     # 3: mailto: and bare addresses (only reported when count_email is on)
-    rf"|(?P<m>(?i:mailto:)[^\s<>\"']+|(?<![\w.+\-])[\w.+\-]+@{_LABEL}(?:\.{_LABEL})+)"
+    rf"|(?P<m>(?i:mailto:)[^\s<>\"']+|(?<![\w.+\-])[\w.+\-]+@{_LABEL}(?:\.{_LABEL})+))"
 )
 _TRAIL = set(".,:;!?'\"*”’»…ฯๆ>")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
