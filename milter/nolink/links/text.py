@@ -402,18 +402,17 @@ class TextFinder:
         self._file_tlds = frozenset(x for x in FILE_EXTENSIONS if psl.is_suffix(x))
         self._top_labels = psl.top_labels()
 
-    def _no_suffix(self, m: re.Match[str]) -> bool:
+    def _no_suffix(self, d: str) -> bool:
         """True when a schemeless candidate cannot have a public suffix, so domain() would say None.
 
-        Only for the plain shape (no "//", port, path, ไทย, or Thai glued to ASCII, and an ASCII
+        d: the candidate without port or path. Only for the plain shape (no "//", ไทย, or Thai
+        glued to ASCII, and an ASCII
         last label), where domain() keeps the host as matched: then its last label is the TLD;
         a file extension that is no TLD is dropped from a longer name ("www.x.com.pdf") as
         domain() drops it; digits (IPv4) and anything else go the long way.
         A 1 MB text of "a.b " tokens costs one set lookup per token instead of a full split.
         """
-        if m.group("port") is not None or m.group("path") is not None:
-            return False
-        d = m.group("d").rstrip(".")  # domain() trims trailing full stops
+        d = d.rstrip(".")  # domain() trims trailing full stops
         if d.startswith("//") or THAI_TLD in d:
             return False
         if not d.isascii() and _GLUED_THAI.search(d, 1) is not None:
@@ -520,16 +519,19 @@ class TextFinder:
         """(text, url, kind, start in s) of every link in the given spans of s (norm: s's origin)."""
         for m in (m for a, b in spans for m in _URL.finditer(s, a, b)):
             kind: Kind
+            group = m.lastgroup  # the branch that matched: "s", "d" or "m"
+            if group == "d":
+                raw, port, path = m.group("d", "port", "path")
+                if port is None and path is None and self._no_suffix(raw):
+                    continue
             start = m.start()
-            if m.group("s") is not None:
+            if group == "s":
                 r = _scheme_url(m.group("s"))
                 if r is None:
                     continue
                 text, url = r
                 kind = "scheme"
-            elif m.group("d") is not None:
-                if self._no_suffix(m):
-                    continue
+            elif group == "d":
                 d = self._domain(m)
                 if d is None:
                     continue
