@@ -201,6 +201,11 @@ class Normalized:
     _segments: tuple[tuple[int, int, int, int, bool], ...]
     _starts: tuple[int, ...]
 
+    @property
+    def as_written(self) -> bool:
+        """True when nothing was rewritten: the text is the original."""
+        return not self._segments and self.text == self.original
+
     def to_original(self, pos: int, end: bool = False) -> int:
         if not self._segments:
             return pos

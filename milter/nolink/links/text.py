@@ -402,14 +402,29 @@ class TextFinder:
         self._file_tlds = frozenset(x for x in FILE_EXTENSIONS if psl.is_suffix(x))
         self._top_labels = psl.top_labels()
 
+    def no_link_at_start(self, s: str) -> bool:
+        """True when find(s) cannot report a link at offset 0 of s, decided from one regex match.
+
+        For a short ASCII value that normalize leaves as written and that holds no line break (an
+        href or srcset entry such as "a.png"): a link at offset 0 is the first candidate of the
+        first window, i.e. _URL matching at 0, and a plain-shaped name with no public suffix is
+        none. Anything else is left to find().
+        """
+        m = _URL.match(s)
+        if m is None:
+            return True
+        if m.lastgroup != "d":
+            return False
+        d, port, path = m.group("d", "port", "path")
+        return port is None and path is None and self._no_suffix(d)
+
     def _no_suffix(self, d: str) -> bool:
         """True when a schemeless candidate cannot have a public suffix, so domain() would say None.
 
         d: the candidate without port or path. Only for the plain shape (no "//", ไทย, or Thai
-        glued to ASCII, and an ASCII
-        last label), where domain() keeps the host as matched: then its last label is the TLD;
-        a file extension that is no TLD is dropped from a longer name ("www.x.com.pdf") as
-        domain() drops it; digits (IPv4) and anything else go the long way.
+        glued to ASCII, and an ASCII last label), where domain() keeps the host as matched: then
+        its last label is the TLD; a file extension that is no TLD is dropped from a longer name
+        ("www.x.com.pdf") as domain() drops it; digits (IPv4) and anything else go the long way.
         A 1 MB text of "a.b " tokens costs one set lookup per token instead of a full split.
         """
         d = d.rstrip(".")  # domain() trims trailing full stops
