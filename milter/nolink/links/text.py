@@ -323,6 +323,10 @@ _W = r"[^ \n\t\r.:]*+[.:]\S*+(?:(?:(?<=//)|(?<=\\\\)|(?<=:))\s\S*+)?"
 _WINDOW_RUN = re.compile(rf"{_W}(?:[ \n\t\r]?{_W})*+")
 
 
+_DENSE_WINDOWS = 256
+_DENSE_CHARS = 16
+
+
 def windows(s: str) -> list[tuple[int, int]]:
     """Spans worth searching: the whitespace-separated tokens holding a "." or ":".
 
@@ -336,6 +340,13 @@ def windows(s: str) -> list[tuple[int, int]]:
     end = 0
     while (m := _ANCHOR.search(s, end)) is not None:
         p = m.start()
+        if len(out) >= _DENSE_WINDOWS and len(out) * _DENSE_CHARS > p:
+            # More than one window per _DENSE_CHARS characters ("ก . " repeated): the whole text
+            # is one span. That finds the same matches, since no match can start in a token
+            # without "." or ":" nor cross whitespace other than the scheme's one space
+            # (searched with the window stretch above), and costs one C-level pass instead of
+            # one Python step per window.
+            return [(0, len(s))]
         ws = max(s.rfind(" ", end, p), s.rfind("\n", end, p), s.rfind("\t", end, p), s.rfind("\r", end, p))
         start = ws + 1 if ws >= end else end
         run = _WINDOW_RUN.match(s, start)
