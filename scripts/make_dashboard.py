@@ -250,6 +250,31 @@ panel(
     unit="s",
     desc="Time to answer one POST /v1/check-text request (one text or a batch).",
 )
+panel(
+    "OCR: images read, cache hits, skipped by budget",
+    [
+        (f"sum(rate(nolink_ocr_calls_total{{{SEL}}}[5m]))", "read by Tesseract"),
+        (f"sum(rate(nolink_ocr_cache_hits_total{{{SEL}}}[5m]))", "from the cache"),
+        (f"sum(rate(nolink_ocr_skipped_total{{{SEL}}}[5m]))", "skipped (links.ocr_budget)"),
+    ],
+    unit="ops",
+    desc="Images and scanned pages read for printed web addresses. Skipped ones make their message unscannable.",
+)
+panel(
+    "OCR time per image",
+    [
+        (
+            f"histogram_quantile(0.5, sum by (le) (rate(nolink_ocr_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "p50",
+        ),
+        (
+            f"histogram_quantile(0.95, sum by (le) (rate(nolink_ocr_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "p95",
+        ),
+    ],
+    unit="s",
+    desc="Time Tesseract took per image or page (cache hits not counted).",
+)
 
 dashboard = {
     "title": "nolink",

@@ -353,3 +353,77 @@ def test_office_attachments_with_links(name: str, url: str) -> None:
         ]
     )
     assert url in urls(message(body, ctype))
+
+
+def _mht_as_body(data: bytes, extra_top: str = "") -> bytes:
+    """A Word .mht sent as the message itself: its MIME headers become the message's."""
+    return (
+        "From: Saraban <saraban@example.go.th>\r\nTo: somchai@example.com\r\nSubject: letter\r\n" + extra_top
+    ).encode() + data
+
+
+def test_word_mht_sent_as_the_message_body_is_clean() -> None:
+    """Its parts' Content-Location file:///C:/… is the sender's disk: neither that header nor the
+    relative img src / link href resolved against it is a link (README "What counts as a link")."""
+    for top in ("", "Content-Location: file:///C:/Users/clerk/Documents/letter.mht\r\n"):
+        r = scan_message(_mht_as_body(mht("หนังสือแจ้งการประชุม"), top))
+        assert r.verdict == "clean", [str(x) for x in r.findings]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "file:///C:/Users/clerk/letter.htm",
+        "file://C:/Users/clerk/letter.htm",
+        "file://localhost/home/c/l.htm",
+    ],
+)
+def test_relative_links_under_a_local_disk_base_are_no_links(location: str) -> None:
+    html = '<p>x</p><img src="letter_files/image001.png"><a href="../other.htm">o</a>'
+    body, ctype = multipart(
+        [part(html, "text/html; charset=utf-8", extra=f"Content-Location: {location}\r\n")], "related"
+    )
+    r = scan_message(message(body, ctype, headers=f"Content-Location: {location}\r\n"))
+    assert r.verdict == "clean", [str(x) for x in r.findings]
+
+
+def test_local_disk_base_keeps_absolute_and_other_host_links() -> None:
+    html = (
+        '<img src="letter_files/image001.png"><a href="https://www.evil.example.com/login">x</a>'
+        '<a href="www.bare.example.com">z</a>'
+        '<a href="file://fileserver.example.com/share/a.doc">y</a>'
+    )
+    loc = "Content-Location: file:///C:/Users/clerk/letter.htm\r\n"
+    body, ctype = multipart([part(html, "text/html; charset=utf-8", extra=loc)], "related")
+    r = scan_message(
+        message(body, ctype, headers="Content-Location: file://fileserver.example.com/share/\r\n")
+    )
+    urls = [x.url for x in r.findings]
+    assert "https://www.evil.example.com/login" in urls
+    assert "http://www.bare.example.com" in urls  # a client takes a bare www. name for the web
+    assert any(u.startswith("file://fileserver.example.com/share") for u in urls)
+    assert not any(u.lower().startswith("file:///") or "letter_files" in u for u in urls), urls
+
+
+def test_word_mht_as_a_7bit_forwarded_message_is_clean() -> None:
+    body, ctype = multipart(
+        [part("ดูเอกสารแนบ", "text/plain; charset=utf-8"), part(mht("หนังสือแจ้งการประชุม"), "message/rfc822")]
+    )
+    r = scan_message(message(body, ctype))
+    assert r.verdict == "clean", [str(x) for x in r.findings]
+
+
+def test_word_mht_as_a_base64_forwarded_message_is_clean_and_its_links_found() -> None:
+    """Outlook sends a .mht as message/rfc822, often base64: decoded, then read as MHTML."""
+    from mail import b64
+
+    for text, verdict in (("หนังสือแจ้งการประชุม", "clean"), ("ดูที่ https://mht.example.com/x", "link")):
+        p = part(
+            b64(mht(text)),
+            "message/rfc822",
+            "base64",
+            'Content-Disposition: attachment; filename="letter.mht"\r\n',
+        )
+        body, ctype = multipart([part("ดูเอกสารแนบ", "text/plain; charset=utf-8"), p])
+        r = scan_message(message(body, ctype))
+        assert r.verdict == verdict, [str(x) for x in r.findings]

@@ -278,3 +278,92 @@ def test_wrong_declared_boundary_is_recovered() -> None:
     body = b"--used\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     body += b64(b'<a href="https://wb.example.com/">x</a>') + b"--used--\r\n"
     assert urls(message(body, 'multipart/alternative; boundary="declared"')) == ["https://wb.example.com/"]
+
+
+# --- attached messages in every transfer encoding (issue 9 review) --------------------------------
+
+
+def _forwarded(cte: str, inner: bytes) -> bytes:
+    encoded = {
+        "base64": b64(inner),
+        "quoted-printable": quopri.encodestring(inner),
+    }.get(cte, inner)
+    body, ctype = multipart([part("see attached", "text/plain"), part(encoded, "message/rfc822", cte)])
+    return message(body, ctype)
+
+
+@pytest.mark.parametrize("cte", ["7bit", "8bit", "binary", "base64", "quoted-printable"])
+def test_forwarded_message_in_every_transfer_encoding(cte: str) -> None:
+    """Python's parser reads a message/rfc822 body as a message before decoding it: base64 or
+    quoted-printable must be decoded first, or the forwarded link passes as clean."""
+    inner = message("ดูที่ https://fwd.example.com/login ค่ะ=").replace(
+        b"Subject: test", b"Subject: www.inner-subject.example.com"
+    )
+    result = scan_message(_forwarded(cte, inner))
+    assert [(x.url, str(x.location)) for x in result.findings] == [
+        ("http://www.inner-subject.example.com", "2 header Subject @0"),
+        ("https://fwd.example.com/login", "2.1 text/plain body @6"),
+    ]
+    assert not result.errors and not result.unscannable
+
+
+def test_forwarded_message_that_cannot_be_decoded_is_unscannable() -> None:
+    body, ctype = multipart(
+        [
+            part("see attached", "text/plain"),
+            part("@@@@ not base64 at all @@@@\r\n", "message/rfc822", "base64"),
+        ]
+    )
+    result = scan_message(message(body, ctype))
+    assert result.verdict == "unscannable"
+    assert result.unscannable and result.unscannable[0].location.part == "2"
+
+
+def test_clean_forwarded_base64_message_is_clean() -> None:
+    result = scan_message(_forwarded("base64", message("เรียน ท่าน ไม่มีลิงก์")))
+    assert result.verdict == "clean"
+
+
+def test_message_partial_is_unscannable() -> None:
+    """A piece of a message cannot be reassembled from one mail: never clean; the piece is still
+    searched."""
+    for text, verdict in (
+        ("the first piece, no link", "unscannable"),
+        ("see https://piece.example.com/", "link"),
+    ):
+        inner = message(text)
+        body, ctype = multipart(
+            [
+                part("pieces", "text/plain"),
+                part(inner, 'message/partial; id="x@example.com"; number=1; total=2'),
+            ]
+        )
+        result = scan_message(message(body, ctype))
+        assert result.verdict == verdict
+        assert [u.location.part for u in result.unscannable] == ["2"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ('access-type=URL; URL="https://ext.example.com/file.pdf"', "https://ext.example.com/file.pdf"),
+        (
+            'access-type=anon-ftp; site="ftp.example.org"; directory="pub"; name="a.pdf"',
+            "ftp://ftp.example.org/pub/a.pdf",
+        ),
+    ],
+)
+def test_message_external_body_target_is_a_link(params: str, expected: str) -> None:
+    phantom = b"Content-Type: application/pdf\r\n\r\n"
+    body, ctype = multipart([part("see", "text/plain"), part(phantom, f"message/external-body; {params}")])
+    result = scan_message(message(body, ctype))
+    assert [(x.url, x.location.part) for x in result.findings] == [(expected, "2")]
+
+
+def test_message_external_body_that_cannot_be_followed_is_unscannable() -> None:
+    phantom = b"Content-Type: application/pdf\r\n\r\n"
+    body, ctype = multipart(
+        [part("see", "text/plain"), part(phantom, 'message/external-body; access-type=local-file; name="/x"')]
+    )
+    result = scan_message(message(body, ctype))
+    assert result.verdict == "unscannable" and [u.location.part for u in result.unscannable] == ["2"]

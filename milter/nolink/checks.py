@@ -201,6 +201,7 @@ def deployment_checks(cfg: Config) -> list[Check]:
     out.extend(socket_checks(cfg))
     if psl is not None:
         out.extend(scope_checks(cfg, psl))
+    out.extend(ocr_checks(cfg))
     listen = parse_listen(cfg.metrics.listen)
     out.append(Check(True, f"metrics endpoint {cfg.metrics.listen}" if listen else "metrics endpoint off"))
     if cfg.dkim.enabled:
@@ -254,3 +255,34 @@ def exception_checks(cfg: Config, today: datetime.date) -> list[Check]:
         else:
             out.append(Check(True, f'exception "{e.name}": {what}, until {e.until}'))
     return out
+
+
+def ocr_checks(cfg: Config) -> list[Check]:
+    """With links.ocr on: is Tesseract there, with every language of links.ocr_languages?"""
+    lc = cfg.links
+    if not lc.ocr:
+        return [Check(True, "OCR off (links.ocr = false): text in images is not read")]
+    from .links import ocr
+
+    langs = lc.ocr_languages
+    try:
+        path, have = ocr.installed_languages()
+    except ocr.OcrUnavailable as e:
+        return [
+            Check(
+                False,
+                f"links.ocr is on but {e}; install: apt-get install tesseract-ocr "
+                + " ".join(ocr.debian_package(x) for x in langs)
+                + " (or set links.ocr = false)",
+            )
+        ]
+    missing = [x for x in langs if x not in have]
+    if missing:
+        return [
+            Check(
+                False,
+                f"links.ocr_languages = {list(langs)}: {', '.join(missing)} not installed in {path}; run: "
+                f"apt-get install {' '.join(ocr.debian_package(x) for x in missing)} (or set links.ocr = false)",
+            )
+        ]
+    return [Check(True, f"OCR on: Tesseract languages {'+'.join(langs)} ({path})")]

@@ -102,6 +102,11 @@ class LinksConfig:
     max_total_pixels: int = field(default=100_000_000, metadata=_range(0, 1 << 40))
     max_total_pdf_pages: int = field(default=100, metadata=_range(0, 100000))
     max_scan_seconds: float = field(default=10.0, metadata=_range(0.1, 3600))
+    # OCR: web addresses printed in images and scanned pages (links/ocr.py)
+    ocr: bool = True
+    ocr_languages: tuple[str, ...] = field(default=("tha", "eng"), metadata={"pattern": "languages"})
+    ocr_budget: float = field(default=6.0, metadata=_range(0, 3600))  # OCR seconds per message
+    ocr_cache_size: int = field(default=2000, metadata=_range(0, 10_000_000))  # images remembered
 
 
 DEFAULT_DKIM_TEXT = (
@@ -252,6 +257,13 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
         if meta.get("pattern") == "nameservers":
             for n in value:
                 parse_nameserver(n)
+        if meta.get("pattern") == "languages":
+            bad = [x for x in value if not x or not all(c.isascii() and (c.isalnum() or c == "_") for c in x)]
+            if bad or not value:
+                raise ConfigError(
+                    f'{key} = {value!r}: list Tesseract language names, e.g. ["tha", "eng"] '
+                    "(Debian packages tesseract-ocr-tha, tesseract-ocr-eng)"
+                )
         return tuple(value)
     ok = (
         isinstance(value, bool)

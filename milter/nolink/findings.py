@@ -16,6 +16,7 @@ Kind = Literal[
     "html_attr",  # an HTML attribute that leads somewhere (href, src, action, ...)
     "attachment",  # a link inside an attachment's structure (PDF /URI, DOCX relationship)
     "qr",  # a link encoded in a QR code inside an image
+    "ocr",  # a web address printed in an image or a scanned page, read by OCR
 ]
 
 Verdict = Literal["link", "clean", "error", "unscannable"]

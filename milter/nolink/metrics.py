@@ -30,7 +30,19 @@ REASONS = (
     "unscannable",
 )  # fmt: skip
 LOCATIONS = ("subject", "header", "text_plain", "text_html", "html_attribute", "attachment")
-KINDS = ("scheme", "www", "bare_domain", "idn", "ip", "obfuscated", "email", "html_attr", "attachment", "qr")
+KINDS = (
+    "scheme",
+    "www",
+    "bare_domain",
+    "idn",
+    "ip",
+    "obfuscated",
+    "email",
+    "html_attr",
+    "attachment",
+    "qr",
+    "ocr",
+)
 DKIM_RESULTS = ("pass", "fail", "none", "temperror", "permerror")
 DNS_OUTCOMES = ("ok", "notfound", "temp")
 STAGES = ("connect", "eoh", "eom", "scan", "reload")
@@ -42,6 +54,7 @@ DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
 TEXT_VERDICTS = ("link", "clean")
 TEXT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+OCR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 DNS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -173,6 +186,20 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=r,
         )
+        self.ocr_calls = Counter(
+            "nolink_ocr_calls", "Images and pages read by OCR (Tesseract), not from the cache.", registry=r
+        )
+        self.ocr_cache_hits = Counter(
+            "nolink_ocr_cache_hits", "Images and pages whose OCR reading came from the cache.", registry=r
+        )
+        self.ocr_duration = Histogram(
+            "nolink_ocr_duration_seconds", "Time to OCR one image or page.", buckets=OCR_BUCKETS, registry=r
+        )
+        self.ocr_skipped = Counter(
+            "nolink_ocr_skipped",
+            "Images and pages left unread because links.ocr_budget was used up (the message is unscannable).",
+            registry=r,
+        )
         self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
         self.start_time.set(time.time())
         for a in ACTIONS:
@@ -258,11 +285,13 @@ class Metrics:
         self.queue_wait_seconds.observe(seconds)
 
     def worker_outcome(self, out: Outcome) -> None:
-        """What a worker saw that the milter process counts: its DKIM key lookups."""
+        """What a worker saw that the milter process counts: its DKIM key lookups and OCR reads."""
         for outcome, source, seconds in out.dns:
             self.dns_observer(outcome, source, seconds)
         if out.pinned_mismatches:
             self.pinned_mismatch.inc(out.pinned_mismatches)
+        for event, seconds in out.ocr:
+            self.ocr_observer(event, seconds)
 
     def dns_observer(self, outcome: str, source: str, seconds: float) -> None:
         if source == "cache":
@@ -270,6 +299,16 @@ class Metrics:
             return
         self.dns.labels(outcome if outcome in DNS_OUTCOMES else "temp").inc()
         self.dns_duration.observe(seconds)
+
+    def ocr_observer(self, event: str, seconds: float) -> None:
+        """Called by links/ocr.py for every image it is asked to read (from any connection)."""
+        if event == "call":
+            self.ocr_calls.inc()
+            self.ocr_duration.observe(seconds)
+        elif event == "cache_hit":
+            self.ocr_cache_hits.inc()
+        elif event == "skipped":
+            self.ocr_skipped.inc()
 
     def error(self, stage: str) -> None:
         self.errors.labels(stage if stage in STAGES else "eom").inc()

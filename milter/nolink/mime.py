@@ -41,6 +41,30 @@ class TooDeep:
     limit: int
 
 
+# message/* types Python's parser would read as a message although the body is not one as written
+# (base64 or quoted-printable), or is not a whole message at all (a piece of one, a pointer to one).
+LEAF_MESSAGE_TYPES = frozenset(("message/partial", "message/external-body"))
+
+
+class _Part(Message):
+    """A Message whose encoded or special message/* bodies stay leaves for the scanner to decode.
+
+    Python's parser takes any message/* body for an RFC 822 message before the transfer encoding
+    is undone: a base64 forwarded message becomes a message with no headers and a body of base64
+    letters, and the links inside it pass unseen. The parser asks get_content_maintype() whether to
+    do this; for those parts the answer is "application", so the body is kept as written and
+    mime.walk yields it as a Leaf (content type still message/...) that the scanner decodes and walks.
+    """
+
+    def get_content_maintype(self) -> str:
+        ctype = self.get_content_type()
+        if ctype.startswith("message/") and ctype != "message/delivery-status":
+            cte = str(self.get("Content-Transfer-Encoding", "")).strip().lower()
+            if ctype in LEAF_MESSAGE_TYPES or cte in ("base64", "quoted-printable"):
+                return "application"
+        return super().get_content_maintype()
+
+
 # A header line as the feed parser recognises one (email.feedparser.headerRE), and a line ending.
 _HEADER_LINE = re.compile(rb"(?:From |[\041-\071\073-\176]*:|[\t ])")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
@@ -62,11 +86,11 @@ def parse(data: bytes) -> Message:
         if not _STRUCTURED.search(head) and b"\r" not in head.replace(b"\r\n", b""):
             lines = head.split(b"\n")[:-1]
             if lines and all(_HEADER_LINE.match(x) for x in lines) and not lines[0][:1].isspace():
-                msg = email.message_from_bytes(head + b"\n", policy=email.policy.compat32)
+                msg = email.message_from_bytes(head + b"\n", _class=_Part, policy=email.policy.compat32)
                 if not msg.is_multipart() and not msg.defects:
                     msg.set_payload(data[m.end() :].decode("ascii", "surrogateescape"))
                     return msg
-    return email.message_from_bytes(data, policy=email.policy.compat32)
+    return email.message_from_bytes(data, _class=_Part, policy=email.policy.compat32)
 
 
 def raw_payload(part: Message) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import threading
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.message import Message
@@ -13,11 +15,13 @@ from typing import Any
 from .config import Config
 from .decode import header_readings
 from .extract import EXTRACTORS, Budget, BudgetExceeded, Extracted, ImagePiece, Unscannable, sniff
+from .extract.base import media_type
 from .extract.image import frames
 from .extract.registry import DOCUMENT_FORMATS
 from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
 from .links.html import HtmlFinder
 from .links.images import code_links
+from .links.ocr import OcrBudget, OcrFinder, OcrOptions
 from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
@@ -49,6 +53,7 @@ class _Message:
     errors: list[str] = field(default_factory=list)
     unscannable: list[Unscanned] = field(default_factory=list)
     out_of_time: bool = False
+    ocr: OcrBudget = field(default_factory=lambda: OcrBudget(0.0))  # links.ocr_budget, set by the scanner
 
     def unscan(self, reason: UnscannableReason, detail: str, where: Location) -> None:
         self.unscannable.append(Unscanned(reason, detail, where))
@@ -71,9 +76,19 @@ class Scanner:
         lc = self.config.links
         self.psl = load_psl(lc.psl_file)
         self.text = TextFinder(self.psl, TextOptions(count_email=lc.count_email))
-        self.html = HtmlFinder(self.text, self._image_hook if lc.scan_qr and lc.scan_attachments else None)
+        self.ocr = (
+            OcrFinder(self.text, OcrOptions(lc.ocr_languages, lc.ocr_cache_size, lc.max_image_pixels))
+            if lc.ocr
+            else None
+        )
+        self.html = HtmlFinder(
+            self.text, self._image_hook if (lc.scan_qr or lc.ocr) and lc.scan_attachments else None
+        )
         # links.headers are shell patterns ("List-*"): one case-insensitive regex for all of them
         self._headers_re = re.compile("|".join(fnmatch.translate(h) for h in lc.headers) or "(?!)", re.I)
+
+    def _new_message(self) -> _Message:
+        return _Message(self.budget(), ocr=OcrBudget(self.config.links.ocr_budget))
 
     def budget(self) -> Budget:
         lc = self.config.links
@@ -90,7 +105,7 @@ class Scanner:
             msg = parse(data)
         except Exception as e:
             return ScanResult(errors=(f"message cannot be parsed: {type(e).__name__}",), size=len(data))
-        m = _Message(self.budget())
+        m = self._new_message()
         token = _current.set(m)
         try:
             parts = self._message(msg, "", m, 0)
@@ -154,6 +169,9 @@ class Scanner:
         self.content(leaf.data, declared, leaf.filename, where, m, 0, depth, leaf.base)
         for alt in leaf.also if leaf.content_type.startswith("text/") else ():  # "base64" that is not
             self.content(alt, declared, leaf.filename, where, m, 0, depth, leaf.base)
+        if leaf.also and leaf.content_type.startswith("message/"):  # a forwarded message that is not
+            m.unscan("unparseable", "attached message declared base64 cannot be decoded", where)
+            self.content(leaf.also[0], "text/plain", "", where, m, 0, depth)  # its links as written
 
     def content(
         self,
@@ -181,6 +199,7 @@ class Scanner:
             if depth >= self.config.links.max_depth:
                 m.errors.append(f"{where}: attached message nested too deeply; not checked")
                 return
+            self._special_message(data, declared, where, m)
             self._message(parse(data), where.part, m, depth + 1)
             return
         if fmt in ("media", "binary"):
@@ -204,6 +223,34 @@ class Scanner:
             return
         self._pieces(got, where, m, level, depth, base)
 
+    def _special_message(self, data: bytes, declared: str, where: Location, m: _Message) -> None:
+        """message/partial and message/external-body: the message is not (all) here.
+
+        A piece of a message (partial) cannot be reassembled from one mail: unscannable, and the
+        piece is still searched. An external body is a pointer: when it points at a URL or an FTP
+        file, that target is the link; any other access type (local-file, mail-server,
+        content-id) names content nolink cannot see: unscannable.
+        """
+        ctype = media_type(declared)
+        if ctype == "message/partial":
+            m.unscan(
+                "unsupported",
+                "a message sent in pieces (message/partial) cannot be reassembled and checked",
+                where,
+            )
+        elif ctype == "message/external-body":
+            target = external_target(declared)
+            link = self.url_link(target, where) if target else None
+            if link is not None:
+                m.findings.append(link)
+            else:
+                access = _header_param(declared, "access-type") or "none"
+                m.unscan(
+                    "unsupported",
+                    f"an external body (message/external-body, access-type {access}) cannot be checked",
+                    where,
+                )
+
     def _pieces(
         self, got: Extracted, where: Location, m: _Message, level: int, depth: int, base: str
     ) -> None:
@@ -218,7 +265,7 @@ class Scanner:
             if link is not None:
                 m.findings.append(link)
         for im in got.images:
-            if self.config.links.scan_qr:
+            if self.config.links.scan_qr or self.ocr is not None:
                 self.see_image(im, where.child(im.where), m)
         for bad in got.unscannable:
             m.unscan(bad.reason, bad.detail, where.child(bad.where))
@@ -254,6 +301,8 @@ class Scanner:
         if piece.image is not None:
             m.findings.extend(self.image_findings(piece.image, where))
             return
+        # the OCR cache is keyed by the encoded bytes (hashing them is cheaper than the pixels)
+        digest = hashlib.sha256(piece.data).digest() if self.ocr is not None else b""
         for item in frames(piece.data, m.budget, self.config.links.max_image_pixels):
             if isinstance(item, Unscannable):
                 m.unscan(item.reason, item.detail, where.child(item.where))
@@ -264,23 +313,67 @@ class Scanner:
                     m.out_of_time = True
                     m.unscan("budget", m.budget.time_note(), where.child(sub))
                 return
-            m.findings.extend(self.image_findings(image, where.child(sub)))
+            key = digest + sub.encode() if digest else b""
+            m.findings.extend(self.image_findings(image, where.child(sub), key))
 
-    def image_findings(self, image: Any, where: Location) -> list[Link]:
-        """Every finder that reads a decoded grey-scale PIL image. The hook for more (OCR)."""
-        return code_links(image, where, self.text.find)
+    def image_findings(self, image: Any, where: Location, key: bytes = b"") -> list[Link]:
+        """Every finder that reads a decoded grey-scale PIL image: 2D codes, then OCR.
+
+        key: a content hash of the encoded image and frame, for the OCR cache (b"": hash pixels)."""
+        out = code_links(image, where, self.text.find) if self.config.links.scan_qr else []
+        if self.ocr is not None:
+            m = _current.get()
+            if m is None:  # called outside scan(): a budget of its own
+                m = self._new_message()
+            r = self.ocr.find_image(image, where, m.ocr, key, time_left=m.budget.deadline - time.monotonic())
+            out.extend(x for x in r.links if all(x.url != y.url for y in out))
+            if r.unscannable:
+                m.unscan(
+                    "unparseable" if r.reason == "unparseable" else "budget",
+                    r.unscannable,
+                    where.child("ocr"),
+                )
+        return out
 
     def _image_hook(self, data: bytes, where: Location) -> list[Link]:
         """QR codes (and SVG links) in data: images inside HTML, within the current message's budget."""
         m = _current.get()
         if m is None:  # HtmlFinder used outside scan(): a budget of its own
-            m = _Message(self.budget())
+            m = self._new_message()
         before = len(m.findings)
         # by its bytes, like any content: a data:image/svg+xml is rendered and its links read
         self.content(data, "", "", where, m, 1, 0)
         found = m.findings[before:]
         del m.findings[before:]
         return found
+
+
+def _header_param(declared: str, key: str) -> str:
+    holder = Message()
+    holder["Content-Type"] = declared
+    try:
+        value = holder.get_param(key, "", "content-type")
+    except Exception:
+        return ""
+    if isinstance(value, tuple):  # RFC 2231
+        value = str(value[2])
+    return "".join(str(value).split())  # RFC 2017: a long URL is folded with white space
+
+
+def external_target(declared: str) -> str:
+    """The URL a message/external-body points at ("" when it names none a citizen could follow)."""
+    access = _header_param(declared, "access-type").lower()
+    if access == "url":
+        return _header_param(declared, "url")
+    if access in ("ftp", "anon-ftp", "tftp"):
+        site = _header_param(declared, "site")
+        if not site:
+            return ""
+        path = "/".join(
+            x.strip("/") for x in (_header_param(declared, "directory"), _header_param(declared, "name")) if x
+        )
+        return f"{'tftp' if access == 'tftp' else 'ftp'}://{site}/{path}"
+    return ""
 
 
 def _quoted(fmt: str, name: str) -> str:

@@ -538,11 +538,16 @@ def serve(config: Config, path: str | None = None) -> int:
     open_socket(config)
     loop_error: list[BaseException] = []
 
+    stop_sent: list[bool] = []
+
     def run_loop() -> None:
         try:
             libmilter.main()
         except BaseException as e:
-            loop_error.append(e)
+            # a stop that reaches libmilter before its loop has begun makes main() fail: that is
+            # the stop we asked for (a SIGTERM right after start), not a failure of the loop
+            if not stop_sent:
+                loop_error.append(e)
         finally:
             wake.set()
 
@@ -570,6 +575,7 @@ def serve(config: Config, path: str | None = None) -> int:
         log.info("stopping: waiting for %d message(s) in flight", n)
     service.stopping = True
     drained = service.drain(config.milter.timeout + 5)
+    stop_sent.append(True)
     libmilter.stop()
     loop.join(15)
     service.close()

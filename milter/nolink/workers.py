@@ -71,6 +71,7 @@ class Outcome:
     queue_wait: float = 0.0
     dns: tuple[tuple[str, str, float], ...] = ()  # (outcome, source, seconds) of each key lookup
     pinned_mismatches: int = 0
+    ocr: tuple[tuple[str, float], ...] = ()  # (event, seconds) of each image OCR was asked to read
 
 
 class Observer(Protocol):
@@ -116,6 +117,10 @@ class Decider:
         self.dkim = verifier_for(config.dkim, self.scanner.psl)
         self.dns: list[tuple[str, str, float]] = []
         self.pinned = 0
+        self.ocr: list[tuple[str, float]] = []
+        from .links import ocr  # the OCR cache and engine live in this worker process
+
+        ocr.observer = lambda event, seconds: self.ocr.append((event, seconds))
         if self.dkim is not None:
             self.dkim.resolver.observer = lambda o, s, t: self.dns.append((o, s, t))
             self.dkim.on_pinned_mismatch = self._pinned
@@ -130,6 +135,7 @@ class Decider:
                 data += f.read()
         self.dns.clear()
         self.pinned = 0
+        self.ocr.clear()
         result = self.scanner.scan(data)
         dk = None
         decided_unscannable = bool(result.unscannable) and self.on_unscannable != "accept"
@@ -140,7 +146,7 @@ class Decider:
             and (self.dkim_despite_links or not result.findings)
         ):
             dk = self.dkim.verify(data)
-        return Outcome(result, dk, 0.0, tuple(self.dns), self.pinned)
+        return Outcome(result, dk, 0.0, tuple(self.dns), self.pinned, tuple(self.ocr))
 
 
 def _worker_main(
@@ -351,7 +357,7 @@ class _Slot:
 
 
 def _with_wait(out: Outcome, wait: float) -> Outcome:
-    return Outcome(out.result, out.dkim, wait, out.dns, out.pinned_mismatches)
+    return Outcome(out.result, out.dkim, wait, out.dns, out.pinned_mismatches, out.ocr)
 
 
 class WorkerPool:

@@ -7,8 +7,10 @@ a client might show is searched (decode.readings: e.g. an EBCDIC label on plain 
 from __future__ import annotations
 
 from ..decode import readings
-from . import textbody
+from . import textbody, xml
+from ._out import Out
 from .base import Budget, Extracted, TextPiece, param
+from .office import xml_text
 
 
 def _readings(data: bytes, declared: str) -> list[str]:
@@ -16,6 +18,20 @@ def _readings(data: bytes, declared: str) -> list[str]:
 
 
 def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
+    if xml.is_xml(data, declared, name):
+        # XML as XML: its namespaces are no links (xml.py); not well-formed: searched as text
+        got = xml.read(data)
+        if got is not None and got.unscannable:  # entities declared: not expanded, tags stripped
+            out = Out()
+            out.add(got)
+            out.text(xml_text(data), "")
+            return out.done()
+        if got is not None:
+            return got
+    return _plain(data, declared, budget)
+
+
+def _plain(data: bytes, declared: str, budget: Budget) -> Extracted:
     # each reading as a client shows it: flowed joined, enriched, uuencoded blocks (textbody.py,
     # issue 9b); the blocks' files and what cannot be read come from the first reading only
     texts: list[TextPiece] = []

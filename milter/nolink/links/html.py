@@ -298,7 +298,9 @@ class HtmlFinder:
             if _ALNUM.search(v):
                 out.append(Link(value, "http:" + v.replace("\\", "/"), "html_attr", loc))
             return
-        if base and _SCHEME.match(base):
+        # a base on the sender's own disk (a Word .mht's file:///C:/...) is as good as none: relative
+        # paths under it are the sender's files, but a bare www.example.com is still a web address
+        if base and _SCHEME.match(base) and not local_file_url(base):
             joined = urljoin(base, v)
             if not local_file_url(joined):  # a Word .mht's parts, relative to file:///C:/...
                 out.append(Link(value, joined, "html_attr", loc))

@@ -1,0 +1,554 @@
+"""Links printed in pictures: OCR of images and scanned pages (Tesseract, through tesserocr).
+
+A web address printed on a poster or in the footer of a scanned letter is a link: a reader types it
+into a browser. This module reads the text of an image and hands it to the text finder, under a
+stricter rule than typed text, because OCR text is noisy (README "Text in pictures").
+
+Why tesserocr: it keeps Tesseract and its models loaded between calls, in this process, and
+releases the GIL while it recognises. One `tesseract` process per image pays process start and
+model loading every time (measured in bench/ocr.py), and needs a temporary file or a pipe per image.
+It is built from source against Debian's libtesseract (scripts/setup.sh), so the engine and the
+language data are the ones `apt-get install tesseract-ocr-tha` provides and Debian updates.
+
+How a page is read (measured on the tests' 300 dpi Thai letters and posters, bench/ocr.py):
+- one page pass in the configured languages other than the Latin one ("tha"): Thai text, Thai
+  IDNs, numbers. tha+eng together is 40-50% slower and still reads Latin addresses as Thai
+  (www.dla.go.th came out as Thai letters in some fonts).
+- then a Latin pass ("eng") over only the words of the page pass that could be an address (a
+  word with a ".", ":" or "/" and a letter): a few small boxes instead of a second page.
+Tesseract is told OMP_THREAD_LIMIT=1: its OpenMP threads made a page 4-5x slower on two shared
+cores; parallelism belongs to processes. One engine per process (created on first use, again after
+a fork), used under a lock: Tesseract's API objects are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..findings import Link, Location
+from .text import TextFinder
+
+# Before libtesseract (and its libgomp) is loaded: the import of tesserocr is lazy, below.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+LATIN = "eng"
+MIN_SIDE = 20  # px: a line of text is at least this tall, a spacer GIF is 1 px
+MIN_LONG_SIDE = 100  # px: an icon (16-64 px) holds no address a reader could make out
+PAGE_PIXELS = 4_000_000  # the page pass reads at most this many pixels (A4 at ~200 dpi)
+MAX_OCR_PIXELS = (
+    9_000_000  # larger images (600 dpi scans, phone photos) are scaled down to about A4 at 300 dpi
+)
+MIN_CONFIDENCE = 60  # Tesseract's per-word confidence (0-100) every character of an OCR link needs
+
+# Without a scheme or www., an OCR'd host must end in one of these (README): the suffixes of Thai
+# government, education and organisation sites, .ไทย and its second levels, and com/net/org.
+KNOWN_SUFFIXES = (
+    "go.th", "ac.th", "or.th", "co.th", "in.th", "mi.th", "net.th",
+    "xn--o3cw4h", "ไทย",
+    "com", "net", "org",
+)  # fmt: skip
+_SCHEMES = ("http", "https", "ftp")
+# A word worth a Latin second reading: it has a separator an address has, and a letter.
+_SEPARATOR = re.compile(r"[.:/,。]")
+_LETTER = re.compile(r"[^\W\d_]")
+_OPEN_BEFORE = re.compile(r"[\s\u0e00-\u0e7f(\[<\"'“‘:]")  # may stand right before a bare OCR'd address
+_THAI_ABBREVIATION = re.compile(r"\(?(?:[\u0e01-\u0e2e][\u0e30-\u0e4e]?\.){1,3}\)?")  # ก.พ. พ.ศ. ส.ส.ร.
+
+Observer = Callable[[str, float], None]  # ("call" | "cache_hit" | "skipped", seconds)
+
+
+def _no_observer(event: str, seconds: float) -> None:
+    pass
+
+
+observer: Observer = _no_observer  # set by the service to count metrics
+
+
+class OcrUnavailable(Exception):
+    """Tesseract or a language cannot be loaded (check-config says which package to install)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OcrText:
+    """Text read from an image, with Tesseract's confidence (0-100) for each character."""
+
+    text: str = ""
+    conf: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    page: OcrText  # the whole image, in the page languages
+    latin: OcrText  # the words that could be addresses, read again in the Latin language
+    seconds: float  # what reading it cost
+
+
+@dataclass(slots=True)
+class OcrBudget:
+    """OCR seconds one message may still spend (links.ocr_budget). One per message; not shared."""
+
+    total: float
+    left: float = -1.0
+
+    def __post_init__(self) -> None:
+        if self.left < 0:
+            self.left = self.total
+
+    def spend(self, seconds: float) -> None:
+        self.left -= seconds
+
+
+@dataclass(frozen=True, slots=True)
+class OcrResult:
+    links: list[Link] = field(default_factory=list)
+    unscannable: str = ""  # why the image was left unread (budget): never a silent "clean"
+    reason: str = "budget"  # of the unscannable: "budget", or "unparseable" when Tesseract failed
+    unchecked: str = ""  # why the image could not be read at all (too large, broken)
+
+
+_BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, without importing Pillow at import time
+
+
+# -- languages -------------------------------------------------------------------------------------
+
+
+def passes(languages: tuple[str, ...]) -> tuple[str, str]:
+    """(page languages, Latin language or "") for links.ocr_languages."""
+    page = [x for x in languages if x != LATIN]
+    if not page:
+        return LATIN, ""
+    return "+".join(page), (LATIN if LATIN in languages else "")
+
+
+def installed_languages() -> tuple[str, list[str]]:
+    """(tessdata directory, languages installed there); raises OcrUnavailable without tesserocr."""
+    tesserocr = _module()
+    path, langs = tesserocr.get_languages()
+    return str(path), sorted(str(x) for x in langs)
+
+
+def _module() -> Any:
+    try:
+        import tesserocr
+    except ImportError as e:
+        raise OcrUnavailable(f"tesserocr cannot be imported ({e}); run scripts/setup.sh") from None
+    return tesserocr
+
+
+# -- the engine --------------------------------------------------------------------------------------
+
+
+class Engine:
+    """Tesseract with its models loaded: one page API and one Latin API. Not thread-safe: use it
+    through engine_for(), which hands it out under its lock."""
+
+    def __init__(self, languages: tuple[str, ...]) -> None:
+        tesserocr = self._t = _module()
+        self.page_langs, self.latin_lang = passes(languages)
+        self.lock = threading.Lock()
+        # LSTM only: the legacy engine's adaptive classifier learns from every page read, so a
+        # reading would depend on the images read before it in this process
+        lstm = tesserocr.OEM.LSTM_ONLY
+        try:
+            self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm)
+            self.latin = (
+                tesserocr.PyTessBaseAPI(lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm)
+                if self.latin_lang
+                else None
+            )
+        except RuntimeError as e:
+            raise OcrUnavailable(
+                f"Tesseract cannot load {'+'.join(languages)} ({e}); install the language packages: "
+                + " ".join(debian_package(x) for x in languages)
+            ) from None
+
+    def read(self, image: Any, timeout: float) -> Reading | None:
+        """Read one image (PIL, mode L); None when Tesseract ran out of time."""
+        t = self._t
+        start = time.perf_counter()
+        api = self.page
+        # The page pass reads at most PAGE_PIXELS (a 300 dpi A4 scan at about 200 dpi): measured 33-40%
+        # faster on the tests' letters, as well read; the Latin re-reads crop the full image.
+        w, h = image.size
+        k = min(1.0, (PAGE_PIXELS / (w * h)) ** 0.5)
+        page_image = (
+            image if k >= 1 else image.resize((max(1, round(w * k)), max(1, round(h * k))), _BILINEAR)
+        )
+        _set_image(api, page_image)
+        if not api.Recognize(timeout=max(1, int(timeout * 1000))):
+            api.Clear()
+            return None
+        text: list[str] = []
+        conf = bytearray()
+        # the whitespace-separated tokens of the page pass: [start in text, x1, y1, x2, y2, line]
+        tokens: list[list[int]] = []
+        line = 0
+        level = t.RIL.WORD
+        for r in t.iterate_level(api.GetIterator(), level):
+            w = _word(r, level)
+            box = r.BoundingBox(level)
+            if not w or box is None:
+                continue
+            new_line = r.IsAtBeginningOf(t.RIL.TEXTLINE)
+            if not tokens or new_line or r.BlanksBeforeWord():
+                if tokens:
+                    text.append("\n" if new_line else " ")
+                    conf.append(100)
+                line += new_line
+                tokens.append([len(text), *(round(v / k) for v in box), line])
+            else:
+                box = tuple(round(v / k) for v in box)
+                tok = tokens[-1]
+                tok[1:5] = [
+                    min(tok[1], box[0]),
+                    min(tok[2], box[1]),
+                    max(tok[3], box[2]),
+                    max(tok[4], box[3]),
+                ]
+            c = max(0, min(100, round(r.Confidence(level))))
+            text.extend(w)
+            conf.extend([c] * len(w))
+        page_text = "".join(text)
+        page = OcrText(page_text, bytes(conf))
+        latin = OcrText()
+        if self.latin is not None:
+            boxes = _candidate_boxes(page_text, tokens)
+            if boxes:
+                latin = self._latin(image, boxes, start + timeout)
+        api.Clear()
+        return Reading(page, latin, time.perf_counter() - start)
+
+    def _latin(self, image: Any, boxes: list[tuple[int, int, int, int]], deadline: float) -> OcrText:
+        t = self._t
+        api = self.latin
+        assert api is not None
+        parts: list[str] = []
+        conf = bytearray()
+        w, h = image.size
+        for x1, y1, x2, y2 in boxes:
+            if time.perf_counter() > deadline:
+                break
+            # A crop with a margin of a third of the line height, read as one block (measured best:
+            # single-line and single-word modes dropped dots; SetRectangle on the page read nothing).
+            py = max(4, (y2 - y1) // 3)
+            px = max(6, (y2 - y1) // 2)
+            _set_image(api, image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py))))
+            if not api.Recognize():
+                continue
+            # per character: a word's confidence is its worst letter's, and a misread path
+            # ("/form£") must not sink the host before it
+            sym = t.RIL.SYMBOL
+            for r in t.iterate_level(api.GetIterator(), sym):
+                ch = _word(r, sym)
+                if not ch:
+                    continue
+                if r.IsAtBeginningOf(t.RIL.WORD) and parts and parts[-1] != "\n":
+                    parts.append(" ")
+                    conf.append(100)
+                parts.append(ch)
+                conf.extend([max(0, min(100, round(r.Confidence(sym))))] * len(ch))
+            parts.append("\n")
+            conf.append(100)
+        api.Clear()
+        return OcrText("".join(parts), bytes(conf))
+
+
+def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int, int, int]]:
+    """Boxes to read again in Latin: each candidate token, stretched over the tokens that follow it
+    closely on its line (a misread address may be cut in two: "ท1ไมธะ://เพพพพ.ส00ล.00.ไท/๐วหเท 527")."""
+    out: list[tuple[int, int, int, int]] = []
+    ends = [tok[0] for tok in tokens[1:]] + [len(text)]
+    i = 0
+    while i < len(tokens):
+        start, x1, y1, x2, y2, line = tokens[i]
+        if x2 <= x1 or not _candidate(text[start : ends[i]].strip()):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(tokens) and j - i <= 3 and tokens[j][5] == line and tokens[j][1] - x2 < (y2 - y1):
+            _, _, b1, a2, b2, _ = tokens[j]
+            x2, y1, y2 = max(x2, a2), min(y1, b1), max(y2, b2)
+            j += 1
+        out.append((x1, y1, x2, y2))
+        i = j
+    return out
+
+
+def _set_image(api: Any, image: Any) -> None:
+    """Hand a greyscale PIL image to Tesseract as raw pixels. tesserocr's SetImage(PIL) encodes it
+    to PNG first: measured 0.9-1.0 s of CPU for a 300 dpi A4 page, against 0.02-0.04 s this way."""
+    if image.mode != "L":
+        image = image.convert("L")
+    api.SetImageBytes(image.tobytes(), image.width, image.height, 1, image.width)
+
+
+def _word(r: Any, level: Any) -> str:
+    try:
+        return str(r.GetUTF8Text(level))
+    except RuntimeError:  # tesserocr raises for an empty word
+        return ""
+
+
+def _candidate(token: str) -> bool:
+    """Could this word of the page pass be an address misread? Then it is read again in Latin."""
+    if not _SEPARATOR.search(token) or not _LETTER.search(token):
+        return False
+    return not _THAI_ABBREVIATION.fullmatch(token)
+
+
+_engines_lock = threading.Lock()
+_engines: dict[tuple[str, ...], Engine] = {}
+_engines_pid = os.getpid()
+
+
+def engine_for(languages: tuple[str, ...]) -> Engine:
+    """This process's engine for these languages, created on first use (and again in a forked child:
+    Tesseract's state must not be shared across fork)."""
+    global _engines_pid
+    with _engines_lock:
+        if _engines_pid != os.getpid():
+            _engines.clear()
+            _engines_pid = os.getpid()
+        e = _engines.get(languages)
+        if e is None:
+            e = _engines[languages] = Engine(languages)
+        return e
+
+
+def _after_fork() -> None:
+    global _engines_lock, _cache_lock
+    _engines_lock = threading.Lock()
+    _cache_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+# -- the cache -----------------------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cache: OrderedDict[tuple[bytes, tuple[str, ...]], Reading] = OrderedDict()
+
+
+def _cached(key: tuple[bytes, tuple[str, ...]]) -> Reading | None:
+    with _cache_lock:
+        r = _cache.get(key)
+        if r is not None:
+            _cache.move_to_end(key)
+        return r
+
+
+def _remember(key: tuple[bytes, tuple[str, ...]], reading: Reading, size: int) -> None:
+    if size <= 0:
+        return
+    with _cache_lock:
+        _cache[key] = reading
+        _cache.move_to_end(key)
+        while len(_cache) > size:
+            _cache.popitem(last=False)
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def cache_len() -> int:
+    with _cache_lock:
+        return len(_cache)
+
+
+# -- the finder --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OcrOptions:
+    languages: tuple[str, ...] = ("tha", "eng")
+    cache_size: int = 2000
+    max_pixels: int = 50_000_000
+
+
+class OcrFinder:
+    """Links in the text of images. One per configuration; safe to share between threads (the
+    engine is used under its lock, the cache under its own)."""
+
+    def __init__(self, text: TextFinder, options: OcrOptions | None = None) -> None:
+        self.text = text
+        self.options = options or OcrOptions()
+
+    def find(self, data: bytes, where: Location, budget: OcrBudget) -> OcrResult:
+        """Links in an encoded image (PNG, JPEG, ...); the first frame only."""
+        from PIL import Image
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                im = Image.open(io.BytesIO(data))
+                w, h = im.size
+        except Exception:
+            return OcrResult(unchecked=f"{where}: not an image nolink can decode; not read (OCR)")
+        if w * h > self.options.max_pixels:
+            return OcrResult(
+                unchecked=f"{where}: image of {w}x{h} pixels is above links.max_image_pixels; not read (OCR)"
+            )
+        if _too_small(w, h):
+            return OcrResult()
+        key = hashlib.sha256(data).digest()
+        if _cached((key, self.options.languages)) is None:  # decode only what will be read
+            try:
+                im = _prepare(im)
+            except Exception:
+                return OcrResult(unchecked=f"{where}: image cannot be decoded; not read (OCR)")
+        return self.find_image(im, where, budget, key)
+
+    def find_image(
+        self, image: Any, where: Location, budget: OcrBudget, key: bytes = b"", time_left: float | None = None
+    ) -> OcrResult:
+        """Links in a decoded PIL image. key: a content hash of what it was decoded from (the
+        encoded bytes and the frame); without one the pixels are hashed. time_left: what the
+        message's whole scan may still take, if that is less than the OCR budget."""
+        w, h = image.size
+        if _too_small(w, h):
+            return OcrResult()
+        if not key:
+            key = hashlib.sha256(f"{image.mode} {w}x{h}".encode() + image.tobytes()).digest()
+        ck = (key, self.options.languages)
+        reading = _cached(ck)
+        if reading is not None:
+            observer("cache_hit", 0.0)
+            return OcrResult(self.links(reading, where))
+        limit = budget.left if time_left is None else min(budget.left, time_left)
+        if limit <= 0:
+            observer("skipped", 0.0)
+            return OcrResult(
+                unscannable=f"image not read by OCR: links.ocr_budget ({budget.total:g} s) used up"
+            )
+        gray = _prepare(image)
+        engine = engine_for(self.options.languages)
+        with engine.lock:
+            reading = _cached(ck)  # another connection may have read it meanwhile
+            if reading is None:
+                started = time.perf_counter()
+                try:
+                    reading = engine.read(gray, limit)
+                except Exception as e:  # Tesseract refused the image: not read, so not clean
+                    budget.spend(time.perf_counter() - started)
+                    return OcrResult(
+                        unscannable=f"image could not be read by OCR ({type(e).__name__})",
+                        reason="unparseable",
+                    )
+                spent = time.perf_counter() - started
+                budget.spend(spent)
+                if reading is None:
+                    observer("skipped", spent)
+                    return OcrResult(
+                        unscannable=f"image not read by OCR in time: links.ocr_budget ({budget.total:g} s) used up"
+                    )
+                observer("call", spent)
+                _remember(ck, reading, self.options.cache_size)
+            else:
+                observer("cache_hit", 0.0)
+        return OcrResult(self.links(reading, where))
+
+    def links(self, reading: Reading, where: Location) -> list[Link]:
+        loc = where.child("ocr")
+        out: list[Link] = []
+        seen: set[str] = set()
+        for t in (reading.page, reading.latin):
+            for link in ocr_rule(self.text, t, loc):
+                if link.url not in seen:
+                    seen.add(link.url)
+                    out.append(link)
+        return out
+
+
+def _too_small(w: int, h: int) -> bool:
+    """Icons and spacer GIFs are not read: no address a reader could make out fits in them."""
+    return min(w, h) < MIN_SIDE or max(w, h) < MIN_LONG_SIDE
+
+
+def _prepare(im: Any) -> Any:
+    """The image as Tesseract wants it: greyscale, transparency on white, at most MAX_OCR_PIXELS."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, rgba)
+        gray = im if im.mode == "L" else im.convert("L")
+        w, h = gray.size
+        if w * h > MAX_OCR_PIXELS:
+            k = (MAX_OCR_PIXELS / (w * h)) ** 0.5
+            gray = gray.resize((max(1, int(w * k)), max(1, int(h * k))), Image.Resampling.BILINEAR)
+        return gray
+
+
+# -- the rule against noise ------------------------------------------------------------------------------
+
+
+def ocr_rule(finder: TextFinder, text: OcrText, where: Location) -> list[Link]:
+    """The text finder's links in OCR text that pass the OCR rule (README "Text in pictures"):
+
+    - the address has a scheme (http, https, ftp) or starts with www., or its host ends in one of
+      KNOWN_SUFFIXES (dla.go.th, กรมการปกครอง.ไทย, example.com);
+    - its host is under a real public suffix (the text finder checks that) and is not an IP address
+      unless a scheme says it is an address;
+    - every character of it up to the end of its host was read with a confidence of at least
+      MIN_CONFIDENCE;
+    - an address with neither scheme nor www. stands after a space, a Thai letter or an opening
+      bracket or quote (not after a misread "@" of an e-mail address).
+    Misread abbreviations, dates, times, sums and document numbers (ก.พ., ๐๘๐๘.๒/ว, 09.30 น.) fail the
+    first test even when a misreading ends in a two-letter public suffix.
+    """
+    out: list[Link] = []
+    for link in finder.find(text.text, where):
+        if link.kind == "email":
+            continue
+        lower = link.text.lower()
+        parts = urlsplit(link.url)
+        host = (parts.hostname or "").rstrip(".")
+        scheme = "://" in lower and parts.scheme in _SCHEMES
+        if not host:
+            continue
+        if link.kind == "ip" and not scheme:
+            continue
+        known = any(host == s or host.endswith("." + s) for s in KNOWN_SUFFIXES)
+        if not (scheme or host.startswith("www.") or known):
+            continue
+        start = link.location.offset
+        if (
+            not scheme
+            and not host.startswith("www.")
+            and start > 0
+            and not _OPEN_BEFORE.match(text.text[start - 1])
+        ):
+            continue  # "saraban©dla.go.th": an e-mail address whose @ was misread, not a web address
+        # The confidence that counts is the address up to the end of its host: a misread path
+        # ("/form£") still leaves a link.
+        at = lower.find(host)
+        end = at + len(host) if at >= 0 else len(link.text)
+        span = text.conf[start : start + end]
+        if not span or min(span) < MIN_CONFIDENCE:
+            continue
+        out.append(Link(link.text, link.url, "ocr", Location(where.part, where.content_type, where.field)))
+    return out
+
+
+# -- deployment ------------------------------------------------------------------------------------------
+
+
+def debian_package(language: str) -> str:
+    return f"tesseract-ocr-{language.replace('_', '-').lower()}"
