@@ -37,6 +37,9 @@ _ALIASES = {
 _NOT_MAIL_CHARSETS = frozenset(("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"))
 _LATIN = frozenset(("iso8859-1", "iso8859-15", "cp1252", "iso8859-2", "ascii"))
 _THAI_RUN = re.compile(rb"[\xa1-\xfb]{3,}")
+# bytes.translate(None, these) counts them at C speed (a generator over 64 KiB took 0.3 ms)
+_PRINTABLE = bytes([9, 10, 13, *range(0x20, 0x7F)])
+_HIGH = bytes(range(0x80, 0x100))
 DETECT_LIMIT = 64 * 1024  # bytes given to the detector: enough to recognise a charset, bounded in time
 
 
@@ -129,7 +132,7 @@ def readings(data: bytes, charset: str | None = None) -> list[str]:
     codec = codec_for(charset)
     if codec and not _ascii_compatible(codec):
         sample = data[:DETECT_LIMIT]
-        if sum(1 for b in sample if 0x20 <= b < 0x7F or b in (9, 10, 13)) >= 0.9 * len(sample):
+        if len(sample) - len(sample.translate(None, _PRINTABLE)) >= 0.9 * len(sample):
             plain = data.decode("utf-8", "replace")
             if plain != first:
                 return [first, plain]
@@ -162,7 +165,7 @@ def not_base64(data: bytes) -> bool:
 def _looks_thai(data: bytes) -> bool:
     """TIS-620 text is runs of bytes in 0xA1-0xFB; Latin-1 text has lone accented letters."""
     sample = data[:DETECT_LIMIT]
-    high = sum(1 for b in sample if b >= 0x80)
+    high = len(sample) - len(sample.translate(None, _HIGH))
     if high < 6:
         return False
     in_runs = sum(len(m) for m in _THAI_RUN.findall(sample))

@@ -65,7 +65,31 @@ class _Part(Message):
         return super().get_content_maintype()
 
 
+# A header line as the feed parser recognises one (email.feedparser.headerRE), and a line ending.
+_HEADER_LINE = re.compile(rb"(?:From |[\041-\071\073-\176]*:|[\t ])")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_STRUCTURED = re.compile(rb"multipart|message", re.I)
+
+
 def parse(data: bytes) -> Message:
+    """The message as email's compat32 parser reads it.
+
+    Fast path for a single-part message: the feed parser handles the body line by line (about 1 us
+    a line: a third of the scan of a 50 KB base64 letter) only to join the lines again as the
+    payload. When the header block is plain (every line a header, ended by an empty line, no CR-only
+    line endings) and names no multipart or message type, only the headers are parsed and the body
+    becomes the payload as it is, which is what the full parse gives.
+    """
+    m = _BLANK_LINE.search(data)
+    if m is not None:
+        head = data[: m.start() + 1]
+        if not _STRUCTURED.search(head) and b"\r" not in head.replace(b"\r\n", b""):
+            lines = head.split(b"\n")[:-1]
+            if lines and all(_HEADER_LINE.match(x) for x in lines) and not lines[0][:1].isspace():
+                msg = email.message_from_bytes(head + b"\n", _class=_Part, policy=email.policy.compat32)
+                if not msg.is_multipart() and not msg.defects:
+                    msg.set_payload(data[m.end() :].decode("ascii", "surrogateescape"))
+                    return msg
     return email.message_from_bytes(data, _class=_Part, policy=email.policy.compat32)
 
 

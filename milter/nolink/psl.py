@@ -70,6 +70,14 @@ class PublicSuffixList:
         r = self._tx(host.rstrip(".").lower())
         return Split(r.subdomain, r.domain, r.suffix)
 
+    def top_labels(self) -> frozenset[str]:
+        """The last label of every public suffix ("th" of "go.th", "ck" of "*.ck"), lower case.
+
+        A name whose last label is none of these has no public suffix: a cheap test that spares
+        the full split for the name-like tokens of a text ("a.b", "1.5x") that cannot be links.
+        """
+        return frozenset(x.rsplit(".", 1)[-1].lower() for x in self._tx.tlds)
+
     def is_suffix(self, name: str) -> bool:
         """True when name (e.g. "zip", "go.th") is itself a public suffix."""
         s = self.split("x." + name)
