@@ -417,8 +417,10 @@ def scaling(base: Path, dkim: str, clean: list[bytes], a: argparse.Namespace) ->
 def freeze(base: Path, dkim: str, clean: list[bytes], pf: Postfix, nl: Nolink) -> None:
     timeout = float(nl.config.read_text().split("timeout = ", 1)[1].split()[0])
     bad = (
-        "From: <saraban@example.go.th>\r\nTo: <somchai@example.com>\r\nSubject: css\r\n"
-        "Content-Type: text/html; charset=utf-8\r\n\r\n<html><style>" + "url(" * 60000 + "</style></html>\r\n"
+        # costly for the text finder (each right-to-left run is read both ways): seconds, past the
+        # 5 s timeout here (the CSS url( letter of the issue is linear now); see tests/test_e2e_workers.py
+        "From: <saraban@example.go.th>\r\nTo: <somchai@example.com>\r\nSubject: rlo\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n" + "\u202ea.b " * 4_000_000 + "\r\n"
     ).encode()
     out: list[tuple[int, float]] = []
 

@@ -473,3 +473,21 @@ def test_stopping_refuses_new_messages_at_mail_from() -> None:
     assert s.ctx._envfrom(SENDER) == Milter.TEMPFAIL
     assert s.reply == ("451", "4.3.2", "nolink is restarting; try again later")
     assert svc.inflight == 0
+
+
+def test_sessions_accepted_on_an_inet_listener_get_tcp_nodelay() -> None:
+    """Two small replies at end of message (a header, then ACCEPT) must not wait for Postfix's
+    delayed ACK: the option set on the listener is inherited by each accepted session."""
+    import socket
+
+    from nolink.adapters.service import no_delay_on_listener
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        no_delay_on_listener()
+        with socket.create_connection(listener.getsockname()) as client:
+            session, _ = listener.accept()
+            with session, client:
+                assert session.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -496,6 +496,35 @@ def open_socket(config: Config) -> None:
         libmilter.opensocket(True)  # True: remove a stale socket left by a crash
     finally:
         os.umask(old)
+    if address.startswith(("inet:", "inet6:")):
+        no_delay_on_listener()
+
+
+def no_delay_on_listener() -> None:
+    """TCP_NODELAY on libmilter's listening socket; Linux hands it on to every accepted session.
+
+    At end of message nolink writes two small packets (the Authentication-Results header, then
+    ACCEPT). With Nagle's algorithm the second waits for Postfix's ACK of the first, which
+    Postfix delays by ~40 ms as it has nothing to send: 48 ms per message over inet:, 3 ms over
+    unix:. libmilter does not set the option and pymilter does not expose its socket, so the
+    listening sockets are found among this process's descriptors (the metrics and SMS endpoints'
+    get it too, where it does no harm)."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fd = int(name)
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            s = socket.socket(fileno=os.dup(fd))  # a second handle on the same socket
+        except (OSError, ValueError):
+            continue
+        with s:
+            try:
+                if s.family in (socket.AF_INET, socket.AF_INET6) and s.getsockopt(
+                    socket.SOL_SOCKET, socket.SO_ACCEPTCONN
+                ):
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                continue
 
 
 def serve(config: Config, path: str | None = None) -> int:
