@@ -58,6 +58,17 @@ def test_attribute_links(html: HtmlFinder, doc: str, url: str) -> None:
     assert urls(html, doc) == [url]
 
 
+def test_srcset_repeated_entries(html: HtmlFinder) -> None:
+    """A plain entry repeated is settled once and hides nothing after it; a linking entry repeated
+    is reported at each of its places; a relative entry under a base is joined every time."""
+    doc = '<img srcset="' + "a.png 1x, " * 50 + 'www.example.com 2x, www.example.com 3x">'
+    links = html.find(doc, WHERE)
+    assert [x.url for x in links] == ["http://www.example.com"] * 2
+    assert links[0].location.offset != links[1].location.offset
+    joined = urls(html, '<img srcset="a.png 1x, a.png 2x">', "https://cdn.example.com/")
+    assert joined == ["https://cdn.example.com/a.png"] * 2
+
+
 def test_data_url_with_embedded_link(html: HtmlFinder) -> None:
     inner = base64.b64encode(b'<a href="http://inner.example.com/">x</a>').decode()
     assert urls(html, f'<iframe src="data:text/html;base64,{inner}"></iframe>') == [

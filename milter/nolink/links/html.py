@@ -244,10 +244,17 @@ class HtmlFinder:
                 self._url(value, loc, base, depth, out)
             elif lname in ("srcset", "imagesrcset"):
                 pos = 0
+                # entries that gave no link: the same entry again gives none (_url of a plain
+                # relative value depends on the value, base and depth only), so "a.png 1x,"
+                # repeated 100,000 times is one _url call, not one per entry
+                barren: set[str] = set()
                 for cand in value.split(","):
                     url = cand.strip().split(" ")[0] if cand.strip() else ""
-                    if url:
+                    if url and url not in barren:
+                        n = len(out)
                         self._url(url, loc.with_offset(value.find(url, pos)), base, depth, out)
+                        if len(out) == n and url.isascii() and ":" not in url:
+                            barren.add(url)
                     pos += len(cand) + 1
             elif lname == "ping":
                 for url in value.split():

@@ -71,13 +71,16 @@ _SUBST = re.compile(
             # Thai vowels and tone marks are combining too, but never follow ASCII.
             rf"(?P<comb>(?<=[A-Za-z0-9.\-/:@])[{_COMBINING}]+)",
             # defanged scheme; the canonical http:// itself is skipped in _replacement
-            r"(?P<scheme>(?<![A-Za-z0-9])(?i:(h(?:xx|\*\*|__|00|tt|xt|tx)p|f[xt]p)(s?)"
-            r"(?:\[?:\]?(?:[/\\]{2,}|/|__)|__|\[://\]|\[:\]//)))",
-            r"(?P<spscheme>(?<![A-Za-z0-9])(?i:(http|ftp)(s?))(?:[ \t]+:[ \t]*|:[ \t]+)/[ \t]*/)",
-            r"(?P<spaced>(?<![A-Za-z0-9])(?i:h[ \t]+t[ \t]+t[ \t]+p(?:[ \t]+(s))?[ \t]*:[ \t]*/[ \t]*/))",
-            rf"(?P<dot>(?<={_AL})[ \t]*(?:\[\.\]|\(\.\)|\{{\.\}}|(?i:\[dot\]|\(dot\)|\{{dot\}}|\[dot|dot\])"
-            rf"|\[\.(?!\])|(?<!\[)\.\])[ \t]*(?={_AL}))",
-            rf"(?P<wdot>(?<={_AL})(?:[ \t]+(?:dot|DOT|Dot)[ \t]+|[ \t]*จุด[ \t]*)(?={_AL}))",
+            # (the three scheme branches, and the two after a letter, share their look-behind, tried
+            # once for them all: at a "[" or "." of "[.]" repeated, no branch beyond it is tried)
+            r"(?<![A-Za-z0-9])(?=[hHfF])(?:"
+            r"(?P<scheme>(?i:(h(?:xx|\*\*|__|00|tt|xt|tx)p|f[xt]p)(s?)"
+            r"(?:\[?:\]?(?:[/\\]{2,}|/|__)|__|\[://\]|\[:\]//)))"
+            r"|(?P<spscheme>(?i:(http|ftp)(s?))(?:[ \t]+:[ \t]*|:[ \t]+)/[ \t]*/)"
+            r"|(?P<spaced>(?i:h[ \t]+t[ \t]+t[ \t]+p(?:[ \t]+(s))?[ \t]*:[ \t]*/[ \t]*/)))",
+            rf"(?<={_AL})(?:(?P<dot>[ \t]*(?:\[\.\]|\(\.\)|\{{\.\}}|(?i:\[dot\]|\(dot\)|\{{dot\}}|\[dot|dot\])"
+            rf"|\[\.(?!\])|(?<!\[)\.\])[ \t]*(?={_AL}))"
+            rf"|(?P<wdot>(?:[ \t]+(?:dot|DOT|Dot)[ \t]+|[ \t]*จุด[ \t]*)(?={_AL})))",
             # กรมการปกครอง . ไทย, กรม จุด ไทย: Thai names have one Thai TLD to end in
             r"(?P<thdot>(?<=[\u0e01-\u0e4e])(?:[ \t]+\.[ \t]*|[ \t]*\.[ \t]+|[ \t]*จุด[ \t]*)(?=ไทย))",
             rf"(?P<sdot>(?<={_AL})[ \t]+\.[ \t]*(?=[a-z]))",

@@ -545,13 +545,25 @@ class TextFinder:
         self, s: str, spans: list[tuple[int, int]], norm: Normalized | None = None
     ) -> Iterator[tuple[str, str, Kind, int]]:
         """(text, url, kind, start in s) of every link in the given spans of s (norm: s's origin)."""
-        for m in (m for a, b in spans for m in _URL.finditer(s, a, b)):
+        matches = (
+            _URL.finditer(s, *spans[0])
+            if len(spans) == 1
+            else itertools.chain.from_iterable(_URL.finditer(s, a, b) for a, b in spans)
+        )
+        # _no_suffix per distinct candidate: a text of one token repeated ("a.b " 200,000 times)
+        # costs one dict lookup per token, not one split
+        no_suffix: dict[str, bool] = {}
+        for m in matches:
             kind: Kind
             group = m.lastgroup  # the branch that matched: "s", "d" or "m"
             if group == "d":
                 raw, port, path = m.group("d", "port", "path")
-                if port is None and path is None and self._no_suffix(raw):
-                    continue
+                if port is None and path is None:
+                    ns = no_suffix.get(raw)
+                    if ns is None:
+                        ns = no_suffix[raw] = self._no_suffix(raw)
+                    if ns:
+                        continue
             start = m.start()
             if group == "s":
                 r = _scheme_url(m.group("s"))
