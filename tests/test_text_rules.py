@@ -7,7 +7,7 @@ import pytest
 
 from conftest import HERE, texts
 from mail import message
-from nolink import scan_message
+from nolink import find_links, scan_message
 from nolink.findings import Location
 from nolink.links import thai
 from nolink.links.html import HtmlFinder, css_urls
@@ -361,3 +361,18 @@ def test_links_per_text_are_bounded(finder: TextFinder) -> None:
     found = finder.find(" ".join(f"www.a{i}.example.com" for i in range(MAX_LINKS + 500)), HERE)
     assert len(found) == MAX_LINKS
     assert found[0].text == "www.a0.example.com"
+
+
+@pytest.mark.parametrize(
+    "text, url",
+    [
+        ("ดูที่ \u202eht\ufe52og\ufe52ald\ufe52www\u202c ค่ะ", "http://www.dla.go.th"),  # look-alike dots only
+        ("see \u202emoc tod elpmaxe tod live\u202c now", "http://evil.example.com"),  # spelled-out dots
+    ],
+)
+def test_right_to_left_override_with_disguised_dots_is_read_as_shown(text: str, url: str) -> None:
+    assert url in [x.url for x in find_links(text)]
+
+
+def test_right_to_left_override_without_any_dot_stays_clean() -> None:
+    assert find_links("ลงชื่อ \u202eนายสมชาย ใจดี\u202c ผู้อำนวยการ") == []

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..findings import Kind, Link, Location
 from ..psl import PublicSuffixList
 from . import thai
-from .normalize import Normalized, normalize
+from .normalize import Normalized, may_hold_link, normalize
 
 _THAI = "\u0e00-\u0e7f"
 _LABEL = rf"(?:[{_THAI}]++|[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)"
@@ -649,14 +649,14 @@ class TextFinder:
                 spans.append([lo, hi, k, k + 1])
         out: list[Link] = []
         for lo, hi, k0, k1 in spans:
-            if "." not in original[lo:hi] and ":" not in original[lo:hi]:
-                continue  # every link has one or the other
             inner = runs[k0:k1]
             pieces, last = [], lo
             for a, b in inner:
                 pieces += [original[last:a], original[a:b][::-1]]
                 last = b
             pieces.append(original[last:hi])
+            if not may_hold_link("".join(pieces)):
+                continue  # every link has a full stop or a colon, plain, look-alike or spelled out
             starts = [a for a, _ in inner]
 
             def back(i: int, inner: list[tuple[int, int]] = inner, starts: list[int] = starts) -> int:
