@@ -83,6 +83,12 @@ class Rig:
         self.parts.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def delivered(self, marker: str, timeout: float = 20) -> bytes:
+        """The first message in this rig's sink that holds marker (waits for it)."""
+        sink: Sink = self.sink  # type: ignore[attr-defined]  # every delivering rig has one
+        found = wait_until(lambda: sink.find(marker.encode()), timeout, what=f"delivery of {marker}")
+        return found[0]
+
 
 def have_postfix() -> str:
     """Why the end-to-end tests cannot run here, or "" when they can."""

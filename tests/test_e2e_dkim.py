@@ -21,7 +21,6 @@ from harness import (
     have_dnsmasq,
     have_opendkim,
     have_postfix,
-    wait_until,
 )
 
 why = have_postfix() or have_dnsmasq() or have_opendkim()
@@ -74,7 +73,7 @@ def test_signed_by_opendkim_passes_and_still_verifies_at_the_next_hop(chain: Cha
     m = uuid.uuid4().hex[:12]
     code, _ = chain.postfix.send("signed", letter(m), [CITIZEN])
     assert code == 250
-    got = wait_until(lambda: chain.sink.find(m.encode()), 20, what="delivery")[0]
+    got = chain.delivered(m)
     assert b"DKIM-Signature:" in got
     wire = got.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     assert dkim.verify(wire, dnsfunc=lambda name, timeout=5: KEY.record)
@@ -99,7 +98,7 @@ def test_without_the_signer_the_message_is_stopped(chain: Chain) -> None:
 def test_sendmail_submissions_are_signed_and_verified(chain: Chain) -> None:
     m = uuid.uuid4().hex[:12]
     chain.postfix.sendmail(letter(m), CITIZEN)
-    got = wait_until(lambda: chain.sink.find(m.encode()), 20, what="delivery")[0]
+    got = chain.delivered(m)
     assert b"DKIM-Signature:" in got
 
 

@@ -179,10 +179,7 @@ def test_quarantine_list_show_release(ops: Ops) -> None:
         "quarantine", "release", qid, "--reason", "link checked with the sender", *pf, config=ops.hold
     )
     assert f"{qid}: released" in out.stdout
-    assert (
-        b"X-Nolink-Verdict: quarantine"
-        in wait_until(lambda: ops.sink.find(m.encode()), 20, what="delivery")[0]
-    )
+    assert b"X-Nolink-Verdict: quarantine" in ops.delivered(m)
     assert qid not in ops.postfix.held()
     looked = ops.nolink("lookup", qid, config=ops.hold).stdout
     assert "released by root: link checked with the sender" in looked
@@ -314,7 +311,7 @@ def test_an_exception_lets_through_exactly_what_it_names(ops: Ops) -> None:
     n = ops.enforce
     m, data = letter("แบบฟอร์มที่ https://portal.example.go.th/form ค่ะ")
     assert ops.postfix.send("enforce", data, [CITIZEN])[0] == 250
-    wait_until(lambda: ops.sink.find(m.encode()), 20, what="delivery of the excepted message")
+    ops.delivered(m)
     # the same host beside another link, a subdomain, another sender: still refused
     assert (
         ops.postfix.send(
@@ -355,7 +352,7 @@ def test_journal_failure_keeps_mail_flowing(ops: Ops, name: str) -> None:
     n: Nolink = getattr(ops, name)
     m, data = letter(CLEAN)
     assert ops.postfix.send(name, data, [CITIZEN])[0] == 250
-    wait_until(lambda: ops.sink.find(m.encode()), 20, what="delivery")
+    ops.delivered(m)
     assert ops.postfix.send(name, letter(LINK)[1], [CITIZEN])[0] == 550
     wait_until(lambda: n.samples()["nolink_journal_errors_total"] >= 1, what="the journal error metric")
     wait_until(lambda: n.samples()["nolink_journal_dropped_total"] >= 2, what="the dropped-entries metric")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 import ocrimages as img
-from harness import Nolink, Parts, Postfix, Rig, Sink, have_postfix, wait_until
+from harness import Nolink, Parts, Postfix, Rig, Sink, have_postfix
 from mail import attachment, multipart, part
 from test_ocr import _tesseract
 
@@ -73,7 +73,7 @@ def test_poster_with_a_printed_address_is_refused_and_without_it_delivered(mta: 
     clean = uuid.uuid4().hex[:12]
     code, _ = mta.postfix.send("ocr", poster_mail(clean, None), [CITIZEN])
     assert code == 250
-    wait_until(lambda: mta.sink.find(clean.encode()), 20, what="delivery of the poster without an address")
+    mta.delivered(clean)
 
     s = mta.nolink.samples()
     assert s["nolink_ocr_calls_total"] == 2

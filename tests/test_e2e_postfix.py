@@ -41,10 +41,6 @@ class Mta(Rig):
             ).start()
         )
 
-    def delivered(self, marker: str, timeout: float = 20) -> bytes:
-        found = wait_until(lambda: self.sink.find(marker.encode()), timeout, what=f"delivery of {marker}")
-        return found[0]
-
     def not_delivered(self, marker: str, wait: float = 1.5) -> bool:
         self.postfix.flush()
         time.sleep(wait)

@@ -106,18 +106,22 @@ _KEEP_STARRED = frozenset(
         "hlsrc",
     )
 )
+# headers, footers, footnotes and comments: read as text, each on a line of its own
+_ASIDES = (
+    "header",
+    "headerl",
+    "headerr",
+    "headerf",
+    "footer",
+    "footerl",
+    "footerr",
+    "footerf",
+    "footnote",
+    "annotation",
+)
 _TEXT_DESTS = frozenset(
     (
-        "header",
-        "headerl",
-        "headerr",
-        "headerf",
-        "footer",
-        "footerl",
-        "footerr",
-        "footerf",
-        "footnote",
-        "annotation",
+        *_ASIDES,
         "fldrslt",
         "field",
         "shptxt",
@@ -198,16 +202,7 @@ class _Group:
 
 _SEPARATE = frozenset(
     (
-        "header",
-        "headerl",
-        "headerr",
-        "headerf",
-        "footer",
-        "footerl",
-        "footerr",
-        "footerf",
-        "footnote",
-        "annotation",
+        *_ASIDES,
         "shptxt",
         "txe",
     )
