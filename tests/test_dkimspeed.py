@@ -31,3 +31,91 @@ def test_installed_for_dkimpy() -> None:
 
     assert dkim.crypto.int2str is dkimspeed.int2str
     assert dkim.parse_public_key is dkimspeed.parse_public_key
+    assert dkim.RSASSA_PKCS1_v1_5_verify is dkimspeed.rsassa_pkcs1_v1_5_verify
+    assert dkim.rfc822_parse is dkimspeed.rfc822_parse
+
+
+@given(st.binary(max_size=600))
+def test_str2int_matches(b: bytes) -> None:
+    assert dkimspeed.str2int(b) == dkimspeed._original_str2int(b)
+
+
+_LINE = st.one_of(
+    st.sampled_from([b"From: a@example.go.th", b"Subject: x", b" folded", b"\tfolded", b"", b"body line"]),
+    st.sampled_from([b"From sender", b"To:", b"a b: c", b"\r", b"X: \xe0\xb8\x81"]),
+    st.binary(max_size=12),
+)
+_SEP = st.sampled_from([b"\r\n", b"\n", b"\r", b"\r\r\n", b""])
+
+
+def _parsed(fn, message: bytes):  # type: ignore[no-untyped-def]
+    try:
+        return fn(message)
+    except Exception as e:  # the same failure, too
+        return type(e)
+
+
+@given(st.lists(st.tuples(_LINE, _SEP), max_size=12))
+def test_rfc822_parse_matches(parts: list[tuple[bytes, bytes]]) -> None:
+    message = b"".join(line + sep for line, sep in parts)
+    assert _parsed(dkimspeed.rfc822_parse, message) == _parsed(dkimspeed._original_rfc822_parse, message)
+
+
+def test_rfc822_parse_examples() -> None:
+    msg = b"From: a@example.go.th\r\nSubject: one\r\n two\r\n\r\nline 1\nline 2\r\n\r\n"
+    headers, body = dkimspeed.rfc822_parse(msg)
+    assert headers == [[b"From", b" a@example.go.th\r\n"], [b"Subject", b" one\r\n two\r\n"]]
+    assert body == b"line 1\r\nline 2\r\n\r\n"
+    assert (headers, body) == dkimspeed._original_rfc822_parse(msg)
+
+
+class _Digest:
+    """What dkimpy hands RSASSA_PKCS1_v1_5_verify: a hash object with a name and a digest."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        import hashlib
+
+        self.name = name
+        self._d = hashlib.new(name, data).digest()
+
+    def digest(self) -> bytes:
+        return self._d
+
+
+@given(st.binary(max_size=64), st.sampled_from(["sha256", "sha1"]), st.integers(0, 4))
+def test_rsa_verify_matches(data: bytes, name: str, tamper: int) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = serialization.load_pem_private_key(rsa_key(1024).private, None)
+    numbers = key.public_key().public_numbers()  # type: ignore[union-attr]
+    public = {"modulus": numbers.n, "publicExponent": numbers.e}
+    alg = hashes.SHA256() if name == "sha256" else hashes.SHA1()
+    sig = bytearray(key.sign(data, padding.PKCS1v15(), alg))  # type: ignore[union-attr, call-arg]
+    if tamper == 1:
+        sig[5] ^= 1  # a signature of something else
+    elif tamper == 2:
+        sig = sig[:-1]  # the wrong length: dkimpy's own code decides
+    elif tamper == 3:
+        sig = bytearray(numbers.n.to_bytes(128, "big"))  # not below the modulus
+    h = _Digest(name, data if tamper != 4 else data + b"x")  # 4: the message changed
+    got = dkimspeed.rsassa_pkcs1_v1_5_verify(h, sig, public)
+    assert got == dkimspeed._original_verify(h, sig, public)
+    assert got == (tamper == 0)
+
+
+def test_rsa_verify_of_a_short_key_is_dkimpys() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(rsa_key(384).private, None)  # too short for SHA-256
+    numbers = key.public_key().public_numbers()  # type: ignore[union-attr]
+    public = {"modulus": numbers.n, "publicExponent": numbers.e}
+    h = _Digest("sha256", b"x")
+    import dkim.crypto
+
+    for fn in (dkimspeed.rsassa_pkcs1_v1_5_verify, dkimspeed._original_verify):
+        try:
+            fn(h, b"\x01" * 48, public)
+        except dkim.crypto.DigestTooLargeError:
+            continue
+        raise AssertionError(f"{fn} did not raise DigestTooLargeError")
