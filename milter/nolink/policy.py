@@ -21,6 +21,7 @@ HEADER = "X-Nolink-Verdict"
 AUTH_RESULTS = "Authentication-Results"
 OUT_OF_SCOPE = frozenset(("not_citizen_bound", "not_our_sender", "not_policed_listener"))
 _UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%`]')
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 def new_ref() -> str:
@@ -199,7 +200,7 @@ def reply_text(cfg: Config, d: Decision) -> str:
     else:
         text = error_text(d.ref)
     # the admin's text is checked at load (one ASCII line); the parts filled in are already safe()
-    return "".join(c if " " <= c <= "~" else "?" for c in text)[:450].replace("%", "%%")
+    return _NOT_PRINTABLE.sub("?", text)[:450].replace("%", "%%")
 
 
 def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:

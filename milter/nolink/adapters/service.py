@@ -14,7 +14,6 @@ A reply carries the ACK at once.
 
 from __future__ import annotations
 
-import concurrent.futures
 import grp
 import importlib
 import logging
@@ -336,16 +335,13 @@ class NolinkMilter(Milter.Base):
 
     def _check(self, st: State) -> tuple[ScanResult | None, DkimResult | None, str]:
         """The one place where a decision comes back from a worker: (scan, DKIM, error)."""
-        cfg = st.config
         try:
-            future = st.pool.submit(self._job())
-            # the pool answers by milter.timeout (it kills the worker); the margin covers a hung pool
-            out: Outcome = future.result(timeout=cfg.milter.timeout + 5)
+            # the pool answers by milter.timeout, waiting for a free worker included (it kills a
+            # worker that runs past it), in this thread
+            out: Outcome = st.pool.decide(self._job())
         except WorkerFailure as e:
             log.warning("qid=%s worker failure (%s): %s", self._qid(), e.cause, e)
             return None, None, str(e)
-        except concurrent.futures.TimeoutError:
-            return None, None, f"decision took longer than milter.timeout = {cfg.milter.timeout:g} s"
         except Exception as e:
             self.service.metrics.error("scan")
             log.exception("qid=%s scanner failed", self._qid())

@@ -5,14 +5,15 @@ the path of the spooled body) and returns an Outcome (ScanResult and DkimResult,
 that pickle). Each worker builds its Scanner and DKIM verifier once, when it starts, for the
 configuration its pool was made for; a reload makes a new pool and lets the old one finish.
 
-Our own pool on multiprocessing rather than a pool library: each worker has its own pipe and one
-thread in the milter process that owns it, so the thread that waits for a worker is the one that
-knows which message it is deciding. That makes the three failures exact and cheap to handle:
-past the deadline the thread kills that worker (SIGKILL) and answers that message; a worker that
-dies (a segfault in a C library, SIGKILL from the OOM killer) is seen as EOF on its pipe, at once;
-a MemoryError under milter.worker_memory (RLIMIT_AS) makes the worker answer and leave. In each
-case only that message gets milter.on_error; the slot starts a new worker and the others keep
-flowing. (pebble 5 can kill a task on time-out too, but polls every 0.1 s from three threads, and
+Our own pool on multiprocessing rather than a pool library: each worker has its own pipe, and the
+connection's thread that needs a decision takes an idle worker and talks to it itself, so the
+thread that waits for a worker is the one that knows which message it is deciding (and no pool
+thread has to be woken and wake it back). That makes the three failures exact and cheap to
+handle: past the deadline the thread kills that worker (SIGKILL) and answers that message; a
+worker that dies (a segfault in a C library, SIGKILL from the OOM killer) is seen as EOF on its
+pipe, at once; a MemoryError under milter.worker_memory (RLIMIT_AS) makes the worker answer and
+leave. In each case only that message gets milter.on_error; a new worker is started for the slot
+after that message is answered, and the others keep flowing. (pebble 5 can kill a task on time-out too, but polls every 0.1 s from three threads, and
 an idle worker that dies marks its whole pool broken.)
 
 Workers start from a forkserver (never fork() the multithreaded milter process). Each worker keeps
@@ -21,13 +22,14 @@ its own DKIM key cache: keys are cached per worker, so one key may be fetched on
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import queue
 import resource
 import signal
 import threading
@@ -207,14 +209,16 @@ def _mp_context() -> Any:
 
 
 class _Slot:
-    """One worker process and the thread that feeds it."""
+    """One worker process. A slot is used by one thread at a time: the connection's own thread
+    takes an idle slot, sends the job down its pipe and waits for the answer itself (no hand-off
+    to a pool thread and back: two thread wake-ups per message fewer)."""
 
     def __init__(self, pool: WorkerPool, n: int) -> None:
         self.pool = pool
         self.n = n
         self.proc: Any = None
         self.conn: multiprocessing.connection.Connection | None = None
-        self.thread = threading.Thread(target=self._run, name=f"nolink-worker-{n}", daemon=True)
+        self.replace: tuple[str, bool] | None = None  # (cause, kill) once the worker must go
 
     @property
     def pid(self) -> int | None:
@@ -265,8 +269,16 @@ class _Slot:
         if conn is not None:
             conn.close()
 
-    def _restart(self, cause: str, kill: bool) -> None:
+    def must_go(self, cause: str, kill: bool) -> None:
+        """Counted now, replaced once this message is answered (WorkerPool._give_back)."""
         self.pool.observer.worker_restart(cause)
+        if kill and self.proc is not None:
+            self.proc.kill()  # a time-out stops burning CPU at once
+        self.replace = (cause, kill)
+
+    def restart(self, cause: str, kill: bool, counted: bool = False) -> None:
+        if not counted:
+            self.pool.observer.worker_restart(cause)
         self._stop_process(kill)
         if self.pool.closed:
             return
@@ -275,45 +287,20 @@ class _Slot:
         except WorkerFailure as e:  # try again with the next message
             log.error("cannot start a replacement worker: %s", e)
 
-    def _run(self) -> None:
-        pool = self.pool
-        while True:
-            item = pool.jobs.get()
-            if item is None:
-                self._stop_process(kill=False)
-                return
-            job, fut, submitted = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            now = time.monotonic()
-            wait = now - submitted
-            pool.observer.queue_wait(wait)
-            pool.observer.worker_busy(1)
-            try:
-                self._decide(job, fut, submitted + pool.timeout, wait)
-            except BaseException as e:  # never leave a message without an answer
-                if not fut.done():
-                    fut.set_exception(e)
-            finally:
-                pool.observer.worker_busy(-1)
-                pool.done()
-
-    def _decide(self, job: Job, fut: Future[Outcome], deadline: float, wait: float) -> None:
+    def decide(self, job: Job, deadline: float, wait: float) -> Outcome:
+        """The worker's answer, or WorkerFailure. A worker that must be replaced is marked
+        (must_go); its replacement is started after this message is answered."""
         pool = self.pool
         if self.conn is None or not self.proc.is_alive():
             # died while idle (OOM killer, an admin), or the last replacement could not start:
             # replace it before this message, which has nothing to do with it
-            self._restart("crash", kill=True)
+            self.restart("crash", kill=True)
         conn = self.conn
         if conn is None:
-            fut.set_exception(WorkerFailure("start", "no worker could be started"))
-            return
+            raise WorkerFailure("start", "no worker could be started")
         left = deadline - time.monotonic()
         if left <= 0:
-            fut.set_exception(
-                WorkerFailure("timeout", f"waited {wait:.1f} s for a free worker (milter.timeout)")
-            )
-            return
+            raise WorkerFailure("timeout", f"waited {wait:.1f} s for a free worker (milter.timeout)")
         try:
             conn.send(job)
             ready = conn.poll(left)
@@ -321,14 +308,11 @@ class _Slot:
             ready = True  # a dead worker: recv below says so
         if not ready:
             pid = self.pid
-            self._restart("timeout", kill=True)
-            fut.set_exception(
-                WorkerFailure(
-                    "timeout",
-                    f"decision took longer than milter.timeout = {pool.timeout:g} s (worker {pid} killed)",
-                )
+            self.must_go("timeout", kill=True)
+            raise WorkerFailure(
+                "timeout",
+                f"decision took longer than milter.timeout = {pool.timeout:g} s (worker {pid} killed)",
             )
-            return
         try:
             kind, value = conn.recv()
         except (EOFError, OSError):
@@ -336,24 +320,19 @@ class _Slot:
             if proc is not None:
                 proc.join(2)
             code = proc.exitcode if proc is not None else None
-            self._restart("crash", kill=True)
+            self.must_go("crash", kill=True)
             why = f"signal {-code}" if isinstance(code, int) and code < 0 else f"exit code {code}"
-            fut.set_exception(WorkerFailure("crash", f"the worker died deciding this message ({why})"))
-            return
+            raise WorkerFailure("crash", f"the worker died deciding this message ({why})") from None
         if kind == "ok":
-            fut.set_result(_with_wait(value, wait))
-        elif kind == "memory":
-            self._restart("memory", kill=False)
+            return _with_wait(value, wait)
+        if kind == "memory":
+            self.must_go("memory", kill=False)
             if value is None:
-                fut.set_exception(
-                    WorkerFailure(
-                        "memory", f"the worker ran out of memory (milter.worker_memory = {pool.memory})"
-                    )
+                raise WorkerFailure(
+                    "memory", f"the worker ran out of memory (milter.worker_memory = {pool.memory})"
                 )
-            else:
-                fut.set_result(_with_wait(value, wait))
-        else:
-            fut.set_exception(WorkerFailure("error", f"the worker failed: {value}"))
+            return _with_wait(value, wait)
+        raise WorkerFailure("error", f"the worker failed: {value}")
 
 
 def _with_wait(out: Outcome, wait: float) -> Outcome:
@@ -363,8 +342,10 @@ def _with_wait(out: Outcome, wait: float) -> Outcome:
 class WorkerPool:
     """milter.workers processes deciding messages under one configuration.
 
-    submit() never blocks; a message waits in the queue until a worker is free, and its deadline
-    (milter.timeout) counts from submit(), so its answer comes within milter.timeout."""
+    decide() runs in the caller's thread: it waits for an idle worker (first come, first served),
+    hands it the message and waits for the answer. Its deadline (milter.timeout) counts from the
+    call, so the answer comes within milter.timeout, waiting included. submit() is the same on a
+    thread of its own, with a Future."""
 
     def __init__(
         self,
@@ -380,12 +361,14 @@ class WorkerPool:
         self.memory = config.milter.worker_memory if memory is None else memory
         n = workers if workers is not None else config.milter.workers
         self.observer: Observer = observer or _NoObserver()
-        self.jobs: queue.SimpleQueue[tuple[Job, Future[Outcome], float] | None] = queue.SimpleQueue()
         self.closed = False
         self._lock = threading.Lock()
-        self._pending = 0
-        self._idle = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)
+        self._pending = 0  # admitted messages not yet answered (waiting or being decided)
+        self._turns: collections.deque[object] = collections.deque()  # waiting callers, in order
         self.slots = [_Slot(self, i) for i in range(max(1, n))]
+        self._idle: list[_Slot] = []
+        self._stopped: set[int] = set()
         self.psl_source = self.psl_version = ""
         started: list[_Slot] = []
         try:
@@ -396,40 +379,118 @@ class WorkerPool:
             for s in started:
                 s._stop_process(kill=True)
             raise
-        for s in self.slots:
-            s.thread.start()
+        self._idle = list(self.slots)
 
     @property
     def pids(self) -> list[int]:
         return [p for p in (s.pid for s in self.slots) if p is not None]
 
+    def _admit(self) -> float:
+        with self._lock:
+            if self.closed:
+                raise WorkerFailure("closed", "the worker pool is closed")
+            self._pending += 1
+        return time.monotonic()
+
+    def decide(self, job: Job) -> Outcome:
+        """The Outcome of one message, or WorkerFailure (time-out, crash, memory, closed)."""
+        return self._decide(job, self._admit())
+
     def submit(self, job: Job) -> Future[Outcome]:
         fut: Future[Outcome] = Future()
-        with self._lock:
-            if self.closed:
-                fut.set_exception(WorkerFailure("closed", "the worker pool is closed"))
-                return fut
-            self._pending += 1
-        self.jobs.put((job, fut, time.monotonic()))
+        try:
+            submitted = self._admit()
+        except WorkerFailure as e:
+            fut.set_exception(e)
+            return fut
+
+        def run() -> None:
+            try:
+                fut.set_result(self._decide(job, submitted))
+            except BaseException as e:  # never leave a message without an answer
+                fut.set_exception(e)
+
+        threading.Thread(target=run, name="nolink-submit", daemon=True).start()
         return fut
 
-    def done(self) -> None:
+    def _decide(self, job: Job, submitted: float) -> Outcome:
+        deadline = submitted + self.timeout
+        slot: _Slot | None = None
+        try:
+            slot = self._take(deadline)
+            wait = time.monotonic() - submitted
+            self.observer.queue_wait(wait)
+            if slot is None:
+                raise WorkerFailure("timeout", f"waited {wait:.1f} s for a free worker (milter.timeout)")
+            self.observer.worker_busy(1)
+            try:
+                return slot.decide(job, deadline, wait)
+            finally:
+                self.observer.worker_busy(-1)
+        finally:
+            self._give_back(slot)
+
+    def _take(self, deadline: float) -> _Slot | None:
+        """An idle slot, or None at the deadline. Callers are served in the order they came."""
+        me = object()
         with self._lock:
-            self._pending -= 1
-            if self._pending <= 0:
-                self._idle.notify_all()
+            self._turns.append(me)
+            try:
+                while not (self._idle and self._turns[0] is me):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._changed.wait(left)
+                return self._idle.pop()
+            finally:
+                self._turns.remove(me)
+                self._changed.notify_all()  # the next in line may be able to go now
+
+    def _give_back(self, slot: _Slot | None) -> None:
+        if slot is not None and slot.replace is not None:
+            cause, kill = slot.replace
+            slot.replace = None
+
+            def replace() -> None:  # after the message was answered: its reply does not wait
+                try:
+                    slot.restart(cause, kill, counted=True)
+                finally:
+                    self._give_back(slot)
+
+            threading.Thread(target=replace, name="nolink-restart", daemon=True).start()
+            return
+        stop: list[_Slot] = []
+        with self._lock:
+            if slot is not None:
+                self._pending -= 1
+                self._idle.append(slot)
+            if self.closed and not self._turns:  # nobody will need these workers again
+                stop, self._idle = self._idle, []
+            self._changed.notify_all()
+        for s in stop:
+            s._stop_process(kill=False)
+            with self._lock:
+                self._stopped.add(s.n)
+                self._changed.notify_all()
 
     def close(self, wait: bool = False, timeout: float | None = None) -> None:
-        """No new jobs; the queued and running ones finish; then the workers leave."""
+        """No new messages; the waiting and running ones finish; then the workers leave."""
         with self._lock:
             if self.closed:
-                return
-            self.closed = True
-        for _ in self.slots:
-            self.jobs.put(None)  # after every job already queued
+                already = True
+            else:
+                already = False
+                self.closed = True
+        if not already:
+            self._give_back(None)
         if wait:
-            for s in self.slots:
-                s.thread.join(timeout)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._lock:
+                while len(self._stopped) < len(self.slots):
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    self._changed.wait(left)
 
     def terminate(self) -> None:
         """Stop now: kill the workers (for a stop that cannot wait any longer)."""
@@ -447,8 +508,6 @@ class InProcessPool:
     def __init__(
         self, config: Config, observer: Observer | None = None, decider: Decider | None = None
     ) -> None:
-        import concurrent.futures
-
         self.config = config
         self.decider = decider or Decider(config)
         self.psl_source = self.decider.scanner.psl.source
@@ -457,6 +516,12 @@ class InProcessPool:
             max_workers=1
         )  # a Decider serves one message at a time
         self.closed = False
+
+    def decide(self, job: Job) -> Outcome:
+        try:
+            return self.submit(job).result(self.config.milter.timeout + 5)
+        except concurrent.futures.TimeoutError:
+            raise WorkerFailure("timeout", "the in-process pool did not answer") from None
 
     def submit(self, job: Job) -> Future[Outcome]:
         inner = self._threads.submit(self.decider, job)

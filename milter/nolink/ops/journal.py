@@ -214,6 +214,7 @@ class Journal:
         on_drop: Callable[[int], None] | None = None,
         batch: int = 500,
         prune_every: float = 3600.0,
+        linger: float = 0.1,
     ) -> None:
         self.path = path
         self.retention = retention_days * 86400.0
@@ -222,6 +223,10 @@ class Journal:
         self.on_drop = on_drop or (lambda n: None)
         self.batch = batch
         self.prune_every = prune_every
+        # after the first entry the writer waits this long for more before it writes: one wake-up
+        # and one transaction per batch instead of per message (the milter's put() then finds no
+        # waiting thread to wake; measured: a context switch per message saved at 400 msg/s)
+        self.linger = linger
         self.stats = Stats()
         self._conn: sqlite3.Connection | None = None
         self._retry_at = 0.0
@@ -299,6 +304,8 @@ class Journal:
             except queue.Empty:
                 self._maybe_prune()
                 continue
+            if item is not None and self.linger > 0 and self.queue.qsize() < self.batch:
+                time.sleep(self.linger)
             items: list[tuple[str, tuple[Any, ...]]] = []
             while item is not None:
                 items.append(item)
