@@ -213,6 +213,10 @@ def header_text(value: str) -> str:
     return header_readings(value)[0]
 
 
+_RAW_BYTE = re.compile("[\udc80-\udcff]")  # raw 8-bit header bytes, kept by the parser as surrogates
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
 def header_readings(value: str) -> list[str]:
     """An RFC 2047 header as a reader sees it, and as a client that does not know its charset may.
 
@@ -220,9 +224,10 @@ def header_readings(value: str) -> list[str]:
     URL split across two encoded-words comes back whole. Raw 8-bit bytes (which the parser keeps as
     surrogates) are decoded like a body.
     """
-    if any("\udc80" <= c <= "\udcff" for c in value):
+    if _RAW_BYTE.search(value):
         value = decode_bytes(value.encode("ascii", "surrogateescape"))
-    value = re.sub(r"\r?\n[ \t]", " ", value)
+    if "\n" in value:
+        value = _FOLD.sub(" ", value)
     if "=?" not in value:
         return [value]
     parts = encoded_words(value)
