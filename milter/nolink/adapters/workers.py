@@ -31,6 +31,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import resource
+import select
 import signal
 import threading
 import time
@@ -219,6 +220,9 @@ class _Slot:
         self.proc: Any = None
         self.conn: multiprocessing.connection.Connection | None = None
         self.replace: tuple[str, bool] | None = None  # (cause, kill) once the worker must go
+        # the worker's pipe and its exit sentinel in one poll object, registered once: one
+        # system call tells "died while idle" and waits for the answer (no selector per message)
+        self.watch: Any = None
 
     @property
     def pid(self) -> int | None:
@@ -250,11 +254,14 @@ class _Slot:
             proc.join(5)
             raise WorkerFailure("start", f"worker could not start: {msg[1]}")
         self.proc, self.conn = proc, parent
+        self.watch = select.poll()
+        self.watch.register(parent.fileno(), select.POLLIN)
+        self.watch.register(proc.sentinel, select.POLLIN)
         return msg[1], msg[2]
 
     def _stop_process(self, kill: bool) -> None:
         proc, conn = self.proc, self.conn
-        self.proc = self.conn = None
+        self.proc = self.conn = self.watch = None
         if proc is None:
             return
         if kill:
@@ -291,11 +298,12 @@ class _Slot:
         """The worker's answer, or WorkerFailure. A worker that must be replaced is marked
         (must_go); its replacement is started after this message is answered."""
         pool = self.pool
-        if self.conn is None or not self.proc.is_alive():
-            # died while idle (OOM killer, an admin), or the last replacement could not start:
-            # replace it before this message, which has nothing to do with it
+        if self.conn is None or self.watch.poll(0):
+            # an idle worker sends nothing: anything to read is its exit (OOM killer, an admin),
+            # or the last replacement could not start: replace it before this message, which has
+            # nothing to do with it
             self.restart("crash", kill=True)
-        conn = self.conn
+        conn, watch = self.conn, self.watch
         if conn is None:
             raise WorkerFailure("start", "no worker could be started")
         left = deadline - time.monotonic()
@@ -303,7 +311,7 @@ class _Slot:
             raise WorkerFailure("timeout", f"waited {wait:.1f} s for a free worker (milter.timeout)")
         try:
             conn.send(job)
-            ready = conn.poll(left)
+            ready = bool(watch.poll(max(1, int(left * 1000 + 0.999))))  # its answer, or its exit
         except (OSError, EOFError):
             ready = True  # a dead worker: recv below says so
         if not ready:
