@@ -343,6 +343,17 @@ class _Slot:
         raise WorkerFailure("error", f"the worker failed: {value}")
 
 
+class _Turn:
+    """A caller waiting for a free worker: given a slot and woken by the caller that frees one."""
+
+    __slots__ = ("ready", "slot")
+
+    def __init__(self) -> None:
+        self.slot: _Slot | None = None
+        self.ready = threading.Lock()
+        self.ready.acquire()
+
+
 def _with_wait(out: Outcome, wait: float) -> Outcome:
     return Outcome(out.result, out.dkim, wait, out.dns, out.pinned_mismatches, out.ocr)
 
@@ -373,7 +384,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._pending = 0  # admitted messages not yet answered (waiting or being decided)
-        self._turns: collections.deque[object] = collections.deque()  # waiting callers, in order
+        self._turns: collections.deque[_Turn] = collections.deque()  # waiting callers, in order
         self.slots = [_Slot(self, i) for i in range(max(1, n))]
         self._idle: list[_Slot] = []
         self._stopped: set[int] = set()
@@ -439,20 +450,20 @@ class WorkerPool:
             self._give_back(slot)
 
     def _take(self, deadline: float) -> _Slot | None:
-        """An idle slot, or None at the deadline. Callers are served in the order they came."""
-        me = object()
+        """An idle slot, or None at the deadline. Callers are served in the order they came: a
+        slot given back goes straight to the first waiting caller, which alone is woken."""
         with self._lock:
-            self._turns.append(me)
-            try:
-                while not (self._idle and self._turns[0] is me):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return None
-                    self._changed.wait(left)
+            if self._idle and not self._turns:
                 return self._idle.pop()
-            finally:
-                self._turns.remove(me)
-                self._changed.notify_all()  # the next in line may be able to go now
+            turn = _Turn()
+            self._turns.append(turn)
+        if turn.ready.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return turn.slot
+        with self._lock:
+            if turn.slot is None:  # not handed one at the last moment
+                self._turns.remove(turn)
+                return None
+        return turn.slot
 
     def _give_back(self, slot: _Slot | None) -> None:
         if slot is not None and slot.replace is not None:
@@ -471,10 +482,14 @@ class WorkerPool:
         with self._lock:
             if slot is not None:
                 self._pending -= 1
-                self._idle.append(slot)
+                if self._turns:
+                    turn = self._turns.popleft()
+                    turn.slot = slot
+                    turn.ready.release()
+                else:
+                    self._idle.append(slot)
             if self.closed and not self._turns:  # nobody will need these workers again
                 stop, self._idle = self._idle, []
-            self._changed.notify_all()
         for s in stop:
             s._stop_process(kill=False)
             with self._lock:
