@@ -358,6 +358,30 @@ def windows(s: str) -> list[tuple[int, int]]:
     return out
 
 
+# (group, characters skipped in front, text, url, host) of a candidate, before its context is read
+_Local = tuple[str, int, str, str, str]
+_UNIT_MIN = 16_384  # a span shorter than this is searched as it is
+_UNIT_REPEAT = 4  # units per distinct unit, at least, for the search by unit
+_WS_SPLIT = re.compile(r"(\s+)")
+_SLASH_END = re.compile(r"[/\\](?=\s)")
+
+
+def _join_after_slash(parts: list[str], starts: list[int]) -> tuple[list[str], list[int]]:
+    """Units and their starts from _WS_SPLIT parts, a unit ending in "/" or "\\" joined with the
+    whitespace and the unit after it (a scheme URL may cross one space: "http:// example.com")."""
+    units: list[str] = []
+    ustarts: list[int] = []
+    i = 0
+    while i < len(parts):
+        j = i
+        while j + 2 < len(parts) and parts[j][-1:] in ("/", "\\"):
+            j += 2
+        units.append("".join(parts[i : j + 1]))
+        ustarts.append(starts[i])
+        i = j + 2
+    return units, ustarts
+
+
 _BROKEN_REACH = 300
 MAX_BREAKS = 1000
 MAX_LINKS = 1000  # per text (one field of one part)
@@ -545,6 +569,14 @@ class TextFinder:
         self, s: str, spans: list[tuple[int, int]], norm: Normalized | None = None
     ) -> Iterator[tuple[str, str, Kind, int]]:
         """(text, url, kind, start in s) of every link in the given spans of s (norm: s's origin)."""
+        if len(spans) == 1 and spans[0][1] - spans[0][0] >= _UNIT_MIN:
+            units = self._by_unit(s, *spans[0])
+            if units is not None:
+                for start, found in units:
+                    got = self._in_context(found, start, s, norm)
+                    if got is not None:
+                        yield got
+                return
         matches = (
             _URL.finditer(s, *spans[0])
             if len(spans) == 1
@@ -554,9 +586,7 @@ class TextFinder:
         # costs one dict lookup per token, not one split
         no_suffix: dict[str, bool] = {}
         for m in matches:
-            kind: Kind
-            group = m.lastgroup  # the branch that matched: "s", "d" or "m"
-            if group == "d":
+            if m.lastgroup == "d":  # the branch that matched: "s", "d" or "m"
                 raw, port, path = m.group("d", "port", "path")
                 if port is None and path is None:
                     ns = no_suffix.get(raw)
@@ -564,37 +594,80 @@ class TextFinder:
                         ns = no_suffix[raw] = self._no_suffix(raw)
                     if ns:
                         continue
-            start = m.start()
-            if group == "s":
-                r = _scheme_url(m.group("s"))
-                if r is None:
-                    continue
-                text, url = r
-                kind = "scheme"
-            elif group == "d":
-                d = self._domain(m)
-                if d is None:
-                    continue
-                skip, text, url, host = d
-                start += skip
-                at = self._after_at(s, start)
-                # "user@", "user [at]": an address. "login at portal.example.app": a reader sees a
-                # web address; only "user at example dot com" (the domain disguised too) is one.
-                if at == "word" and not (norm is not None and norm.disguised(start, start + len(text))):
-                    at = ""
-                if at:
-                    if not self.options.count_email:
-                        continue
-                    yield text, "mailto:" + host.lower(), "email", start
-                    continue
-                kind = _host_kind(host)
-            else:
-                if not self.options.count_email:
-                    continue
-                text = _trim(m.group("m"))
-                url = text if text.lower().startswith("mailto:") else "mailto:" + text
-                kind = "email"
-            yield text, url, kind, start
+            local = self._local(m)
+            if local is not None:
+                got = self._in_context(local, m.start(), s, norm)
+                if got is not None:
+                    yield got
+
+    def _local(self, m: re.Match[str]) -> _Local | None:
+        """What a _URL match is, from its own text alone (no context): None when it is no link."""
+        group = m.lastgroup
+        if group == "s":
+            r = _scheme_url(m.group("s"))
+            return None if r is None else ("s", 0, r[0], r[1], "")
+        if group == "d":
+            d = self._domain(m)
+            return None if d is None else ("d", *d)
+        if not self.options.count_email:
+            return None
+        text = _trim(m.group("m"))
+        return "m", 0, text, text if text.lower().startswith("mailto:") else "mailto:" + text, ""
+
+    def _in_context(
+        self, local: _Local, start: int, s: str, norm: Normalized | None
+    ) -> tuple[str, str, Kind, int] | None:
+        """The candidate a _local result at start of s makes, with what stands before it."""
+        group, skip, text, url, host = local
+        if group == "s":
+            return text, url, "scheme", start
+        if group == "m":
+            return text, url, "email", start
+        start += skip
+        at = self._after_at(s, start)
+        # "user@", "user [at]": an address. "login at portal.example.app": a reader sees a
+        # web address; only "user at example dot com" (the domain disguised too) is one.
+        if at == "word" and not (norm is not None and norm.disguised(start, start + len(text))):
+            at = ""
+        if at:
+            if not self.options.count_email:
+                return None
+            return text, "mailto:" + host.lower(), "email", start
+        return text, url, _host_kind(host), start
+
+    def _by_unit(self, s: str, a: int, b: int) -> list[tuple[int, _Local]] | None:
+        """(start in s, _local result) of every candidate in s[a:b], found once per distinct unit.
+
+        A unit is a run of non-white characters, with the next unit when it ends in a slash
+        ("http:// example.com"). No _URL match crosses other whitespace, and whitespace before a
+        unit reads to every look-behind as the start of the text does, so the matches in a unit are
+        the same wherever it stands: a 1 MB text of a few tokens repeated ("\u202ea.b ", "https :")
+        costs a split and one pass per distinct unit. None when the units hardly repeat (the
+        plain search is then no slower).
+        """
+        parts = _WS_SPLIT.split(s[a:b])  # unit, whitespace, unit, ..., unit
+        starts = list(itertools.accumulate(map(len, parts), initial=a))
+        units = parts[0::2]
+        ustarts = starts[0::2]
+        if _SLASH_END.search(s, a, b) is not None:
+            units, ustarts = _join_after_slash(parts, starts)
+        distinct = set(units)
+        if len(distinct) * _UNIT_REPEAT > len(units):
+            return None
+        local: dict[str, list[tuple[int, _Local]]] = {}
+        for u in distinct:
+            if "." not in u and ":" not in u:
+                continue  # every link holds one
+            found = [(m.start(), x) for m in _URL.finditer(u) if (x := self._local(m)) is not None]
+            if found:
+                local[u] = found
+        if not local:
+            return []
+        return [
+            (ustarts[i] + rel, x)
+            for i in [i for i, u in enumerate(units) if u in local]
+            for rel, x in local[units[i]]
+        ]
 
     def _broken_lines(self, norm: Normalized, where: Location) -> list[Link]:
         """A host name broken over two lines ("www.dla.go." / "th/form"), joined when the pieces

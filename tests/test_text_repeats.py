@@ -1,0 +1,80 @@
+"""Issue 11, adversarial speed: a text of a few tokens repeated is searched once per distinct unit
+(text.TextFinder._by_unit) and normalize runs each half of its patterns only around its own
+triggers. These fast paths must find exactly what the plain search finds, wherever the link sits."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import HERE
+from mail import message
+from nolink import scan_message
+from nolink.links import text as text_module
+from nolink.links.normalize import normalize
+from nolink.links.text import TextFinder
+
+MB = 1_000_000
+FILLERS = ["\u202ea.b ", "https :", "a.b ", "ก . ", ".\n", "x at ", "p:", "www, "]
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+def test_link_after_a_million_characters_of_repeats_is_found(finder: TextFinder, filler: str) -> None:
+    head = filler * (MB // len(filler))
+    s = head + " evil.example.com/x"
+    found = [(x.url, x.location.offset) for x in finder.find(s, HERE)]
+    assert ("http://evil.example.com/x", len(head) + 1) in found
+
+
+def test_link_at_the_end_of_a_1_mb_message_of_repeats_is_found() -> None:
+    body = ("\u202ea.b " * (MB // 5) + "\r\nhttps://evil.example.com/login\r\n").encode()
+    r = scan_message(message(body, "text/plain; charset=utf-8", "8bit"))
+    assert r.verdict == "link"
+    assert "https://evil.example.com/login" in [x.url for x in r.findings]
+
+
+REPEATED = [
+    # (unit, count): the texts below repeat these, with links among them
+    "a.b x.com ",
+    "http:// example.com ",
+    "http://\texample.com/a ",
+    "see\\\\ www.dla.go.th ",
+    "login at portal.example.app ",
+    "user at example dot com ",
+    "user@example.com mailto:a@b.co ",
+    "ดูรายละเอียดที่ภาษี.ไทยค่ะ ",
+    "\u202emoc.elpmaxe.live ",
+    "you.Best regards. ",
+    "192.168.1.1:8080 1.2.3.4 ",
+    "x.com.\n",
+]
+
+
+@pytest.mark.parametrize("unit", REPEATED)
+def test_search_by_unit_finds_what_the_plain_search_finds(
+    finder: TextFinder, email_finder: TextFinder, unit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = "a.b " * 3000 + unit * 2000 + "tail.example.org"
+    for f in (finder, email_finder):
+        fast = [(x.text, x.url, x.kind, x.location.offset) for x in f.find(s, HERE)]
+        norm = normalize(s)
+        spans = text_module.windows(norm.text)
+        assert f._by_unit(norm.text, 0, len(norm.text)) is not None  # the fast path is taken
+        monkeypatch.setattr(text_module, "_UNIT_MIN", 10**12)  # the plain search, for reference
+        plain = [(x.text, x.url, x.kind, x.location.offset) for x in f.find(s, HERE)]
+        monkeypatch.undo()
+        assert fast == plain
+        assert fast  # every text above holds links
+        assert len(spans) >= 1
+
+
+def test_units_that_hardly_repeat_are_searched_as_they_are(finder: TextFinder) -> None:
+    s = " ".join(f"word{i}.example{i}" for i in range(20_000))
+    assert finder._by_unit(s, 0, len(s)) is None
+
+
+def test_disguised_dot_soon_after_another_is_undone() -> None:
+    # two "\t." triggers 42 characters apart, a space 48 characters after the first inside the
+    # second disguise: the window of the first used to end there, cutting the second in two
+    first = "a.com\t.\tb"
+    s = first + " " + "x" * 30 + " example\t.      com"
+    assert "example.com" in normalize(s).text
