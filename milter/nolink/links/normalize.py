@@ -22,6 +22,7 @@ import heapq
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
@@ -69,7 +70,9 @@ _SUBST_FIRST = (
 )
 # Where a _SUBST match could begin, as one character class (the "." branches need "]" after or a
 # Thai letter before): a text with none of it ("a.png" in a srcset, an href) is as written.
-_MAYBE_SUBST = re.compile(f"{_SUBST_FIRST.replace('.', '')}|\\.\\]|(?<=[\u0e01-\u0e4e])\\.")
+# (one class first, which the regex engine skips to at C speed; then a "." only before "]" or
+# after a Thai letter)
+_MAYBE_SUBST = re.compile(f"{_SUBST_FIRST}(?:(?<!\\.)|(?=\\])|(?<=[\u0e01-\u0e4e]\\.))")
 _BRANCHES = [
             r"(?P<zw>[\u200b\u200c\u200d\u2060\ufeff\u00ad]+)",
             # bidi controls (LRM, RLM, embeddings, overrides, isolates) show as nothing, anywhere
@@ -107,15 +110,17 @@ _SUBST_B = re.compile("(?=[hHfF \t\\[({.dDจwW])(?:" + "|".join(_BRANCHES[3:]) 
 
 # Every _SUBST_A match is made of these, and every _SUBST_B match contains one of the B triggers;
 # each pattern only runs in windows around its triggers.
-_A_RUN = re.compile(f"[{_A_CHARS}]+")  # every _SUBST_A match lies in one of these runs
+# every _SUBST_A match lies in one of these runs ("[x][x]*", not "[x]+": a pattern that begins with
+# a plain class skips to its first character at C speed)
+_A_RUN = re.compile(f"[{_A_CHARS}][{_A_CHARS}]*")
 _TRIGGER_B = re.compile(r"[\[\]{}\\]")
-# A colon opens a window only where a scheme can end: before a slash or backslash ("hxxp://",
-# "https :/", "https: //", "h t t p : / /"; "hxxp[:]" and "http__" have their own triggers):
-# "เวลา 09:30" and "แจ้งเตือน:" in every SMS, and 1 MB of "https :" or "p:", cost nothing.
-# "_" only doubled ("http__").
-_TRIGGER_COLON = re.compile(r":\]?[ \t]*[/\\]")
+# A colon opens a window only where a scheme can end, before a slash ("hxxp://", "https :/",
+# "https: //", "h t t p : / /"; a backslash, "hxxp[:]", "hxxp:]//" and "http__" have triggers of
+# their own): "เวลา 09:30" and "แจ้งเตือน:" in every SMS, and 1 MB of "https :", "p:" or
+# "file:///C:/", cost nothing. "_" only doubled ("http__").
 _TRIGGER_WORDS = (
     "dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,", ". ไทย", "__",
+    "p:/", "P:/", "s:/", "S:/", " :/", "\t:/", " /", "\t/",
 )  # fmt: skip
 
 
@@ -169,10 +174,6 @@ def _word_hits(s: str) -> list[int]:
         while i >= 0:
             hits.append(i)
             i = s.find(w, i + _REACH)  # one hit per reach is enough to open a window
-    m = _TRIGGER_COLON.search(s)
-    while m is not None:
-        hits.append(m.start())
-        m = _TRIGGER_COLON.search(s, m.start() + _REACH)
     hits.sort()
     return hits
 
@@ -283,8 +284,29 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
     return None  # pragma: no cover - every alternative is named
 
 
-def _start(m: re.Match[str]) -> int:
-    return m.start()
+_BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
+
+
+def _rewrites_a(s: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of the _SUBST_A matches in s, in order."""
+    for r in _A_RUN.finditer(s):
+        a, b = r.span()
+        if not r.group().strip(_BIDI):
+            yield a, b, ""  # bidi controls only (all of "\u202ea.b " repeated): one match, dropped
+            continue
+        for m in _SUBST_A.finditer(s, a, b):
+            rep = _replacement(m, s)
+            if rep is not None:
+                yield m.start(), m.end(), rep
+
+
+def _rewrites_b(s: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of the _SUBST_B matches in the spans of s, in order."""
+    for a, b in spans:
+        for m in _SUBST_B.finditer(s, a, b):
+            rep = _replacement(m, s)
+            if rep is not None:
+                yield m.start(), m.end(), rep
 
 
 def normalize(original: str) -> Normalized:
@@ -296,26 +318,22 @@ def normalize(original: str) -> Normalized:
     npos = 0
     last = 0
     # lazily: past MAX_REWRITES the rest is not searched
-    found_a = (m for r in _A_RUN.finditer(s) for m in _SUBST_A.finditer(s, r.start(), r.end()))
     spans_b = _windows(s, _TRIGGER_B)
-    found_b = (m for a, b in spans_b for m in _SUBST_B.finditer(s, a, b))
-    for m in heapq.merge(found_a, found_b, key=_start) if spans_b else found_a:
-        if m.start() < last:
+    rewrites = heapq.merge(_rewrites_a(s), _rewrites_b(s, spans_b)) if spans_b else _rewrites_a(s)
+    for start, end, rep in rewrites:
+        if start < last:
             continue
         if len(segments) >= 2 * MAX_REWRITES:
             break
-        rep = _replacement(m, s)
-        if rep is None:
-            continue
-        if m.start() > last:
-            seg = s[last : m.start()]
+        if start > last:
+            seg = s[last:start]
             pieces.append(seg)
-            segments.append((npos, last, len(seg), len(seg), False))
-            npos += len(seg)
+            segments.append((npos, last, start - last, start - last, False))
+            npos += start - last
         pieces.append(rep)
-        segments.append((npos, m.start(), len(rep), m.end() - m.start(), True))
+        segments.append((npos, start, len(rep), end - start, True))
         npos += len(rep)
-        last = m.end()
+        last = end
     if not segments:
         return Normalized(original, s, (), ())
     if last < len(s):

@@ -362,8 +362,9 @@ def windows(s: str) -> list[tuple[int, int]]:
 _Local = tuple[str, int, str, str, str]
 _UNIT_MIN = 16_384  # a span shorter than this is searched as it is
 _UNIT_REPEAT = 4  # units per distinct unit, at least, for the search by unit
-_WS_SPLIT = re.compile(r"(\s+)")
-_SLASH_END = re.compile(r"[/\\](?=\s)")
+# (both begin with a plain class, which the regex engine skips to at C speed)
+_WS_SPLIT = re.compile(r"(\s\s*)")
+_SLASH_END = re.compile(r"\s(?<=[/\\]\s)")
 
 
 def _join_after_slash(parts: list[str], starts: list[int]) -> tuple[list[str], list[int]]:
@@ -635,6 +636,17 @@ class TextFinder:
             return text, "mailto:" + host.lower(), "email", start
         return text, url, _host_kind(host), start
 
+    def _local_candidates(self, units: set[str]) -> dict[str, list[tuple[int, _Local]]]:
+        """The units of the set holding candidates, each with its (offset, _local result) list."""
+        local: dict[str, list[tuple[int, _Local]]] = {}
+        for u in units:
+            if "." not in u and ":" not in u:
+                continue  # every link holds one
+            found = [(m.start(), x) for m in _URL.finditer(u) if (x := self._local(m)) is not None]
+            if found:
+                local[u] = found
+        return local
+
     def _by_unit(self, s: str, a: int, b: int) -> list[tuple[int, _Local]] | None:
         """(start in s, _local result) of every candidate in s[a:b], found once per distinct unit.
 
@@ -645,22 +657,27 @@ class TextFinder:
         costs a split and one pass per distinct unit. None when the units hardly repeat (the
         plain search is then no slower).
         """
-        parts = _WS_SPLIT.split(s[a:b])  # unit, whitespace, unit, ..., unit
+        text = s[a:b]
+        slash_end = _SLASH_END.search(text) is not None
+        if not slash_end:
+            # first without the starts, which only units holding a candidate need (str.split cuts
+            # at the same whitespace as \s)
+            units = text.split()
+            distinct = set(units)
+            if len(distinct) * _UNIT_REPEAT > len(units):
+                return None
+            if not self._local_candidates(distinct):
+                return []
+        parts = _WS_SPLIT.split(text)  # unit, whitespace, unit, ..., unit
         starts = list(itertools.accumulate(map(len, parts), initial=a))
         units = parts[0::2]
         ustarts = starts[0::2]
-        if _SLASH_END.search(s, a, b) is not None:
+        if slash_end:
             units, ustarts = _join_after_slash(parts, starts)
         distinct = set(units)
         if len(distinct) * _UNIT_REPEAT > len(units):
             return None
-        local: dict[str, list[tuple[int, _Local]]] = {}
-        for u in distinct:
-            if "." not in u and ":" not in u:
-                continue  # every link holds one
-            found = [(m.start(), x) for m in _URL.finditer(u) if (x := self._local(m)) is not None]
-            if found:
-                local[u] = found
+        local = self._local_candidates(distinct)
         if not local:
             return []
         return [
