@@ -78,3 +78,19 @@ def test_disguised_dot_soon_after_another_is_undone() -> None:
     first = "a.com\t.\tb"
     s = first + " " + "x" * 30 + " example\t.      com"
     assert "example.com" in normalize(s).text
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        "a.b x.com //x.com www.dla.go.th ดูที่ภาษี.ไทยค่ะ a-b.c-d.com/x?y#z ab_c.com a..b .a.a",
+        "(evil.example.com) 'x.org' <y.net> =z.io [w.app] /q.com -r.com .s.com ก.ไทย",
+        "\u0e48ก.ไทย é.com x.com/path\\\\x 1.2.3.4/24 192.168.1.1/x .a" * 3,
+    ],
+)
+def test_search_without_colon_or_at_is_the_full_search(s: str) -> None:
+    # _URL_D (branch 2 alone) serves text with no ":" nor "@": the other branches need one
+    full = [(m.span(), m.lastgroup, m.group("port", "path")) for m in text_module._URL.finditer(s)]
+    short = [(m.span(), m.lastgroup, m.group("port", "path")) for m in text_module._URL_D.finditer(s)]
+    assert full == short
+    assert full

@@ -40,6 +40,8 @@ _FULLWIDTH.update(dict.fromkeys(DOT_LOOKALIKES, 0x2E))
 def may_hold_link(text: str) -> bool:
     """False only when no reading of text can hold a link: no full stop or colon, not even a
     look-alike or a spelled-out one ("dot", "จุด"). A cheap test before costly readings."""
+    if "." in text or ":" in text:  # as written (no look-alike is "." or ":" itself): no translate
+        return True
     plain = text.translate(_FULLWIDTH)
     return "." in plain or ":" in plain or "dot" in plain.lower() or "จุด" in plain
 
