@@ -116,6 +116,8 @@ _SUBST_B = re.compile("(?=[hHfF \t\\[({.dDจwW])(?:" + "|".join(_BRANCHES[3:]) 
 # a plain class skips to its first character at C speed)
 _A_RUN = re.compile(f"[{_A_CHARS}][{_A_CHARS}]*")
 _TRIGGER_B = re.compile(r"[\[\]{}\\]")
+# Either kind, in one scan: a letter holds none of them, and each scan costs as much as the other
+_TRIGGER_AB = re.compile(f"[{_A_CHARS}\\[\\]{{}}\\\\]")
 # A colon opens a window only where a scheme can end, before a slash ("hxxp://", "https :/",
 # "https: //", "h t t p : / /"; a backslash, "hxxp[:]", "hxxp:]//" and "http__" have triggers of
 # their own): "เวลา 09:30" and "แจ้งเตือน:" in every SMS, and 1 MB of "https :", "p:" or
@@ -180,7 +182,7 @@ def _word_hits(s: str) -> list[int]:
     return hits
 
 
-def _windows(s: str, chars: re.Pattern[str]) -> list[tuple[int, int]]:
+def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
     """Spans around every character or word a disguise is made of.
 
     The triggers (chars, and the trigger words) are found with a pure character-class regex and
@@ -192,9 +194,9 @@ def _windows(s: str, chars: re.Pattern[str]) -> list[tuple[int, int]]:
     hits = _word_hits(s)
     wi = 0
     pos = 0
-    m = chars.search(s)
+    m = chars.search(s) if chars is not None else None  # None: the trigger words only
     while True:
-        if m is not None and m.start() < pos:
+        if m is not None and chars is not None and m.start() < pos:
             m = chars.search(s, pos)  # only when passed: a miss scans to the end once
         while wi < len(hits) and hits[wi] < pos:
             wi += 1
@@ -289,9 +291,9 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
 _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
 
 
-def _rewrites_a(s: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, replacement) of the _SUBST_A matches in s, in order."""
-    for r in _A_RUN.finditer(s):
+def _rewrites_a(s: str, pos: int) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of the _SUBST_A matches in s from pos on, in order."""
+    for r in _A_RUN.finditer(s, pos):
         a, b = r.span()
         if not r.group().strip(_BIDI):
             yield a, b, ""  # bidi controls only (all of "\u202ea.b " repeated): one match, dropped
@@ -320,8 +322,10 @@ def normalize(original: str) -> Normalized:
     npos = 0
     last = 0
     # lazily: past MAX_REWRITES the rest is not searched
-    spans_b = _windows(s, _TRIGGER_B)
-    rewrites = heapq.merge(_rewrites_a(s), _rewrites_b(s, spans_b)) if spans_b else _rewrites_a(s)
+    first = _TRIGGER_AB.search(s)
+    spans_b = _windows(s, _TRIGGER_B if first is not None else None)
+    found_a = _rewrites_a(s, first.start()) if first is not None else iter(())
+    rewrites = heapq.merge(found_a, _rewrites_b(s, spans_b)) if spans_b else found_a
     for start, end, rep in rewrites:
         if start < last:
             continue
