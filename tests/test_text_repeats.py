@@ -94,3 +94,26 @@ def test_search_without_colon_or_at_is_the_full_search(s: str) -> None:
     short = [(m.span(), m.lastgroup, m.group("port", "path")) for m in text_module._URL_D.finditer(s)]
     assert full == short
     assert full
+
+
+def test_a_window_never_ends_inside_a_scheme() -> None:
+    # a window of normalize ended 256 characters after its trigger ("[.]") when no space came
+    # first: here between the two slashes of "ftp://" (which, canonical, opens no window of its
+    # own), whose "ftp:/" the cut window then "undid" into "ftp:///"
+    s = "a[.]b" + "x" * 247 + "ftp://example.com"
+    assert s.index("ftp://") + 4 == 1 + 255  # the first slash at trigger + 255
+    assert normalize(s).text == "a.b" + "x" * 247 + "ftp://example.com"
+
+
+def test_canonical_schemes_open_no_window_but_disguised_ones_are_undone() -> None:
+    plain = "http://a.example.com https://b.example.com ftp://c.example.com FTPS://d.example.com"
+    assert normalize(plain).as_written
+    for disguised, shown in [
+        ("hxxp://evil.example.com", "http://evil.example.com"),
+        ("hXXps://evil.example.com", "https://evil.example.com"),
+        ("http:/evil.example.com", "http://evil.example.com"),
+        ("http:///evil.example.com", "http://evil.example.com"),
+        ("fxp://evil.example.com", "ftp://evil.example.com"),
+        ("https :// evil.example.com", "https:// evil.example.com"),
+    ]:
+        assert normalize("http://ok.example.com " * 50 + disguised).text.endswith(shown), disguised

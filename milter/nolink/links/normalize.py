@@ -86,6 +86,8 @@ _BRANCHES = [
             # (the three scheme branches, and the two after a letter, share their look-behind, tried
             # once for them all: at a "[" or "." of "[.]" repeated, no branch beyond it is tried)
             r"(?<![A-Za-z0-9])(?=[hHfF])(?:"
+            # (not the canonical form itself: 1 MB of "http://" was 143,000 matches to skip in Python)
+            r"(?!(?i:https?|ftps?)://(?![/\\]))"
             r"(?P<scheme>(?i:(h(?:xx|\*\*|__|00|tt|xt|tx)p|f[xt]p)(s?)"
             r"(?:\[?:\]?(?:[/\\]{2,}|/|__)|__|\[://\]|\[:\]//)))"
             r"|(?P<spscheme>(?i:(http|ftp)(s?))(?:[ \t]+:[ \t]*|:[ \t]+)/[ \t]*/)"
@@ -98,7 +100,9 @@ _BRANCHES = [
             rf"(?P<sdot>(?<={_AL})[ \t]+\.[ \t]*(?=[a-z]))",
             r"(?P<slash>\[/\]|\(/\))",
             r"(?P<colon>\[:\])",
-            r"(?P<commas>(?<![A-Za-z0-9])(?i:www),[A-Za-z0-9\-]+(?:,[A-Za-z0-9\-]+)+)",
+            # (at most the 127 labels of a DNS name: the window around "www," no longer ends at a
+            # fixed length, and "www," then 1 MB of "a," was one rewrite and a 1 MB name)
+            r"(?P<commas>(?<![A-Za-z0-9])(?i:www),[A-Za-z0-9\-]+(?:,[A-Za-z0-9\-]+){1,127}+)",
 ]  # fmt: skip
 # Two patterns: the runs of invisible and combining characters (the first three branches, each one
 # character class) and the disguises made of visible ASCII (the others). No match of one holds a
@@ -124,8 +128,14 @@ _TRIGGER_AB = re.compile(f"[{_A_CHARS}\\[\\]{{}}\\\\]")
 # "file:///C:/", cost nothing. "_" only doubled ("http__").
 _TRIGGER_WORDS = (
     "dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,", ". ไทย", "__",
-    "p:/", "P:/", "s:/", "S:/", " :/", "\t:/", " /", "\t/",
+    " :/", "\t:/", " /", "\t/",
 )  # fmt: skip
+# and "p:/", "s:/" (or a backslash), but not after the canonical http://, https://, ftp://, ftps://,
+# which is no disguise: 1 MB of "http://" opened windows everywhere for 0.1 s of alternation
+_CANONICAL = "|".join(
+    rf"(?<=(?<![A-Za-z0-9])(?i:{w})://)" for w in ("http|ftps", "https", "ftp")
+)  # three look-behinds: each must be of one width
+_TRIGGER_SCHEME = re.compile(rf":(?<=[pPsS]:)(?=[/\\])(?!//(?![/\\])(?:{_CANONICAL}))")
 
 
 def _char_class(codes: list[int]) -> str:
@@ -163,7 +173,11 @@ class _NeedsTranslate:
 
 
 _NEEDS_TRANSLATE = _NeedsTranslate()
-_WS = re.compile(r"\s")
+# Where a window may end: whitespace, or a character no _SUBST_B match holds, so that the end
+# cuts no match in two (a window that ended at a fixed length turned the "ftp:/" of "ftp://" into
+# a disguise of its own). The search for it has no bound, and stays linear: the next window starts
+# at most _REACH before this one's end, and searches for its own end from 2 x _REACH after that.
+_WINDOW_END = re.compile("[^A-Za-z0-9\\[\\](){}.:/\\\\_*,\\-จุดไทยſ]")
 _REACH = 48  # how far before its trigger a disguise may start ("h t t p s : / /")
 _SPAN = 256  # how far after its trigger a disguise may end ("www,a,b,c,...")
 
@@ -178,6 +192,10 @@ def _word_hits(s: str) -> list[int]:
         while i >= 0:
             hits.append(i)
             i = s.find(w, i + _REACH)  # one hit per reach is enough to open a window
+    m = _TRIGGER_SCHEME.search(s)
+    while m is not None:
+        hits.append(m.start())
+        m = _TRIGGER_SCHEME.search(s, m.start() + _REACH)
     hits.sort()
     return hits
 
@@ -205,14 +223,14 @@ def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
             return out
         p = min(cands)
         a = max(0, p - _REACH)
-        ws = _WS.search(s, p + 2 * _REACH, p + _SPAN)
-        b = ws.start() if ws else min(len(s), p + _SPAN)
-        if out and a <= out[-1][1]:
-            # dense triggers ("[.]" after "[.]"): the merged window reaches the full _SPAN, so the
-            # loop runs once per _SPAN characters, not once per trigger; a wider window only lets
-            # the pattern see more, never less
-            b = max(b, min(len(s), p + _SPAN))
-            out[-1] = (out[-1][0], b)
+        merge = bool(out) and a <= out[-1][1]
+        # dense triggers ("[.]" after "[.]"): the merged window reaches the full _SPAN, so the
+        # loop runs once per _SPAN characters, not once per trigger; a wider window only lets
+        # the pattern see more, never less
+        end = _WINDOW_END.search(s, p + (_SPAN if merge else 2 * _REACH))
+        b = end.start() if end is not None else len(s)
+        if merge:
+            out[-1] = (out[-1][0], max(b, out[-1][1]))
         else:
             out.append((a, b))
         pos = max(p + 1, b - _REACH)
