@@ -58,7 +58,7 @@ def test_search_by_unit_finds_what_the_plain_search_finds(
         fast = [(x.text, x.url, x.kind, x.location.offset) for x in f.find(s, HERE)]
         norm = normalize(s)
         spans = text_module.windows(norm.text)
-        assert f._by_unit(norm.text, 0, len(norm.text)) is not None  # the fast path is taken
+        assert f._by_unit(norm.text, 0, len(norm.text), {}) is not None  # the fast path is taken
         monkeypatch.setattr(text_module, "_UNIT_MIN", 10**12)  # the plain search, for reference
         plain = [(x.text, x.url, x.kind, x.location.offset) for x in f.find(s, HERE)]
         monkeypatch.undo()
@@ -67,9 +67,31 @@ def test_search_by_unit_finds_what_the_plain_search_finds(
         assert len(spans) >= 1
 
 
+@pytest.mark.parametrize(
+    "s",
+    [
+        # distinct units, then repeated ones, then a link: chunks of either kind, cut at whitespace
+        " ".join(f"w{i}.example{i}" for i in range(30_000)) + " a.b" * 100_000 + " evil.example.com/x",
+        "a.b " * 100_000 + " ".join(f"w{i}.x{i}" for i in range(30_000)) + " evil.example.com/x",
+        # a chunk may not end after a slash: the scheme's one space is kept
+        ("a.b " * 16_383 + "http:// ") * 4 + "x",
+        "https :" * 40_000 + " http://\tevil.example.com" + " x.y" * 50_000,
+    ],
+)
+def test_search_in_chunks_finds_what_the_plain_search_finds(
+    finder: TextFinder, s: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert len(s) > 4 * text_module._CHUNK
+    fast = [(x.text, x.url, x.kind, x.location.offset) for x in finder.find(s, HERE)]
+    monkeypatch.setattr(text_module, "_UNIT_MIN", 10**12)
+    plain = [(x.text, x.url, x.kind, x.location.offset) for x in finder.find(s, HERE)]
+    assert fast == plain
+    assert fast
+
+
 def test_units_that_hardly_repeat_are_searched_as_they_are(finder: TextFinder) -> None:
     s = " ".join(f"word{i}.example{i}" for i in range(20_000))
-    assert finder._by_unit(s, 0, len(s)) is None
+    assert finder._by_unit(s, 0, len(s), {}) is None
 
 
 def test_disguised_dot_soon_after_another_is_undone() -> None:
@@ -117,3 +139,12 @@ def test_canonical_schemes_open_no_window_but_disguised_ones_are_undone() -> Non
         ("https :// evil.example.com", "https:// evil.example.com"),
     ]:
         assert normalize("http://ok.example.com " * 50 + disguised).text.endswith(shown), disguised
+
+
+def test_a_spelled_out_dot_skipped_as_covered_is_covered() -> None:
+    # "[" opens a window that ends at the space after the second "dot" (the first space 96 or more
+    # characters after it); the first "dot" (at 49) was taken as covered by that window, and the
+    # second, 46 characters after the first, as covered by the first: its " dot " was cut in two
+    s = "[" + "a" * 47 + " dot " + "b" * 41 + " dot com"
+    assert (s.index("dot"), s.rindex("dot")) == (49, 95)
+    assert normalize(s).text == "[" + "a" * 47 + "." + "b" * 41 + ".com"

@@ -233,7 +233,7 @@ def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
             out[-1] = (out[-1][0], max(b, out[-1][1]))
         else:
             out.append((a, b))
-        pos = max(p + 1, b - _REACH)
+        pos = max(p + 1, b - 2 * _REACH)  # a hit before it: the words it skipped end before b - _REACH
 
 
 @dataclass(frozen=True, slots=True)

@@ -375,6 +375,9 @@ def windows(s: str) -> list[tuple[int, int]]:
 # (group, characters skipped in front, text, url, host) of a candidate, before its context is read
 _Local = tuple[str, int, str, str, str]
 _UNIT_MIN = 16_384  # a span shorter than this is searched as it is
+_CHUNK = 65_536  # a longer one is searched in chunks of about this many characters
+_CHUNK_CUT = re.compile(r"\s(?<![/\\]\s)")  # where a chunk may end: whitespace not after a slash
+_CACHE_MAX = 65_536  # distinct units remembered across the chunks of one text
 _UNIT_REPEAT = 4  # units per distinct unit, at least, for the search by unit
 # (both begin with a plain class, which the regex engine skips to at C speed)
 _WS_SPLIT = re.compile(r"(\s\s*)")
@@ -585,13 +588,14 @@ class TextFinder:
     ) -> Iterator[tuple[str, str, Kind, int]]:
         """(text, url, kind, start in s) of every link in the given spans of s (norm: s's origin)."""
         if len(spans) == 1 and spans[0][1] - spans[0][0] >= _UNIT_MIN:
-            units = self._by_unit(s, *spans[0])
-            if units is not None:
-                for start, found in units:
-                    got = self._in_context(found, start, s, norm)
-                    if got is not None:
-                        yield got
-                return
+            yield from self._by_chunk(s, *spans[0], norm)
+            return
+        yield from self._plain(s, spans, norm)
+
+    def _plain(
+        self, s: str, spans: list[tuple[int, int]], norm: Normalized | None
+    ) -> Iterator[tuple[str, str, Kind, int]]:
+        """_candidates, searching the spans as they are."""
         matches = (
             _url_re(s, *spans[0]).finditer(s, *spans[0])
             if len(spans) == 1
@@ -614,6 +618,28 @@ class TextFinder:
                 got = self._in_context(local, m.start(), s, norm)
                 if got is not None:
                     yield got
+
+    def _by_chunk(
+        self, s: str, a: int, b: int, norm: Normalized | None
+    ) -> Iterator[tuple[str, str, Kind, int]]:
+        """_candidates of one long span, in chunks of about _CHUNK characters cut at whitespace no
+        match crosses (not after a slash): each searched by unit when its units repeat, else as it
+        is. The memory a split takes stays that of one chunk."""
+        cache: dict[str, list[tuple[int, _Local]]] = {}  # unit -> its candidates, across chunks
+        while a < b:
+            cut = _CHUNK_CUT.search(s, a + _CHUNK, b) if b - a > _CHUNK else None
+            end = cut.start() if cut is not None else b
+            if len(cache) > _CACHE_MAX:
+                cache.clear()
+            units = self._by_unit(s, a, end, cache)
+            if units is None:
+                yield from self._plain(s, [(a, end)], norm)
+            else:
+                for start, found in units:
+                    got = self._in_context(found, start, s, norm)
+                    if got is not None:
+                        yield got
+            a = end
 
     def _local(self, m: re.Match[str]) -> _Local | None:
         """What a _URL match is, from its own text alone (no context): None when it is no link."""
@@ -650,19 +676,24 @@ class TextFinder:
             return text, "mailto:" + host.lower(), "email", start
         return text, url, _host_kind(host), start
 
-    def _local_candidates(self, units: set[str]) -> dict[str, list[tuple[int, _Local]]]:
-        """The units of the set holding candidates, each with its (offset, _local result) list."""
-        local: dict[str, list[tuple[int, _Local]]] = {}
+    def _local_candidates(self, units: set[str], cache: dict[str, list[tuple[int, _Local]]]) -> bool:
+        """Fill the cache with the (offset, _local result) list of every unit of the set; True when
+        one of them holds a candidate."""
+        any_found = False
         for u in units:
-            if "." not in u and ":" not in u:
-                continue  # every link holds one
-            matches = _url_re(u, 0, len(u)).finditer(u)
-            found = [(m.start(), x) for m in matches if (x := self._local(m)) is not None]
-            if found:
-                local[u] = found
-        return local
+            found = cache.get(u)
+            if found is None:
+                found = []
+                if "." in u or ":" in u:  # every link holds one
+                    matches = _url_re(u, 0, len(u)).finditer(u)
+                    found = [(m.start(), x) for m in matches if (x := self._local(m)) is not None]
+                cache[u] = found
+            any_found = any_found or bool(found)
+        return any_found
 
-    def _by_unit(self, s: str, a: int, b: int) -> list[tuple[int, _Local]] | None:
+    def _by_unit(
+        self, s: str, a: int, b: int, cache: dict[str, list[tuple[int, _Local]]]
+    ) -> Iterator[tuple[int, _Local]] | None:
         """(start in s, _local result) of every candidate in s[a:b], found once per distinct unit.
 
         A unit is a run of non-white characters, with the next unit when it ends in a slash
@@ -670,7 +701,7 @@ class TextFinder:
         unit reads to every look-behind as the start of the text does, so the matches in a unit are
         the same wherever it stands: a 1 MB text of a few tokens repeated ("\u202ea.b ", "https :")
         costs a split and one pass per distinct unit. None when the units hardly repeat (the
-        plain search is then no slower).
+        plain search is then no slower). cache: the candidates of units seen before.
         """
         text = s[a:b]
         slash_end = _SLASH_END.search(text) is not None
@@ -679,10 +710,10 @@ class TextFinder:
             # at the same whitespace as \s)
             units = text.split()
             distinct = set(units)
-            if len(distinct) * _UNIT_REPEAT > len(units):
+            if len(distinct.difference(cache)) * _UNIT_REPEAT > len(units):
                 return None
-            if not self._local_candidates(distinct):
-                return []
+            if not self._local_candidates(distinct, cache):
+                return iter(())
         parts = _WS_SPLIT.split(text)  # unit, whitespace, unit, ..., unit
         starts = list(itertools.accumulate(map(len, parts), initial=a))
         units = parts[0::2]
@@ -690,16 +721,11 @@ class TextFinder:
         if slash_end:
             units, ustarts = _join_after_slash(parts, starts)
         distinct = set(units)
-        if len(distinct) * _UNIT_REPEAT > len(units):
+        if len(distinct.difference(cache)) * _UNIT_REPEAT > len(units):
             return None
-        local = self._local_candidates(distinct)
-        if not local:
-            return []
-        return [
-            (ustarts[i] + rel, x)
-            for i in [i for i, u in enumerate(units) if u in local]
-            for rel, x in local[units[i]]
-        ]
+        if not self._local_candidates(distinct, cache):
+            return iter(())
+        return ((ustarts[i] + rel, x) for i, u in enumerate(units) if cache[u] for rel, x in cache[u])
 
     def _broken_lines(self, norm: Normalized, where: Location) -> list[Link]:
         """A host name broken over two lines ("www.dla.go." / "th/form"), joined when the pieces
