@@ -114,10 +114,9 @@ _SUBST_A = re.compile(f"(?=[{_A_CHARS}])(?:" + "|".join(_BRANCHES[:3]) + ")")
 _SUBST_B = re.compile("(?=[hHfF \t\\[({.dDจwW])(?:" + "|".join(_BRANCHES[3:]) + ")")
 
 
-# Every _SUBST_A match is made of these, and every _SUBST_B match contains one of the B triggers;
-# each pattern only runs in windows around its triggers.
-# every _SUBST_A match lies in one of these runs ("[x][x]*", not "[x]+": a pattern that begins with
-# a plain class skips to its first character at C speed)
+# Every _SUBST_A match lies in one of these runs ("[x][x]*", not "[x]+": a pattern that begins with
+# a plain class skips to its first character at C speed); every _SUBST_B match holds one of the
+# _TRIGGER_B characters or trigger words below, and _SUBST_B only runs in windows around them.
 _A_RUN = re.compile(f"[{_A_CHARS}][{_A_CHARS}]*")
 _TRIGGER_B = re.compile(r"[\[\]{}\\]")
 # Either kind, in one scan: a letter holds none of them, and each scan costs as much as the other
@@ -175,8 +174,9 @@ class _NeedsTranslate:
 _NEEDS_TRANSLATE = _NeedsTranslate()
 # Where a window may end: whitespace, or a character no _SUBST_B match holds, so that the end
 # cuts no match in two (a window that ended at a fixed length turned the "ftp:/" of "ftp://" into
-# a disguise of its own). The search for it has no bound, and stays linear: the next window starts
-# at most _REACH before this one's end, and searches for its own end from 2 x _REACH after that.
+# a disguise of its own). The search for it has no bound, and stays linear: the next window's
+# trigger is at most 2 x _REACH before this one's end, and its end is searched for from
+# _SPAN after that trigger (merged) or 2 x _REACH after it, past where this search stopped.
 _WINDOW_END = re.compile("[^A-Za-z0-9\\[\\](){}.:/\\\\_*,\\-จุดไทยſ]")
 _REACH = 48  # how far before its trigger a disguise may start ("h t t p s : / /")
 _SPAN = 256  # how far after its trigger a disguise may end ("www,a,b,c,...")
@@ -205,8 +205,8 @@ def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
 
     The triggers (chars, and the trigger words) are found with a pure character-class regex and
     substring searches, which run at C speed; the alternation in _SUBST_B, which does not, then
-    runs only inside these spans. The search resumes past each span, so a
-    text made of triggers costs one pass, not one per trigger.
+    runs only inside these spans. The search resumes past each span, so a text made of triggers
+    costs one pass, not one per trigger.
     """
     out: list[tuple[int, int]] = []
     hits = _word_hits(s)
