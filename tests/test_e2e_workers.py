@@ -62,12 +62,13 @@ def letter(body: str = "ดูที่ https://evil.example.com/x ค่ะ", c
     ).encode()
 
 
-# Costly for the text finder (each right-to-left run is also read backwards, and every "a.b" is a
-# name-like token to check): about 8 s for these 14 MB here (0.6 s per 100,000 tokens since the
-# finder's speed-up), far past milter.timeout and under Postfix's message_size_limit of the rig.
-# (The CSS url( input of the issue is linear now.) If the finder ever gets this fast, make the
-# input bigger: the test needs a decision that outlasts the timeout.
-PATHOLOGICAL = letter("\u202ea.b " * 2_000_000)
+# Costly for the text finder (each right-to-left run is also read backwards, and every "a0.b" is a
+# name-like token to check, each one different, so that no per-token cache helps): about 9.6 s of
+# CPU for these 13 MB here, far past milter.timeout and under Postfix's message_size_limit of the
+# rig. (The CSS url( input of the issue is linear now; "\u202ea.b " repeated, used here before,
+# is searched once per distinct token since and took 2.6 s for 14 MB.) If the finder ever gets
+# this fast, make the input bigger: the test needs a decision that outlasts the timeout.
+PATHOLOGICAL = letter("".join(f"\u202ea{i}.b " for i in range(1_000_000)))
 
 
 def test_a_message_past_milter_timeout_is_cut_and_the_others_keep_flowing(rig: Workers) -> None:

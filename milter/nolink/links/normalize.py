@@ -18,9 +18,11 @@ Bounded work: after MAX_REWRITES rewrites in one text (no letter has that many; 
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
@@ -38,6 +40,8 @@ _FULLWIDTH.update(dict.fromkeys(DOT_LOOKALIKES, 0x2E))
 def may_hold_link(text: str) -> bool:
     """False only when no reading of text can hold a link: no full stop or colon, not even a
     look-alike or a spelled-out one ("dot", "จุด"). A cheap test before costly readings."""
+    if "." in text or ":" in text:  # as written (no look-alike is "." or ":" itself): no translate
+        return True
     plain = text.translate(_FULLWIDTH)
     return "." in plain or ":" in plain or "dot" in plain.lower() or "จุด" in plain
 
@@ -61,18 +65,17 @@ _AL = r"[A-Za-z0-9]"
 _COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 # The first character of every alternative below (the look-behinds consume nothing): checked once
 # per position before the alternation, which otherwise tries all thirteen branches everywhere
-# (a 1 MB run of "p:" took 0.5 s in _SUBST, 15 ms with this look-ahead).
+# (a 1 MB run of "p:" took 0.5 s in the alternation, 15 ms with this look-ahead).
 _SUBST_FIRST = (
     "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c"
     f"{_COMBINING}hHfF \t\\[({{.dDจwW]"
 )
 # Where a _SUBST match could begin, as one character class (the "." branches need "]" after or a
 # Thai letter before): a text with none of it ("a.png" in a srcset, an href) is as written.
-_MAYBE_SUBST = re.compile(f"{_SUBST_FIRST.replace('.', '')}|\\.\\]|(?<=[\u0e01-\u0e4e])\\.")
-_SUBST = re.compile(
-    f"(?={_SUBST_FIRST})(?:"
-    + "|".join(
-        [
+# (one class first, which the regex engine skips to at C speed; then a "." only before "]" or
+# after a Thai letter)
+_MAYBE_SUBST = re.compile(f"{_SUBST_FIRST}(?:(?<!\\.)|(?=\\])|(?<=[\u0e01-\u0e4e]\\.))")
+_BRANCHES = [
             r"(?P<zw>[\u200b\u200c\u200d\u2060\ufeff\u00ad]+)",
             # bidi controls (LRM, RLM, embeddings, overrides, isolates) show as nothing, anywhere
             r"(?P<bidi>[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]+)",
@@ -83,6 +86,8 @@ _SUBST = re.compile(
             # (the three scheme branches, and the two after a letter, share their look-behind, tried
             # once for them all: at a "[" or "." of "[.]" repeated, no branch beyond it is tried)
             r"(?<![A-Za-z0-9])(?=[hHfF])(?:"
+            # (not the canonical form itself: 1 MB of "http://" was 143,000 matches to skip in Python)
+            r"(?!(?i:https?|ftps?)://(?![/\\]))"
             r"(?P<scheme>(?i:(h(?:xx|\*\*|__|00|tt|xt|tx)p|f[xt]p)(s?)"
             r"(?:\[?:\]?(?:[/\\]{2,}|/|__)|__|\[://\]|\[:\]//)))"
             r"|(?P<spscheme>(?i:(http|ftp)(s?))(?:[ \t]+:[ \t]*|:[ \t]+)/[ \t]*/)"
@@ -95,23 +100,41 @@ _SUBST = re.compile(
             rf"(?P<sdot>(?<={_AL})[ \t]+\.[ \t]*(?=[a-z]))",
             r"(?P<slash>\[/\]|\(/\))",
             r"(?P<colon>\[:\])",
-            r"(?P<commas>(?<![A-Za-z0-9])(?i:www),[A-Za-z0-9\-]+(?:,[A-Za-z0-9\-]+)+)",
-        ]
-    )
-    + ")"
-)
+            # (at most the 127 labels of a DNS name: the window around "www," no longer ends at a
+            # fixed length, and "www," then 1 MB of "a," was one rewrite and a 1 MB name)
+            r"(?P<commas>(?<![A-Za-z0-9])(?i:www),[A-Za-z0-9\-]+(?:,[A-Za-z0-9\-]+){1,127}+)",
+]  # fmt: skip
+# Two patterns: the runs of invisible and combining characters (the first three branches, each one
+# character class) and the disguises made of visible ASCII (the others). No match of one holds a
+# character the other's matches are made of, so the matches of the two, merged by position, are
+# those of their alternation; and each runs only around its own triggers: a 1 MB text of
+# "\u202ea.b " paid for all thirteen branches at every " " and "." for its bidi controls alone.
+_A_CHARS = f"\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c{_COMBINING}"
+_SUBST_A = re.compile(f"(?=[{_A_CHARS}])(?:" + "|".join(_BRANCHES[:3]) + ")")
+_SUBST_B = re.compile("(?=[hHfF \t\\[({.dDจwW])(?:" + "|".join(_BRANCHES[3:]) + ")")
 
 
-# Every _SUBST match contains one of these; the expensive pattern only runs in windows around them.
-_TRIGGER_CHARS = re.compile(
-    rf"[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c{_COMBINING}\[\]{{}}\\]"
-)
-# A colon opens a window only where a scheme can end ("hxxp:", "https :", "ftps:"), and "_" only
-# doubled ("http__"): "เวลา 09:30" and "แจ้งเตือน:" in every SMS cost nothing.
+# Every _SUBST_A match lies in one of these runs ("[x][x]*", not "[x]+": a pattern that begins with
+# a plain class skips to its first character at C speed); every _SUBST_B match holds one of the
+# _TRIGGER_B characters or trigger words below, and _SUBST_B only runs in windows around them.
+_A_RUN = re.compile(f"[{_A_CHARS}][{_A_CHARS}]*")
+_TRIGGER_B = re.compile(r"[\[\]{}\\]")
+# Either kind, in one scan: a letter holds none of them, and each scan costs as much as the other
+_TRIGGER_AB = re.compile(f"[{_A_CHARS}\\[\\]{{}}\\\\]")
+# A colon opens a window only where a scheme can end, before a slash ("hxxp://", "https :/",
+# "https: //", "h t t p : / /"; a backslash, "hxxp[:]", "hxxp:]//" and "http__" have triggers of
+# their own): "เวลา 09:30" and "แจ้งเตือน:" in every SMS, and 1 MB of "https :", "p:" or
+# "file:///C:/", cost nothing. "_" only doubled ("http__").
 _TRIGGER_WORDS = (
-    "dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,", ". ไทย",
-    "p:", "P:", "s:", "S:", " :", "\t:", "__",
+    "dot", "DOT", "Dot", "จุด", " .", "\t.", "(.", "(/", "www,", "WWW,", "Www,", ". ไทย", "__",
+    " :/", "\t:/", " /", "\t/",
 )  # fmt: skip
+# and "p:/", "s:/" (or a backslash), but not after the canonical http://, https://, ftp://, ftps://,
+# which is no disguise: 1 MB of "http://" opened windows everywhere for 0.1 s of alternation
+_CANONICAL = "|".join(
+    rf"(?<=(?<![A-Za-z0-9])(?i:{w})://)" for w in ("http|ftps", "https", "ftp")
+)  # three look-behinds: each must be of one width
+_TRIGGER_SCHEME = re.compile(rf":(?<=[pPsS]:)(?=[/\\])(?!//(?![/\\])(?:{_CANONICAL}))")
 
 
 def _char_class(codes: list[int]) -> str:
@@ -149,7 +172,12 @@ class _NeedsTranslate:
 
 
 _NEEDS_TRANSLATE = _NeedsTranslate()
-_WS = re.compile(r"\s")
+# Where a window may end: whitespace, or a character no _SUBST_B match holds, so that the end
+# cuts no match in two (a window that ended at a fixed length turned the "ftp:/" of "ftp://" into
+# a disguise of its own). The search for it has no bound, and stays linear: the next window's
+# trigger is at most 2 x _REACH before this one's end, and its end is searched for from
+# _SPAN after that trigger (merged) or 2 x _REACH after it, past where this search stopped.
+_WINDOW_END = re.compile("[^A-Za-z0-9\\[\\](){}.:/\\\\_*,\\-จุดไทยſ]")
 _REACH = 48  # how far before its trigger a disguise may start ("h t t p s : / /")
 _SPAN = 256  # how far after its trigger a disguise may end ("www,a,b,c,...")
 
@@ -164,43 +192,48 @@ def _word_hits(s: str) -> list[int]:
         while i >= 0:
             hits.append(i)
             i = s.find(w, i + _REACH)  # one hit per reach is enough to open a window
+    m = _TRIGGER_SCHEME.search(s)
+    while m is not None:
+        hits.append(m.start())
+        m = _TRIGGER_SCHEME.search(s, m.start() + _REACH)
     hits.sort()
     return hits
 
 
-def _windows(s: str) -> list[tuple[int, int]]:
+def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
     """Spans around every character or word a disguise is made of.
 
-    The triggers are found with a pure character-class regex and substring searches, which run at
-    C speed; the alternation in _SUBST, which does not, then runs only inside these spans. The
-    search resumes past each span, so a text made of triggers costs one pass, not one per trigger.
+    The triggers (chars, and the trigger words) are found with a pure character-class regex and
+    substring searches, which run at C speed; the alternation in _SUBST_B, which does not, then
+    runs only inside these spans. The search resumes past each span, so a text made of triggers
+    costs one pass, not one per trigger.
     """
     out: list[tuple[int, int]] = []
-    words = _word_hits(s)
+    hits = _word_hits(s)
     wi = 0
     pos = 0
-    m = _TRIGGER_CHARS.search(s)
+    m = chars.search(s) if chars is not None else None  # None: the trigger words only
     while True:
-        if m is not None and m.start() < pos:
-            m = _TRIGGER_CHARS.search(s, pos)  # only when passed: a miss scans to the end once
-        while wi < len(words) and words[wi] < pos:
+        if m is not None and chars is not None and m.start() < pos:
+            m = chars.search(s, pos)  # only when passed: a miss scans to the end once
+        while wi < len(hits) and hits[wi] < pos:
             wi += 1
-        cands = [x for x in (m.start() if m else -1, words[wi] if wi < len(words) else -1) if x >= 0]
+        cands = [x for x in (m.start() if m else -1, hits[wi] if wi < len(hits) else -1) if x >= 0]
         if not cands:
             return out
         p = min(cands)
         a = max(0, p - _REACH)
-        ws = _WS.search(s, p + _REACH, p + _SPAN)
-        b = ws.start() if ws else min(len(s), p + _SPAN)
-        if out and a <= out[-1][1]:
-            # dense triggers ("[.]" after "[.]"): the merged window reaches the full _SPAN, so the
-            # loop runs once per _SPAN characters, not once per trigger; a wider window only lets
-            # _SUBST see more, never less
-            b = max(b, min(len(s), p + _SPAN))
-            out[-1] = (out[-1][0], b)
+        merge = bool(out) and a <= out[-1][1]
+        # dense triggers ("[.]" after "[.]"): the merged window reaches the full _SPAN, so the
+        # loop runs once per _SPAN characters, not once per trigger; a wider window only lets
+        # the pattern see more, never less
+        end = _WINDOW_END.search(s, p + (_SPAN if merge else 2 * _REACH))
+        b = end.start() if end is not None else len(s)
+        if merge:
+            out[-1] = (out[-1][0], max(b, out[-1][1]))
         else:
             out.append((a, b))
-        pos = max(p + 1, b - _REACH)
+        pos = max(p + 1, b - 2 * _REACH)  # a hit before it: the words it skipped end before b - _REACH
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +306,31 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
     return None  # pragma: no cover - every alternative is named
 
 
+_BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
+
+
+def _rewrites_a(s: str, pos: int) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of the _SUBST_A matches in s from pos on, in order."""
+    for r in _A_RUN.finditer(s, pos):
+        a, b = r.span()
+        if not r.group().strip(_BIDI):
+            yield a, b, ""  # bidi controls only (all of "\u202ea.b " repeated): one match, dropped
+            continue
+        for m in _SUBST_A.finditer(s, a, b):
+            rep = _replacement(m, s)
+            if rep is not None:
+                yield m.start(), m.end(), rep
+
+
+def _rewrites_b(s: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of the _SUBST_B matches in the spans of s, in order."""
+    for a, b in spans:
+        for m in _SUBST_B.finditer(s, a, b):
+            rep = _replacement(m, s)
+            if rep is not None:
+                yield m.start(), m.end(), rep
+
+
 def normalize(original: str) -> Normalized:
     s = original.translate(_TRANSLATE) if _NEEDS_TRANSLATE.search(original) else original
     if _MAYBE_SUBST.search(s) is None:
@@ -281,23 +339,25 @@ def normalize(original: str) -> Normalized:
     segments: list[tuple[int, int, int, int, bool]] = []
     npos = 0
     last = 0
-    for m in (m for a, b in _windows(s) for m in _SUBST.finditer(s, a, b)):
-        if m.start() < last:
+    # lazily: past MAX_REWRITES the rest is not searched
+    first = _TRIGGER_AB.search(s)
+    spans_b = _windows(s, _TRIGGER_B if first is not None else None)
+    found_a = _rewrites_a(s, first.start()) if first is not None else iter(())
+    rewrites = heapq.merge(found_a, _rewrites_b(s, spans_b)) if spans_b else found_a
+    for start, end, rep in rewrites:
+        if start < last:
             continue
         if len(segments) >= 2 * MAX_REWRITES:
             break
-        rep = _replacement(m, s)
-        if rep is None:
-            continue
-        if m.start() > last:
-            seg = s[last : m.start()]
+        if start > last:
+            seg = s[last:start]
             pieces.append(seg)
-            segments.append((npos, last, len(seg), len(seg), False))
-            npos += len(seg)
+            segments.append((npos, last, start - last, start - last, False))
+            npos += start - last
         pieces.append(rep)
-        segments.append((npos, m.start(), len(rep), m.end() - m.start(), True))
+        segments.append((npos, start, len(rep), end - start, True))
         npos += len(rep)
-        last = m.end()
+        last = end
     if not segments:
         return Normalized(original, s, (), ())
     if last < len(s):

@@ -30,6 +30,13 @@ from .normalize import Normalized, may_hold_link, normalize
 _THAI = "\u0e00-\u0e7f"
 _LABEL = rf"(?:[{_THAI}]++|[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)"
 _PATHCH = r"[^\s<>\"'`{}|\[\]]"
+# 2: host without a scheme: www.example.com, dla.go.th, กรมการปกครอง.ไทย, 192.168.0.1:8080/x
+_D_BRANCH = (
+    rf"(?P<d>(?:(?<![^\s'\"(<=\[])//(?=[^\W_])|(?<![\-.@/]))"
+    rf"(?:(?<![{_THAI}])[{_THAI}]++|(?<![^\W{_THAI}])"
+    rf"[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)(?:\.{_LABEL})++(?![_@])"
+    rf"(?P<port>:\d{{1,5}}(?![\d]))?(?P<path>[/?#\\]{_PATHCH}*)?)"
+)
 _URL = re.compile(
     # every match begins with one of these (a look-ahead checked before the three branches, whose
     # look-behinds otherwise run at every position: 1 MB of "[.]" took 0.3 s, now 0.1 s)
@@ -37,14 +44,21 @@ _URL = re.compile(
     # 1: scheme://... (any scheme: a reader can follow ftp://, git://, tcp:// too)
     rf"(?P<s>(?<![A-Za-z0-9+])[A-Za-z][A-Za-z0-9+.\-]{{1,15}}:[/\\]{{2,}}[ \t]?"
     rf"(?:{_PATHCH}++|\[[0-9A-Fa-f:.]+\])+)"
-    # 2: host without a scheme: www.example.com, dla.go.th, กรมการปกครอง.ไทย, 192.168.0.1:8080/x
-    rf"|(?P<d>(?:(?<![^\s'\"(<=\[])//(?=[^\W_])|(?<![\-.@/]))"
-    rf"(?:(?<![{_THAI}])[{_THAI}]++|(?<![^\W{_THAI}])"
-    rf"[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)(?:\.{_LABEL})++(?![_@])"
-    rf"(?P<port>:\d{{1,5}}(?![\d]))?(?P<path>[/?#\\]{_PATHCH}*)?)"
+    rf"|{_D_BRANCH}"
     # 3: mailto: and bare addresses (only reported when count_email is on)
     rf"|(?P<m>(?i:mailto:)[^\s<>\"']+|(?<![\w.+\-])[\w.+\-]+@{_LABEL}(?:\.{_LABEL})+))"
 )
+# The same search for text without ":" and "@", where only branch 2 can match (and no port): the
+# scheme and address branches cost two thirds of the search at every letter ("\u202e" then 1 MB
+# of "a." is read backwards, ".a.a.a...": no match, 0.27 s with all three branches, 0.13 s so).
+_URL_D = re.compile(rf"(?=[\w/\u0e00-\u0e7f]){_D_BRANCH}")
+
+
+def _url_re(s: str, a: int, b: int) -> re.Pattern[str]:
+    """The search for s[a:b]: _URL_D when s[a:b] holds no ":" nor "@", else _URL."""
+    return _URL if s.find(":", a, b) >= 0 or s.find("@", a, b) >= 0 else _URL_D
+
+
 _TRAIL = set(".,:;!?'\"*”’»…ฯๆ>")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 
@@ -358,6 +372,34 @@ def windows(s: str) -> list[tuple[int, int]]:
     return out
 
 
+# (group, characters skipped in front, text, url, host) of a candidate, before its context is read
+_Local = tuple[str, int, str, str, str]
+_UNIT_MIN = 16_384  # a span shorter than this is searched as it is
+_CHUNK = 65_536  # a longer one is searched in chunks of about this many characters
+_CHUNK_CUT = re.compile(r"\s(?<![/\\]\s)")  # where a chunk may end: whitespace not after a slash
+_CACHE_MAX = 65_536  # distinct units remembered across the chunks of one text
+_UNIT_REPEAT = 4  # units per distinct unit, at least, for the search by unit
+# (both begin with a plain class, which the regex engine skips to at C speed)
+_WS_SPLIT = re.compile(r"(\s\s*)")
+_SLASH_END = re.compile(r"\s(?<=[/\\]\s)")
+
+
+def _join_after_slash(parts: list[str], starts: list[int]) -> tuple[list[str], list[int]]:
+    """Units and their starts from _WS_SPLIT parts, a unit ending in "/" or "\\" joined with the
+    whitespace and the unit after it (a scheme URL may cross one space: "http:// example.com")."""
+    units: list[str] = []
+    ustarts: list[int] = []
+    i = 0
+    while i < len(parts):
+        j = i
+        while j + 2 < len(parts) and parts[j][-1:] in ("/", "\\"):
+            j += 2
+        units.append("".join(parts[i : j + 1]))
+        ustarts.append(starts[i])
+        i = j + 2
+    return units, ustarts
+
+
 _BROKEN_REACH = 300
 MAX_BREAKS = 1000
 MAX_LINKS = 1000  # per text (one field of one part)
@@ -545,18 +587,25 @@ class TextFinder:
         self, s: str, spans: list[tuple[int, int]], norm: Normalized | None = None
     ) -> Iterator[tuple[str, str, Kind, int]]:
         """(text, url, kind, start in s) of every link in the given spans of s (norm: s's origin)."""
+        if len(spans) == 1 and spans[0][1] - spans[0][0] >= _UNIT_MIN:
+            yield from self._by_chunk(s, *spans[0], norm)
+            return
+        yield from self._plain(s, spans, norm)
+
+    def _plain(
+        self, s: str, spans: list[tuple[int, int]], norm: Normalized | None
+    ) -> Iterator[tuple[str, str, Kind, int]]:
+        """_candidates, searching the spans as they are."""
         matches = (
-            _URL.finditer(s, *spans[0])
+            _url_re(s, *spans[0]).finditer(s, *spans[0])
             if len(spans) == 1
-            else itertools.chain.from_iterable(_URL.finditer(s, a, b) for a, b in spans)
+            else itertools.chain.from_iterable(_url_re(s, a, b).finditer(s, a, b) for a, b in spans)
         )
         # _no_suffix per distinct candidate: a text of one token repeated ("a.b " 200,000 times)
         # costs one dict lookup per token, not one split
         no_suffix: dict[str, bool] = {}
         for m in matches:
-            kind: Kind
-            group = m.lastgroup  # the branch that matched: "s", "d" or "m"
-            if group == "d":
+            if m.lastgroup == "d":  # the branch that matched: "s", "d" or "m"
                 raw, port, path = m.group("d", "port", "path")
                 if port is None and path is None:
                     ns = no_suffix.get(raw)
@@ -564,37 +613,119 @@ class TextFinder:
                         ns = no_suffix[raw] = self._no_suffix(raw)
                     if ns:
                         continue
-            start = m.start()
-            if group == "s":
-                r = _scheme_url(m.group("s"))
-                if r is None:
-                    continue
-                text, url = r
-                kind = "scheme"
-            elif group == "d":
-                d = self._domain(m)
-                if d is None:
-                    continue
-                skip, text, url, host = d
-                start += skip
-                at = self._after_at(s, start)
-                # "user@", "user [at]": an address. "login at portal.example.app": a reader sees a
-                # web address; only "user at example dot com" (the domain disguised too) is one.
-                if at == "word" and not (norm is not None and norm.disguised(start, start + len(text))):
-                    at = ""
-                if at:
-                    if not self.options.count_email:
-                        continue
-                    yield text, "mailto:" + host.lower(), "email", start
-                    continue
-                kind = _host_kind(host)
+            local = self._local(m)
+            if local is not None:
+                got = self._in_context(local, m.start(), s, norm)
+                if got is not None:
+                    yield got
+
+    def _by_chunk(
+        self, s: str, a: int, b: int, norm: Normalized | None
+    ) -> Iterator[tuple[str, str, Kind, int]]:
+        """_candidates of one long span, in chunks of about _CHUNK characters cut at whitespace no
+        match crosses (not after a slash): each searched by unit when its units repeat, else as it
+        is. The memory a split takes stays that of one chunk."""
+        cache: dict[str, list[tuple[int, _Local]]] = {}  # unit -> its candidates, across chunks
+        while a < b:
+            cut = _CHUNK_CUT.search(s, a + _CHUNK, b) if b - a > _CHUNK else None
+            end = cut.start() if cut is not None else b
+            if len(cache) > _CACHE_MAX:
+                cache.clear()
+            units = self._by_unit(s, a, end, cache)
+            if units is None:
+                yield from self._plain(s, [(a, end)], norm)
             else:
-                if not self.options.count_email:
-                    continue
-                text = _trim(m.group("m"))
-                url = text if text.lower().startswith("mailto:") else "mailto:" + text
-                kind = "email"
-            yield text, url, kind, start
+                for start, found in units:
+                    got = self._in_context(found, start, s, norm)
+                    if got is not None:
+                        yield got
+            a = end
+
+    def _local(self, m: re.Match[str]) -> _Local | None:
+        """What a _URL match is, from its own text alone (no context): None when it is no link."""
+        group = m.lastgroup
+        if group == "s":
+            r = _scheme_url(m.group("s"))
+            return None if r is None else ("s", 0, r[0], r[1], "")
+        if group == "d":
+            d = self._domain(m)
+            return None if d is None else ("d", *d)
+        if not self.options.count_email:
+            return None
+        text = _trim(m.group("m"))
+        return "m", 0, text, text if text.lower().startswith("mailto:") else "mailto:" + text, ""
+
+    def _in_context(
+        self, local: _Local, start: int, s: str, norm: Normalized | None
+    ) -> tuple[str, str, Kind, int] | None:
+        """The candidate a _local result at start of s makes, with what stands before it."""
+        group, skip, text, url, host = local
+        if group == "s":
+            return text, url, "scheme", start
+        if group == "m":
+            return text, url, "email", start
+        start += skip
+        at = self._after_at(s, start)
+        # "user@", "user [at]": an address. "login at portal.example.app": a reader sees a
+        # web address; only "user at example dot com" (the domain disguised too) is one.
+        if at == "word" and not (norm is not None and norm.disguised(start, start + len(text))):
+            at = ""
+        if at:
+            if not self.options.count_email:
+                return None
+            return text, "mailto:" + host.lower(), "email", start
+        return text, url, _host_kind(host), start
+
+    def _local_candidates(self, units: set[str], cache: dict[str, list[tuple[int, _Local]]]) -> bool:
+        """Fill the cache with the (offset, _local result) list of every unit of the set; True when
+        one of them holds a candidate."""
+        any_found = False
+        for u in units:
+            found = cache.get(u)
+            if found is None:
+                found = []
+                if "." in u or ":" in u:  # every link holds one
+                    matches = _url_re(u, 0, len(u)).finditer(u)
+                    found = [(m.start(), x) for m in matches if (x := self._local(m)) is not None]
+                cache[u] = found
+            any_found = any_found or bool(found)
+        return any_found
+
+    def _by_unit(
+        self, s: str, a: int, b: int, cache: dict[str, list[tuple[int, _Local]]]
+    ) -> Iterator[tuple[int, _Local]] | None:
+        """(start in s, _local result) of every candidate in s[a:b], found once per distinct unit.
+
+        A unit is a run of non-white characters, with the next unit when it ends in a slash
+        ("http:// example.com"). No _URL match crosses other whitespace, and whitespace before a
+        unit reads to every look-behind as the start of the text does, so the matches in a unit are
+        the same wherever it stands: a 1 MB text of a few tokens repeated ("\u202ea.b ", "https :")
+        costs a split and one pass per distinct unit. None when the units hardly repeat (the
+        plain search is then no slower). cache: the candidates of units seen before.
+        """
+        text = s[a:b]
+        slash_end = _SLASH_END.search(text) is not None
+        if not slash_end:
+            # first without the starts, which only units holding a candidate need (str.split cuts
+            # at the same whitespace as \s)
+            units = text.split()
+            distinct = set(units)
+            if len(distinct.difference(cache)) * _UNIT_REPEAT > len(units):
+                return None
+            if not self._local_candidates(distinct, cache):
+                return iter(())
+        parts = _WS_SPLIT.split(text)  # unit, whitespace, unit, ..., unit
+        starts = list(itertools.accumulate(map(len, parts), initial=a))
+        units = parts[0::2]
+        ustarts = starts[0::2]
+        if slash_end:
+            units, ustarts = _join_after_slash(parts, starts)
+        distinct = set(units)
+        if len(distinct.difference(cache)) * _UNIT_REPEAT > len(units):
+            return None
+        if not self._local_candidates(distinct, cache):
+            return iter(())
+        return ((ustarts[i] + rel, x) for i, u in enumerate(units) if cache[u] for rel, x in cache[u])
 
     def _broken_lines(self, norm: Normalized, where: Location) -> list[Link]:
         """A host name broken over two lines ("www.dla.go." / "th/form"), joined when the pieces
