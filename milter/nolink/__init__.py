@@ -14,9 +14,23 @@ if _sys.argv[1:2] == ["serve"]:  # before the slow imports below: a reload signa
 
     _early.hold()
 
+from typing import TYPE_CHECKING, Any
+
 from .config import Config
 from .findings import Link, Location, ScanResult
-from .scan import Scanner, find_links, scan_message
+
+if TYPE_CHECKING:
+    from .scan import Scanner, find_links, scan_message
 
 __version__ = "0.1.0"
 __all__ = ["Config", "Link", "Location", "ScanResult", "Scanner", "__version__", "find_links", "scan_message"]
+
+
+def __getattr__(name: str) -> Any:
+    """The scanner is imported when first asked for: the milter process, which only speaks the
+    protocol (its workers scan), then never loads the finders and extractors (~25 MB resident)."""
+    if name in ("Scanner", "find_links", "scan_message"):
+        from . import scan
+
+        return getattr(scan, name)
+    raise AttributeError(f"module 'nolink' has no attribute {name!r}")

@@ -8,10 +8,12 @@ letter follow the same rules. Used by ``nolink check-text`` and by ``POST /v1/ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .findings import Kind, Location
-from .links.text import TextFinder
+
+if TYPE_CHECKING:
+    from .links.text import TextFinder
 
 TextVerdict = Literal["link", "clean"]
 WHERE = Location("", "", "text")

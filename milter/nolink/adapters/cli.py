@@ -17,13 +17,13 @@ from ..config import Config, as_dict, load
 from ..dkim.check import DkimResult, verifier_for
 from ..errors import ConfigError, InputError, NolinkError
 from ..findings import ScanResult
-from ..scan import Scanner
 from ..scope import citizen_domains
 from ..versions import versions
 from .sources import count_messages, iter_path, sniff_not_mail
 
 if TYPE_CHECKING:
     from ..ops.quarantine import Queue
+    from ..scan import Scanner
 
 EXIT_CLEAN, EXIT_LINK, EXIT_ERROR = 0, 1, 2
 
@@ -64,6 +64,14 @@ class Progress:
             self.stream.flush()
 
 
+def _scanner(cfg: Config) -> Scanner:
+    """Imported here, not at the top: `nolink serve` never scans in its own process (the workers
+    do), so it does not load the finders and extractors at all."""
+    from ..scan import Scanner
+
+    return Scanner(cfg)
+
+
 def _line(name: str, r: ScanResult) -> str:
     first = r.first
     if first is not None:
@@ -77,7 +85,7 @@ def _line(name: str, r: ScanResult) -> str:
 
 
 def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
-    scanner = Scanner(cfg)
+    scanner = _scanner(cfg)
     verifier = verifier_for(cfg.dkim, scanner.psl)
     # scan has no envelope: every message is citizen-bound unless --rcpt says otherwise; scope
     # then applies as in the milter, to links and DKIM alike (no citizen: not scanned at all)
@@ -168,7 +176,7 @@ def cmd_check_text(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
         except UnicodeDecodeError as e:
             err.write(f"nolink check-text: standard input is not UTF-8 (byte {e.start}); convert it first\n")
             return EXIT_ERROR
-    r = check_text(text, Scanner(cfg).text)
+    r = check_text(text, _scanner(cfg).text)
     if args.json:
         out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
     else:
@@ -328,7 +336,7 @@ def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextI
     qid = args.ids[0]
     held = q.get(qid)
     headers = q.headers(qid)
-    links, unchecked = q.rescan(qid, Scanner(cfg))
+    links, unchecked = q.rescan(qid, _scanner(cfg))
     if args.json:
         obj = {
             **held.to_json(),

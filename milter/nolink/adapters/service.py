@@ -51,7 +51,6 @@ from ..policy import (
     new_ref,
     smtp_reply,
 )
-from ..scan import scanner_for
 from ..scope import Envelope, domain_of, out_of_scope
 from . import early, textapi
 from .notify import monotonic_usec, notify
@@ -411,6 +410,14 @@ class NolinkMilter(Milter.Base):
         return Milter.TEMPFAIL
 
 
+def _text_finder(config: Config) -> Any:
+    """The SMS endpoint's finder, imported on first use: the milter process itself never scans
+    (its workers do), so without [text_api] it does not load the finders (~25 MB resident)."""
+    from ..scan import scanner_for
+
+    return scanner_for(config).text
+
+
 def libmilter_address(spec: str) -> str:
     """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6; libmilter's own
     forms (inet6:PORT@ADDR, local:/path, inet:PORT) pass as they are."""
@@ -558,7 +565,7 @@ def serve(config: Config, path: str | None = None) -> int:
     service.stopping = "stop" in requests
     serve_http(service.metrics, config.metrics.listen)
     # SMS (text_api.listen): texts are checked in this process, by a Scanner built on first use
-    textapi.start(config, lambda: scanner_for(service.state.config).text, service.metrics)
+    textapi.start(config, lambda: _text_finder(service.state.config), service.metrics)
     register(service)
     open_socket(config)
     loop_error: list[BaseException] = []

@@ -23,14 +23,15 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, TextApiConfig, parse_listen
 from ..errors import ConfigError, NolinkError
-from ..links.text import TextFinder
 from ..metrics import Metrics
-from ..scan import Scanner
 from ..textcheck import check_text
+
+if TYPE_CHECKING:  # the milter process loads the finders only when this endpoint is on
+    from ..links.text import TextFinder
 
 PATH = "/v1/check-text"
 MAX_TEXT_BYTES = 64 * 1024
@@ -242,6 +243,7 @@ def serve_only(config: Config) -> int:
     import prometheus_client
 
     from ..metrics import serve_http
+    from ..scan import Scanner
 
     if not config.text_api.listen:
         raise ConfigError('serve --no-milter needs text_api.listen, e.g. "127.0.0.1:9429"')
