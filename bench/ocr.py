@@ -158,7 +158,7 @@ def main() -> None:
         print(
             f"  OCR of a {len(data) / 1e6:.1f} MB {label} letter from the cache: median "
             f"{statistics.median(hits) * 1000:.2f} ms, max {max(hits) * 1000:.2f} ms (target <= 5 ms; "
-            f"SHA-256 of the bytes is most of it); found {[x.url for x in r.links]}"
+            f"BLAKE3 of the bytes is most of it); found {[x.url for x in r.links]}"
         )
     body, ctype = multipart([part("ดูหนังสือแนบ", "text/plain"), attachment(letter, "image/png", "letter.png")])
     mail = message(body, ctype)

@@ -23,7 +23,6 @@ a fork), used under a lock: Tesseract's API objects are not thread-safe.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -35,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from blake3 import blake3
 
 from ..findings import Link, Location
 from .text import TextFinder
@@ -337,6 +338,15 @@ os.register_at_fork(after_in_child=_after_fork)
 
 # -- the cache -----------------------------------------------------------------------------------------
 
+
+def content_key(data: bytes) -> bytes:
+    """The cache key of an encoded image: BLAKE3 of its bytes. A cryptographic hash, because a crafted
+    image colliding with a cached clean one would be delivered unread (no CRC or xxhash); BLAKE3
+    rather than SHA-256 because a cache hit is mostly hashing: measured (bench/ocr.py) 1.5 ms against
+    5.4 ms for SHA-256 over a 6.1 MB PNG scan, on one core (blake2b: 12 ms)."""
+    return blake3(data).digest()
+
+
 _cache_lock = threading.Lock()
 _cache: OrderedDict[tuple[bytes, tuple[str, ...]], Reading] = OrderedDict()
 
@@ -404,7 +414,7 @@ class OcrFinder:
             )
         if _too_small(w, h):
             return OcrResult()
-        key = hashlib.sha256(data).digest()
+        key = content_key(data)
         if _cached((key, self.options.languages)) is None:  # decode only what will be read
             try:
                 im = _prepare(im)
@@ -422,7 +432,9 @@ class OcrFinder:
         if _too_small(w, h):
             return OcrResult()
         if not key:
-            key = hashlib.sha256(f"{image.mode} {w}x{h}".encode() + image.tobytes()).digest()
+            hasher = blake3(f"{image.mode} {w}x{h} ".encode())
+            hasher.update(image.tobytes())
+            key = hasher.digest()
         ck = (key, self.options.languages)
         reading = _cached(ck)
         if reading is not None:
