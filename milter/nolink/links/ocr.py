@@ -65,7 +65,11 @@ _SCHEMES = ("http", "https", "ftp")
 _SEPARATOR = re.compile(r"[.:/,。]")
 _LETTER = re.compile(r"[^\W\d_]")
 _OPEN_BEFORE = re.compile(r"[\s\u0e00-\u0e7f(\[<\"'“‘:]")  # may stand right before a bare OCR'd address
-_THAI_ABBREVIATION = re.compile(r"\(?(?:[\u0e01-\u0e2e][\u0e30-\u0e4e]?\.){1,3}\)?")  # ก.พ. พ.ศ. ส.ส.ร.
+# ก.พ. พ.ศ. ส.ส.ร. เม.ย.
+_THAI_ABBREVIATION = re.compile(r"\(?(?:[\u0e40-\u0e44]?[\u0e01-\u0e2e][\u0e30-\u0e4e]?\.){1,3}\)?")
+# a Thai word with a final dot (กทม., โทร., พ.ย. misread พุย.): an abbreviation when a number or the
+# end of the line follows it (กทม. ๑๐๒๐๐, โทร. ๐ ๒๒๔๑); before letters it may be a split address (พพพ. …)
+_THAI_WORD_DOT = re.compile(r"[\u0e01-\u0e4e]+\.")
 
 Observer = Callable[[str, float], None]  # ("call" | "cache_hit" | "skipped", seconds)
 
@@ -286,7 +290,8 @@ def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int,
     i = 0
     while i < len(tokens):
         start, x1, y1, x2, y2, line = tokens[i]
-        if x2 <= x1 or not _candidate(text[start : ends[i]].strip()):
+        token = text[start : ends[i]].strip()
+        if x2 <= x1 or not _candidate(token) or _abbreviation_before_number(text, tokens, ends, i, token):
             i += 1
             continue
         j = i + 1
@@ -314,9 +319,25 @@ def _word(r: Any, level: Any) -> str:
         return ""
 
 
+def _abbreviation_before_number(
+    text: str, tokens: list[list[int]], ends: list[int], i: int, token: str
+) -> bool:
+    """A Thai word and a final dot, then a number or the end of its line: not an address (measured
+    on the bench letters: กทม., โทร. and dates were a third of the Latin re-reads, each one a
+    Tesseract call)."""
+    if not _THAI_WORD_DOT.fullmatch(token):
+        return False
+    if i + 1 >= len(tokens) or tokens[i + 1][5] != tokens[i][5]:
+        return True
+    after = text[tokens[i + 1][0] : ends[i + 1]].strip()
+    return not after or after[0].isdigit()
+
+
 def _candidate(token: str) -> bool:
-    """Could this word of the page pass be an address misread? Then it is read again in Latin."""
-    if not _SEPARATOR.search(token) or not _LETTER.search(token):
+    """Could this word of the page pass be an address misread? Then it is read again in Latin.
+    An address has at least three letters (a.co, www.dla.go.th misread งผมพเสไล.๕6.ป้า has nine);
+    document and form numbers (๐๕๓๓.๕/ว, ปค.๕๕) have one or two, and each re-read costs a call."""
+    if not _SEPARATOR.search(token) or len(_LETTER.findall(token)) < 3:
         return False
     return not _THAI_ABBREVIATION.fullmatch(token)
 
