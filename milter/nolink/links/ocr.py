@@ -16,7 +16,8 @@ How a page is read (measured on the tests' 300 dpi Thai letters and posters, ben
   IDNs, numbers. tha+eng together is 40-50% slower and still reads Latin addresses as Thai
   (www.dla.go.th came out as Thai letters in some fonts).
 - then a Latin pass ("eng") over only the words of the page pass that could be an address (a
-  word with a ".", ":" or "/" and a letter): a few small boxes instead of a second page.
+  word with a ".", ":" or "/" and three letters, not an abbreviation): a few small boxes instead
+  of a second page.
 Tesseract is told OMP_THREAD_LIMIT=1: its OpenMP threads made a page 4-5x slower on two shared
 cores; parallelism belongs to processes. One engine per process (created on first use, again after
 a fork), used under a lock: Tesseract's API objects are not thread-safe.
