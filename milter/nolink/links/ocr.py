@@ -11,8 +11,7 @@ It is built from source against Debian's libtesseract (scripts/setup.sh), so the
 language data are the ones `apt-get install tesseract-ocr-tha` provides and Debian updates.
 
 How a page is read (measured on the tests' 300 dpi Thai letters and posters, bench/ocr.py):
-- one page pass in the configured languages other than the Latin one ("tha"), the page read as
-  one block of text (PSM SINGLE_BLOCK: no column analysis, 20-25% cheaper): Thai text, Thai
+- one page pass in the configured languages other than the Latin one ("tha"): Thai text, Thai
   IDNs, numbers. tha+eng together is 40-50% slower and still reads Latin addresses as Thai
   (www.dla.go.th came out as Thai letters in some fonts).
 - then a Latin pass ("eng") over only the words of the page pass that could be an address (a
@@ -169,14 +168,12 @@ class Engine:
         # LSTM only: the legacy engine's adaptive classifier learns from every page read, so a
         # reading would depend on the images read before it in this process
         lstm = tesserocr.OEM.LSTM_ONLY
-        # The page as one block of text (PSM SINGLE_BLOCK), not Tesseract's column and table
-        # analysis (PSM AUTO): measured 20-25% less CPU on the bench letter and the clean letters,
-        # the same links found and no false positive (bench/ocr.py); it also keeps Thai marks above
-        # a line on their line, where AUTO made rows of them ("สซ่ง ) ๑") and lost them from words.
+        # PSM AUTO, with its layout analysis: it leaves out what is not text (photos, stamps, QR
+        # codes, rules). PSM SINGLE_BLOCK was measured 20-25% cheaper on the bench letter, but it
+        # hands every mark on the page to the recogniser: a 600 dpi scan with graphics took 6 s
+        # instead of 0.2 s (tests/test_extract_image.py), and ran out of the OCR budget.
         try:
-            self.page = tesserocr.PyTessBaseAPI(
-                lang=self.page_langs, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm
-            )
+            self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm)
             # Work the page pass does not need (counted with callgrind on the bench letter, the text
             # read unchanged): paragraph detection after recognition re-reads every line's text
             # (5.6% of the page pass; before it, from the geometry only, it costs next to
