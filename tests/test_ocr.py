@@ -125,6 +125,22 @@ def test_candidates_for_the_latin_reading() -> None:
     assert not ocr._candidate("๐๘๐๘.๒/")
     assert not ocr._candidate("09.30")
     assert not ocr._candidate("บาท")
+    assert not ocr._candidate("เม.ย.")  # a month
+    assert not ocr._candidate("๐๕๓๓.๕/ว")  # a document number: one letter
+    assert not ocr._candidate("ปค.๕๕)")  # a form number: two letters
+    assert ocr._candidate("a.co")
+
+
+def test_an_abbreviation_before_a_number_is_not_read_again_in_latin() -> None:
+    #          tokens: [start in text, x1, y1, x2, y2, line]
+    text = "กทม. ๑๐๒๐๐ โทร. พพพ. ดไล.ชอ.ฝ่า"
+    starts = [0, 5, 11, 16, 21]
+    tokens = [[s, 100 * i, 0, 100 * i + 80, 40, 1] for i, s in enumerate(starts)]
+    boxes = ocr._candidate_boxes(text, tokens)
+    # กทม. before a number: skipped; โทร. then พพพ.: letters follow, so it may be a split address
+    assert [b[0] for b in boxes] == [200]
+    tokens[3][5] = tokens[4][5] = 2  # พพพ. ดไล.ชอ.ฝ่า on the next line: โทร. ends its line
+    assert [b[0] for b in ocr._candidate_boxes(text, tokens)] == [300]
 
 
 def test_languages_split_into_page_and_latin_passes() -> None:

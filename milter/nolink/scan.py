@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import re
 import threading
 import time
@@ -21,7 +20,7 @@ from .extract.registry import DOCUMENT_FORMATS
 from .findings import Link, Location, ScanResult, UnscannableReason, Unscanned
 from .links.html import HtmlFinder
 from .links.images import code_links
-from .links.ocr import OcrBudget, OcrFinder, OcrOptions
+from .links.ocr import OcrBudget, OcrFinder, OcrOptions, content_key
 from .links.text import TextFinder, TextOptions
 from .mime import HeaderBlock, Leaf, TooDeep, parse, walk
 from .psl import load as load_psl
@@ -302,7 +301,7 @@ class Scanner:
             m.findings.extend(self.image_findings(piece.image, where))
             return
         # the OCR cache is keyed by the encoded bytes (hashing them is cheaper than the pixels)
-        digest = hashlib.sha256(piece.data).digest() if self.ocr is not None else b""
+        digest = content_key(piece.data) if self.ocr is not None else b""
         for item in frames(piece.data, m.budget, self.config.links.max_image_pixels):
             if isinstance(item, Unscannable):
                 m.unscan(item.reason, item.detail, where.child(item.where))

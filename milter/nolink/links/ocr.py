@@ -15,7 +15,8 @@ How a page is read (measured on the tests' 300 dpi Thai letters and posters, ben
   IDNs, numbers. tha+eng together is 40-50% slower and still reads Latin addresses as Thai
   (www.dla.go.th came out as Thai letters in some fonts).
 - then a Latin pass ("eng") over only the words of the page pass that could be an address (a
-  word with a ".", ":" or "/" and a letter): a few small boxes instead of a second page.
+  word with a ".", ":" or "/" and three letters, not an abbreviation): a few small boxes instead
+  of a second page.
 Tesseract is told OMP_THREAD_LIMIT=1: its OpenMP threads made a page 4-5x slower on two shared
 cores; parallelism belongs to processes. One engine per process (created on first use, again after
 a fork), used under a lock: Tesseract's API objects are not thread-safe.
@@ -23,7 +24,6 @@ a fork), used under a lock: Tesseract's API objects are not thread-safe.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from blake3 import blake3
 
 from ..findings import Link, Location
 from .text import TextFinder
@@ -63,7 +65,11 @@ _SCHEMES = ("http", "https", "ftp")
 _SEPARATOR = re.compile(r"[.:/,。]")
 _LETTER = re.compile(r"[^\W\d_]")
 _OPEN_BEFORE = re.compile(r"[\s\u0e00-\u0e7f(\[<\"'“‘:]")  # may stand right before a bare OCR'd address
-_THAI_ABBREVIATION = re.compile(r"\(?(?:[\u0e01-\u0e2e][\u0e30-\u0e4e]?\.){1,3}\)?")  # ก.พ. พ.ศ. ส.ส.ร.
+# ก.พ. พ.ศ. ส.ส.ร. เม.ย.
+_THAI_ABBREVIATION = re.compile(r"\(?(?:[\u0e40-\u0e44]?[\u0e01-\u0e2e][\u0e30-\u0e4e]?\.){1,3}\)?")
+# a Thai word with a final dot (กทม., โทร., พ.ย. misread พุย.): an abbreviation when a number or the
+# end of the line follows it (กทม. ๑๐๒๐๐, โทร. ๐ ๒๒๔๑); before letters it may be a split address (พพพ. …)
+_THAI_WORD_DOT = re.compile(r"[\u0e01-\u0e4e]+\.")
 
 Observer = Callable[[str, float], None]  # ("call" | "cache_hit" | "skipped", seconds)
 
@@ -118,6 +124,8 @@ class OcrResult:
 
 
 _BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, without importing Pillow at import time
+_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC
+SMALL_TEXT = 40  # px: a word box lower than this is read again in Latin at twice its size
 
 
 # -- languages -------------------------------------------------------------------------------------
@@ -160,8 +168,18 @@ class Engine:
         # LSTM only: the legacy engine's adaptive classifier learns from every page read, so a
         # reading would depend on the images read before it in this process
         lstm = tesserocr.OEM.LSTM_ONLY
+        # PSM AUTO, with its layout analysis: it leaves out what is not text (photos, stamps, QR
+        # codes, rules). PSM SINGLE_BLOCK was measured 20-25% cheaper on the bench letter, but it
+        # hands every mark on the page to the recogniser: a 600 dpi scan with graphics took 6 s
+        # instead of 0.2 s (tests/test_extract_image.py), and ran out of the OCR budget.
         try:
             self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm)
+            # Work the page pass does not need (counted with callgrind on the bench letter, the text
+            # read unchanged): paragraph detection after recognition re-reads every line's text
+            # (before it, from the geometry only, it costs next to nothing), and the fixed-pitch
+            # test looks for typewriter text; together 6.4% of the page pass's instructions.
+            self.page.SetVariable("paragraph_text_based", "0")
+            self.page.SetVariable("textord_disable_pitch_test", "1")
             self.latin = (
                 tesserocr.PyTessBaseAPI(lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm)
                 if self.latin_lang
@@ -243,7 +261,14 @@ class Engine:
             # single-line and single-word modes dropped dots; SetRectangle on the page read nothing).
             py = max(4, (y2 - y1) // 3)
             px = max(6, (y2 - y1) // 2)
-            _set_image(api, image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py))))
+            crop = image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py)))
+            if y2 - y1 < SMALL_TEXT:
+                # Small print (a 150 dpi page, a footer): Tesseract reads it best with letters
+                # 20 px high or more. Measured on a rendered PDF page (the shared MIME corpus):
+                # the crop of "www.artspdf.com" under a logo read "www artspdf.com" with two of
+                # eight margins tried, and "www.artspdf.com" with all eight once doubled.
+                crop = crop.resize((crop.width * 2, crop.height * 2), _BICUBIC)
+            _set_image(api, crop)
             if not api.Recognize():
                 continue
             # per character: a word's confidence is its worst letter's, and a misread path
@@ -272,7 +297,8 @@ def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int,
     i = 0
     while i < len(tokens):
         start, x1, y1, x2, y2, line = tokens[i]
-        if x2 <= x1 or not _candidate(text[start : ends[i]].strip()):
+        token = text[start : ends[i]].strip()
+        if x2 <= x1 or not _candidate(token) or _abbreviation_before_number(text, tokens, ends, i, token):
             i += 1
             continue
         j = i + 1
@@ -300,9 +326,25 @@ def _word(r: Any, level: Any) -> str:
         return ""
 
 
+def _abbreviation_before_number(
+    text: str, tokens: list[list[int]], ends: list[int], i: int, token: str
+) -> bool:
+    """A Thai word and a final dot, then a number or the end of its line: not an address (measured
+    on the bench letters: กทม., โทร. and dates were a third of the Latin re-reads, each one a
+    Tesseract call)."""
+    if not _THAI_WORD_DOT.fullmatch(token):
+        return False
+    if i + 1 >= len(tokens) or tokens[i + 1][5] != tokens[i][5]:
+        return True
+    after = text[tokens[i + 1][0] : ends[i + 1]].strip()
+    return not after or after[0].isdigit()
+
+
 def _candidate(token: str) -> bool:
-    """Could this word of the page pass be an address misread? Then it is read again in Latin."""
-    if not _SEPARATOR.search(token) or not _LETTER.search(token):
+    """Could this word of the page pass be an address misread? Then it is read again in Latin.
+    An address has at least three letters (a.co, www.dla.go.th misread งผมพเสไล.๕6.ป้า has nine);
+    document and form numbers (๐๕๓๓.๕/ว, ปค.๕๕) have one or two, and each re-read costs a call."""
+    if not _SEPARATOR.search(token) or len(_LETTER.findall(token)) < 3:
         return False
     return not _THAI_ABBREVIATION.fullmatch(token)
 
@@ -336,6 +378,15 @@ os.register_at_fork(after_in_child=_after_fork)
 
 
 # -- the cache -----------------------------------------------------------------------------------------
+
+
+def content_key(data: bytes) -> bytes:
+    """The cache key of an encoded image: BLAKE3 of its bytes. A cryptographic hash, because a crafted
+    image colliding with a cached clean one would be delivered unread (no CRC or xxhash); BLAKE3
+    rather than SHA-256 because a cache hit is mostly hashing: measured (bench/ocr.py) 1.5 ms against
+    5.4 ms for SHA-256 over a 6.1 MB PNG scan, on one core (blake2b: 12 ms)."""
+    return blake3(data).digest()
+
 
 _cache_lock = threading.Lock()
 _cache: OrderedDict[tuple[bytes, tuple[str, ...]], Reading] = OrderedDict()
@@ -404,7 +455,7 @@ class OcrFinder:
             )
         if _too_small(w, h):
             return OcrResult()
-        key = hashlib.sha256(data).digest()
+        key = content_key(data)
         if _cached((key, self.options.languages)) is None:  # decode only what will be read
             try:
                 im = _prepare(im)
@@ -422,7 +473,9 @@ class OcrFinder:
         if _too_small(w, h):
             return OcrResult()
         if not key:
-            key = hashlib.sha256(f"{image.mode} {w}x{h}".encode() + image.tobytes()).digest()
+            hasher = blake3(f"{image.mode} {w}x{h} ".encode())
+            hasher.update(image.tobytes())
+            key = hasher.digest()
         ck = (key, self.options.languages)
         reading = _cached(ck)
         if reading is not None:
