@@ -220,17 +220,20 @@ def milter_one(address: str, data: bytes) -> int:
         s.sendall(_pkt(b"D", b"C{daemon_name}\0bench\0") + _pkt(b"C", b"client\x004\x00\x19127.0.0.1\0"))
         if not proto & 0x1000:
             _read(s)
-        steps = [_pkt(b"D", b"Mi\0BENCH1\0") + _pkt(b"M", b"<saraban@example.go.th>\0")]
-        steps.append(_pkt(b"R", b"<somchai@example.com>\0"))
+        # (packet, whether the milter answers it: not the steps it negotiated as "no reply")
+        steps = [(_pkt(b"D", b"Mi\0BENCH1\0") + _pkt(b"M", b"<saraban@example.go.th>\0"), True)]
+        steps.append((_pkt(b"R", b"<somchai@example.com>\0"), not proto & 0x8000))
         head, body = data.split(b"\r\n\r\n", 1)
         for field in head.replace(b"\r\n ", b"\n ").split(b"\r\n"):
             name, _, value = field.partition(b":")
-            steps.append(_pkt(b"L", name + b"\0" + value.replace(b"\n", b"\r\n") + b"\0"))
-        steps.append(_pkt(b"N"))
+            steps.append((_pkt(b"L", name + b"\0" + value.replace(b"\n", b"\r\n") + b"\0"), not proto & 0x80))
+        steps.append((_pkt(b"N"), True))
         for i in range(0, len(body), 65535):
-            steps.append(_pkt(b"B", body[i : i + 65535]))
-        for step in steps:
+            steps.append((_pkt(b"B", body[i : i + 65535]), not proto & 0x80000))
+        for step, answered in steps:
             s.sendall(step)
+            if not answered:
+                continue
             kind, _ = _read(s)
             if kind != b"c":
                 s.sendall(_pkt(b"Q"))

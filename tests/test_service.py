@@ -491,3 +491,22 @@ def test_sessions_accepted_on_an_inet_listener_get_tcp_nodelay() -> None:
             session, _ = listener.accept()
             with session, client:
                 assert session.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_over_a_unix_socket_the_steps_that_always_continue_get_no_reply() -> None:
+    """Postfix then streams connect, RCPT, headers, DATA and body without a round trip each; the
+    steps that can refuse (MAIL FROM while stopping, end of headers, end of message) still answer."""
+    from nolink.adapters.service import NO_REPLY_STEPS
+
+    s = Session(make())  # the default milter.socket is a unix socket
+    p = s.milter._protocol
+    for step in (Milter.P_NR_CONN, Milter.P_NR_RCPT, Milter.P_NR_HDR, Milter.P_NR_DATA, Milter.P_NR_BODY):
+        assert p & step
+    assert not p & (Milter.P_NR_MAIL | Milter.P_NR_EOH)
+    assert s.milter.envrcpt(CITIZEN) == Milter.NOREPLY
+    assert s.send(LINK, CITIZEN) == Milter.REJECT  # and the message is still decided
+
+    tcp = Session(make('[milter]\nsocket = "inet:10025@127.0.0.1"\n'))
+    assert not tcp.milter._protocol & NO_REPLY_STEPS  # over TCP each step answers (Nagle)
+    assert tcp.milter.envrcpt(CITIZEN) == Milter.CONTINUE
+    assert tcp.send(LINK, CITIZEN) == Milter.REJECT

@@ -6,10 +6,11 @@ decided at end-of-message by a worker process (workers.py) that is killed past m
 exception, time-out or dead worker becomes milter.on_error: one message never takes the process
 down and is never silently lost.
 
-Every step answers (no @Milter.noreply, and the DATA step is taken): a packet that gets no reply
-leaves the MTA's next small write waiting, over TCP, for the milter's delayed ACK (Nagle's
+Over TCP every step answers (no "no reply" steps, and the DATA step is taken): a packet that gets
+no reply leaves the MTA's next small write waiting for the milter's delayed ACK (Nagle's
 algorithm), ~40 ms per message (seen with tcpdump: a lone 20-byte macro packet, ACK after 41 ms).
-A reply carries the ACK at once.
+A reply carries the ACK at once. Over a unix socket, which has no Nagle delay, the steps that
+always continue are negotiated as "no reply" (NolinkMilter.negotiate).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ from .workers import InProcessPool, Job, Outcome, WorkerFailure, WorkerPool
 libmilter: Any = importlib.import_module("milter")
 log = logging.getLogger("nolink")
 FLAGS = libmilter.ADDHDRS | libmilter.CHGHDRS | libmilter.QUARANTINE
+# the steps whose callback always continues: "no reply" over a unix socket (NolinkMilter.negotiate)
+NO_REPLY_STEPS = Milter.P_NR_CONN | Milter.P_NR_RCPT | Milter.P_NR_HDR | Milter.P_NR_DATA | Milter.P_NR_BODY
 
 
 Pool = WorkerPool | InProcessPool
@@ -95,6 +98,8 @@ class Service:
         self._retired: dict[int, State] = {}
         self.idle = threading.Condition(self._lock)
         self.stopping = False  # set by SIGTERM: new messages get 451 at once
+        # over a unix socket the steps that always continue get no reply (see NolinkMilter.negotiate)
+        self.no_reply = libmilter_address(config.milter.socket).startswith(("unix:", "local:"))
         self.journal = Journal.for_config(
             config.journal, self.metrics.journal_errors.inc, self.metrics.journal_dropped.inc
         ).start()
@@ -213,6 +218,23 @@ class NolinkMilter(Milter.Base):
 
     # -- callbacks -----------------------------------------------------------------------------
 
+    def negotiate(self, opts: list[int]) -> int:
+        """pymilter's negotiation, plus "no reply" for the steps that always continue (connect,
+        RCPT, each header, DATA, body) when nolink listens on a unix socket and the MTA offers it.
+        Over a unix socket there is no Nagle delay, so Postfix streams the headers instead of
+        waiting for a "continue" after each one: about 16 round trips (two context switches and a
+        write on each side) fewer per message. Over TCP every step keeps its reply (see data())."""
+        offered = opts[1]
+        rc = int(super().negotiate(opts))
+        if rc == Milter.CONTINUE and self.service.no_reply:
+            self._protocol = int(getattr(self, "_protocol", 0)) | (offered & NO_REPLY_STEPS)
+            opts[1] = self._protocol
+        return rc
+
+    def _continue(self, step: int) -> int:
+        """CONTINUE, or NOREPLY for a step negotiated as "no reply" (libmilter then sends none)."""
+        return Milter.NOREPLY if getattr(self, "_protocol", 0) & step else Milter.CONTINUE
+
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         self.connected = True
         self.service.metrics.connections.inc()
@@ -222,7 +244,7 @@ class NolinkMilter(Milter.Base):
         except Exception:
             self.service.metrics.error("connect")
             log.exception("cannot read the {daemon_name} macro")
-        return Milter.CONTINUE
+        return self._continue(Milter.P_NR_CONN)
 
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self._finish()  # a connection may carry several messages
@@ -237,7 +259,7 @@ class NolinkMilter(Milter.Base):
 
     def envrcpt(self, to: str, *params: str) -> int:
         self.recipients.append(to)
-        return Milter.CONTINUE
+        return self._continue(Milter.P_NR_RCPT)
 
     @Milter.decode("bytes")
     def header(self, name: Any, value: Any) -> int:
@@ -258,13 +280,14 @@ class NolinkMilter(Milter.Base):
             and authserv_of(v.decode("ascii", "replace")) == authserv_id(self.state.config).lower()
         ):
             self.strip.append((HEADER if low == "x-nolink-verdict" else AUTH_RESULTS, index))
-        return Milter.CONTINUE
+        return self._continue(Milter.P_NR_HDR)
 
     def data(self) -> int:
         # Not needed for the decision, but negotiated on purpose: with the DATA step skipped,
         # Postfix still sends that step's macros (the queue id) as a lone packet that gets no
         # reply, and over TCP its next write (the headers) then waits ~40 ms for our delayed ACK.
-        return Milter.CONTINUE
+        # (Over a unix socket there is no such wait, and the step is "no reply" like the headers.)
+        return self._continue(Milter.P_NR_DATA)
 
     def eoh(self) -> int:
         try:
@@ -286,7 +309,7 @@ class NolinkMilter(Milter.Base):
             self.size += len(chunk)
             if self.state is None or self.size <= self.state.config.milter.max_message_size:
                 self.spool.write(chunk)
-        return Milter.CONTINUE
+        return self._continue(Milter.P_NR_BODY)
 
     def eom(self) -> int:
         try:
