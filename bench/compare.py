@@ -32,7 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from rspamd_rig import Rspamd, TinyDns, have_rspamd
 
 from dkimkeys import rsa_key, sign
-from harness import Dnsmasq, Nolink, Postfix, Sink, have_dnsmasq, have_postfix, private_dir, wait_until
+from harness import (
+    Dnsmasq,
+    Nolink,
+    Postfix,
+    Sink,
+    free_port,
+    have_dnsmasq,
+    have_postfix,
+    port_open,
+    private_dir,
+    wait_until,
+)
 
 KEY = rsa_key(2048)
 SCOPE = '[scope]\ninternal_domains = ["go.th"]\n'
@@ -273,7 +284,7 @@ def main() -> int:
         started.append(dns)
         dkim = f'[dkim]\nenabled = true\nnameservers = ["{dns.nameserver}"]\n'
         nl = Nolink(base, "bench", SCOPE + dkim)
-        inet_port = _free_port()
+        inet_port = free_port()
         nl.config.write_text(nl.config.read_text().replace("timeout = 30.0", "timeout = 5.0"))
         nl.start()
         started.append(nl)
@@ -283,7 +294,7 @@ def main() -> int:
             ni.config.read_text().replace(f'"unix:{ni.socket}"', f'"inet:{inet_port}@127.0.0.1"')
         )
         ni.spawn()
-        wait_until(lambda: _port_open(inet_port), 60, what="nolink inet")
+        wait_until(lambda: port_open(inet_port), 60, what="nolink inet")
         started.append(ni)
         listeners = {
             "plain": "",
@@ -377,20 +388,6 @@ def main() -> int:
                 p.stop()
         shutil.rmtree(base, ignore_errors=True)
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def scaling(base: Path, dkim: str, clean: list[bytes], a: argparse.Namespace) -> None:

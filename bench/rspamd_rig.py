@@ -11,6 +11,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from harness import free_port  # tests/ is on sys.path: bench/compare.py puts it there first
+
 POLICY_LUA = r"""
 -- nolink's policy, for an equal comparison: no links at all, and an aligned DKIM signature
 rspamd_config:register_symbol{
@@ -46,12 +48,6 @@ def have_rspamd() -> str:
     return "" if shutil.which("rspamd") else "rspamd is not installed"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Rspamd:
     def __init__(self, base: Path, nameserver: str, workers: int = 2) -> None:
         """nameserver: "127.0.0.1:PORT" of a TinyDns with the DKIM keys."""
@@ -59,9 +55,9 @@ class Rspamd:
         for sub in ("local", "db", "run", "log"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o755)
-        self.port = _free_port()
+        self.port = free_port()
         self.socket = self.dir / "milter.sock"
-        normal, controller = _free_port(), _free_port()
+        normal, controller = free_port(), free_port()
         self.normal = normal
         (self.dir / "local" / "rspamd.local.lua").write_text(POLICY_LUA)
         (self.dir / "local" / "local.d").mkdir(exist_ok=True)

@@ -230,7 +230,7 @@ class Sink:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: _port_open(self.port), what="smtp-sink")
+        wait_until(lambda: port_open(self.port), what="smtp-sink")
         return self
 
     def stop(self) -> None:
@@ -249,7 +249,7 @@ class Sink:
         return [m for m in self.messages() if marker in m]
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -335,7 +335,7 @@ maximal_backoff_time = 2s
     def start(self) -> Postfix:
         self.run("postfix", "-c", str(self.conf), "start")
         for port in self.ports.values():
-            wait_until(lambda p=port: _port_open(p), what=f"postfix listener {port}")
+            wait_until(lambda p=port: port_open(p), what=f"postfix listener {port}")
         return self
 
     def stop(self) -> None:
