@@ -219,7 +219,7 @@ class _Slot:
         self.n = n
         self.proc: Any = None
         self.conn: multiprocessing.connection.Connection | None = None
-        self.replace: tuple[str, bool] | None = None  # (cause, kill) once the worker must go
+        self.replace: bool | None = None  # once the worker must go: kill it (True) or let it leave
         # the worker's pipe and its exit sentinel in one poll object, registered once: one
         # system call tells "died while idle" and waits for the answer (no selector per message)
         self.watch: Any = None
@@ -281,11 +281,10 @@ class _Slot:
         self.pool.observer.worker_restart(cause)
         if kill and self.proc is not None:
             self.proc.kill()  # a time-out stops burning CPU at once
-        self.replace = (cause, kill)
+        self.replace = kill
 
-    def restart(self, cause: str, kill: bool, counted: bool = False) -> None:
-        if not counted:
-            self.pool.observer.worker_restart(cause)
+    def restart(self, kill: bool) -> None:
+        """A new worker for this slot (the restart was counted by whoever decided it)."""
         self._stop_process(kill)
         if self.pool.closed:
             return
@@ -302,7 +301,8 @@ class _Slot:
             # an idle worker sends nothing: anything to read is its exit (OOM killer, an admin),
             # or the last replacement could not start: replace it before this message, which has
             # nothing to do with it
-            self.restart("crash", kill=True)
+            self.pool.observer.worker_restart("crash")
+            self.restart(kill=True)
         conn, watch = self.conn, self.watch
         if conn is None:
             raise WorkerFailure("start", "no worker could be started")
@@ -383,10 +383,8 @@ class WorkerPool:
         self.closed = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._pending = 0  # admitted messages not yet answered (waiting or being decided)
         self._turns: collections.deque[_Turn] = collections.deque()  # waiting callers, in order
         self.slots = [_Slot(self, i) for i in range(max(1, n))]
-        self._idle: list[_Slot] = []
         self._stopped: set[int] = set()
         self.psl_source = self.psl_version = ""
         started: list[_Slot] = []
@@ -398,7 +396,7 @@ class WorkerPool:
             for s in started:
                 s._stop_process(kill=True)
             raise
-        self._idle = list(self.slots)
+        self._idle: list[_Slot] = list(self.slots)
 
     @property
     def pids(self) -> list[int]:
@@ -408,7 +406,6 @@ class WorkerPool:
         with self._lock:
             if self.closed:
                 raise WorkerFailure("closed", "the worker pool is closed")
-            self._pending += 1
         return time.monotonic()
 
     def decide(self, job: Job) -> Outcome:
@@ -467,12 +464,12 @@ class WorkerPool:
 
     def _give_back(self, slot: _Slot | None) -> None:
         if slot is not None and slot.replace is not None:
-            cause, kill = slot.replace
+            kill = slot.replace
             slot.replace = None
 
             def replace() -> None:  # after the message was answered: its reply does not wait
                 try:
-                    slot.restart(cause, kill, counted=True)
+                    slot.restart(kill)
                 finally:
                     self._give_back(slot)
 
@@ -481,7 +478,6 @@ class WorkerPool:
         stop: list[_Slot] = []
         with self._lock:
             if slot is not None:
-                self._pending -= 1
                 if self._turns:
                     turn = self._turns.popleft()
                     turn.slot = slot
@@ -499,13 +495,9 @@ class WorkerPool:
     def close(self, wait: bool = False, timeout: float | None = None) -> None:
         """No new messages; the waiting and running ones finish; then the workers leave."""
         with self._lock:
-            if self.closed:
-                already = True
-            else:
-                already = False
-                self.closed = True
+            already, self.closed = self.closed, True
         if not already:
-            self._give_back(None)
+            self._give_back(None)  # stops the idle workers
         if wait:
             deadline = None if timeout is None else time.monotonic() + timeout
             with self._lock:
