@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import Milter
 import prometheus_client
@@ -56,6 +56,9 @@ from ..scope import Envelope, domain_of, out_of_scope
 from . import early, textapi
 from .notify import monotonic_usec, notify
 from .workers import InProcessPool, Job, Outcome, WorkerFailure, WorkerPool
+
+if TYPE_CHECKING:  # the milter process loads the finders only for the SMS endpoint
+    from ..links.text import TextFinder
 
 # pymilter's C module is the top-level "milter"; imported by name so that type checkers, which
 # see our source root milter/ first, do not mistake one for the other.
@@ -433,7 +436,7 @@ class NolinkMilter(Milter.Base):
         return Milter.TEMPFAIL
 
 
-def _text_finder(config: Config) -> Any:
+def _text_finder(config: Config) -> TextFinder:
     """The SMS endpoint's finder, imported on first use: the milter process itself never scans
     (its workers do), so without [text_api] it does not load the finders (~25 MB resident)."""
     from ..scan import scanner_for

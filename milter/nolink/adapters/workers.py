@@ -228,7 +228,7 @@ class _Slot:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def start_process(self) -> tuple[str, str]:
+    def start_process(self, timeout: float = START_TIMEOUT) -> tuple[str, str]:
         ctx = _mp_context()
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(
@@ -240,8 +240,8 @@ class _Slot:
         proc.start()
         child.close()
         try:
-            if not parent.poll(START_TIMEOUT):
-                raise WorkerFailure("start", f"worker did not start within {START_TIMEOUT:g} s")
+            if not parent.poll(timeout):
+                raise WorkerFailure("start", f"worker did not start within {timeout:g} s")
             msg = parent.recv()
         except (EOFError, OSError):
             proc.join(5)
@@ -283,13 +283,13 @@ class _Slot:
             self.proc.kill()  # a time-out stops burning CPU at once
         self.replace = kill
 
-    def restart(self, kill: bool) -> None:
+    def restart(self, kill: bool, timeout: float = START_TIMEOUT) -> None:
         """A new worker for this slot (the restart was counted by whoever decided it)."""
         self._stop_process(kill)
         if self.pool.closed:
             return
         try:
-            self.start_process()
+            self.start_process(timeout)
         except WorkerFailure as e:  # try again with the next message
             log.error("cannot start a replacement worker: %s", e)
 
@@ -300,9 +300,9 @@ class _Slot:
         if self.conn is None or self.watch.poll(0):
             # an idle worker sends nothing: anything to read is its exit (OOM killer, an admin),
             # or the last replacement could not start: replace it before this message, which has
-            # nothing to do with it
+            # nothing to do with it, within this message's deadline, which it must still meet
             self.pool.observer.worker_restart("crash")
-            self.restart(kill=True)
+            self.restart(kill=True, timeout=max(0.1, deadline - time.monotonic()))
         conn, watch = self.conn, self.watch
         if conn is None:
             raise WorkerFailure("start", "no worker could be started")
