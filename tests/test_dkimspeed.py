@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dkimkeys import rsa_key
@@ -25,6 +25,7 @@ def test_public_key_parse_matches_and_is_cached() -> None:
 
 def test_installed_for_dkimpy() -> None:
     import dkim
+    import dkim.canonicalization
     import dkim.crypto
 
     import nolink.dkim.check  # noqa: F401  (installs)
@@ -33,6 +34,9 @@ def test_installed_for_dkimpy() -> None:
     assert dkim.parse_public_key is dkimspeed.parse_public_key
     assert dkim.RSASSA_PKCS1_v1_5_verify is dkimspeed.rsassa_pkcs1_v1_5_verify
     assert dkim.rfc822_parse is dkimspeed.rfc822_parse
+    relaxed = dkim.canonicalization.Relaxed
+    assert relaxed.canonicalize_headers is dkimspeed.relaxed_headers
+    assert relaxed.canonicalize_body is dkimspeed.relaxed_body
 
 
 @given(st.binary(max_size=600))
@@ -119,3 +123,65 @@ def test_rsa_verify_of_a_short_key_is_dkimpys() -> None:
         except dkim.crypto.DigestTooLargeError:
             continue
         raise AssertionError(f"{fn} did not raise DigestTooLargeError")
+
+
+# -- relaxed canonicalization ------------------------------------------------------------------------
+
+_BYTES = st.sampled_from(
+    [
+        b" ",
+        b"  ",
+        b"\t",
+        b" \t ",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\r\r\n",
+        b"\r\n ",
+        b"\r\n\t",
+        b"a",
+        b"Zz",
+        b"\xe0\xb8\x81",
+        b"\x0b",
+        b"\x0c",
+        b"\x00",
+        b"=",
+        b";",
+        b":",
+        b"\xff",
+    ]
+)
+_TEXT = st.lists(st.one_of(_BYTES, st.binary(max_size=6)), max_size=30).map(b"".join)
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(st.tuples(st.one_of(_TEXT, st.sampled_from([b"From", b"DKIM-Signature "])), _TEXT), max_size=6)
+)
+def test_relaxed_headers_match(headers: list[tuple[bytes, bytes]]) -> None:
+    as_parsed = [[k, v] for k, v in headers]  # rfc822_parse gives lists, hash_headers tuples
+    for given_headers in (headers, as_parsed):
+        got = dkimspeed.relaxed_headers(given_headers)
+        assert got == dkimspeed._original_relaxed_headers(given_headers)
+        assert all(type(h) is tuple for h in got)
+
+
+@settings(max_examples=1000)
+@given(_TEXT, st.sampled_from([b"", b"\r\n", b"\r\n\r\n", b" \r\n", b"\t\r\n\r\n \r\n", b"x"]))
+def test_relaxed_body_matches(body: bytes, end: bytes) -> None:
+    for b in (body, body + end, body.replace(b"\n", b"\r\n"), b"\r\n".join(body.split(b"\n")) + end):
+        assert dkimspeed.relaxed_body(b) == dkimspeed._original_relaxed_body(b)
+
+
+def test_relaxed_examples() -> None:
+    body = "เรียน  ท่าน\t ตาม \r\n\t\r\nหนังสือ \t\r\n\r\n \r\n".encode()
+    assert dkimspeed.relaxed_body(body) == "เรียน ท่าน ตาม\r\n\r\nหนังสือ\r\n".encode()
+    assert dkimspeed.relaxed_body(body) == dkimspeed._original_relaxed_body(body)
+    for empty in (b"", b"\r\n", b" \r\n\r\n"):
+        assert dkimspeed.relaxed_body(empty) == dkimspeed._original_relaxed_body(empty) == b""
+    h = [[b"Subject ", b" one \r\n\t two\r\n"]]
+    assert (
+        dkimspeed.relaxed_headers(h)
+        == [(b"subject", b"one two\r\n")]
+        == dkimspeed._original_relaxed_headers(h)
+    )

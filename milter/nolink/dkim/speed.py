@@ -24,7 +24,9 @@ import re
 from typing import Any
 
 import dkim
+import dkim.canonicalization
 import dkim.crypto
+import dkim.util
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
@@ -34,6 +36,8 @@ _original_str2int = dkim.crypto.str2int
 _original_parse_public_key = dkim.crypto.parse_public_key
 _original_verify = dkim.crypto.RSASSA_PKCS1_v1_5_verify
 _original_rfc822_parse = dkim.rfc822_parse
+_original_relaxed_headers = dkim.canonicalization.Relaxed.canonicalize_headers
+_original_relaxed_body = dkim.canonicalization.Relaxed.canonicalize_body
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
 _DIGEST_INFO = {"sha256": 51, "sha1": 35}  # DER DigestInfo lengths, as EMSA-PKCS1-v1_5 builds them
 _HEADER_END = re.compile(rb"(?:\A|\r?\n)\r?\n")
@@ -64,6 +68,8 @@ def install() -> None:
     dkim.crypto.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify
     dkim.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify  # imported by name too
     dkim.rfc822_parse = rfc822_parse
+    dkim.canonicalization.Relaxed.canonicalize_headers = staticmethod(relaxed_headers)
+    dkim.canonicalization.Relaxed.canonicalize_body = staticmethod(relaxed_body)
 
 
 def str2int(s: bytes | bytearray) -> int:
@@ -114,3 +120,35 @@ def rfc822_parse(message: bytes) -> tuple[list[list[bytes]], bytes]:
         elif not line.startswith(b"From "):
             raise dkim.MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
     return headers, body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _squeeze(value: bytes) -> bytes:
+    """Each run of spaces and tabs as one space (dkimpy's compress_whitespace), without a regex."""
+    if b"\t" in value:
+        value = value.replace(b"\t", b" ")
+    while b"  " in value:  # halves every run; runs never merge, as they are split by other bytes
+        value = value.replace(b"  ", b" ")
+    return value
+
+
+def relaxed_headers(headers: list[Any]) -> list[tuple[bytes, bytes]]:
+    """dkimpy's relaxed header canonicalization: lower-case names; values unfolded (CR LF or LF
+    dropped), runs of WSP as one space, stripped, ended by CR LF."""
+    out = []
+    for header in headers:
+        name, value = header[0], header[1]
+        if b"\n" in value:
+            value = value.replace(b"\r\n", b"").replace(b"\n", b"")  # a CR not before LF stays
+        out.append((name.lower().rstrip(), _squeeze(value).strip() + b"\r\n"))
+    return out
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """dkimpy's relaxed body canonicalization. Its regexes scan every byte in Python's regex engine
+    (0.36 ms for a 10 KiB letter of Thai text); here each step runs only where it changes bytes."""
+    if b" \r\n" in body or b"\t\r\n" in body:  # WSP at the end of a line goes
+        lines = body.split(b"\r\n")
+        last = lines.pop()  # not followed by CR LF: its WSP stays
+        body = b"\r\n".join([line.rstrip(b" \t") for line in lines] + [last])
+    canon = dkim.canonicalization
+    return bytes(canon.correct_empty_body(canon.strip_trailing_lines(_squeeze(body))))
