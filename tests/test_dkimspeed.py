@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,7 @@ def test_installed_for_dkimpy() -> None:
     import dkim
     import dkim.canonicalization
     import dkim.crypto
+    import dkim.util
 
     import nolink.dkim.check  # noqa: F401  (installs)
 
@@ -34,6 +36,8 @@ def test_installed_for_dkimpy() -> None:
     assert dkim.parse_public_key is dkimspeed.parse_public_key
     assert dkim.RSASSA_PKCS1_v1_5_verify is dkimspeed.rsassa_pkcs1_v1_5_verify
     assert dkim.rfc822_parse is dkimspeed.rfc822_parse
+    assert dkim.parse_tag_value is dkim.util.parse_tag_value is dkimspeed.parse_tag_value
+    assert dkim.evaluate_pk is dkimspeed.evaluate_pk
     relaxed = dkim.canonicalization.Relaxed
     assert relaxed.canonicalize_headers is dkimspeed.relaxed_headers
     assert relaxed.canonicalize_body is dkimspeed.relaxed_body
@@ -63,6 +67,14 @@ def _parsed(fn, message: bytes):  # type: ignore[no-untyped-def]
 def test_rfc822_parse_matches(parts: list[tuple[bytes, bytes]]) -> None:
     message = b"".join(line + sep for line, sep in parts)
     assert _parsed(dkimspeed.rfc822_parse, message) == _parsed(dkimspeed._original_rfc822_parse, message)
+
+
+@settings(max_examples=1000)
+@given(st.lists(_SEP | st.sampled_from([b"a", b"\r\n\r\n", b"\n\n", b"\n\r\n", b"\r\r\n\n"]), max_size=12))
+def test_header_end_is_the_regex_match(parts: list[bytes]) -> None:
+    message = b"".join(parts)
+    m = re.search(rb"(?:\A|\r?\n)\r?\n", message)  # what the regex in dkimpy's parse finds
+    assert dkimspeed._header_end(message) == (m.span() if m else None)
 
 
 def test_rfc822_parse_examples() -> None:
@@ -185,3 +197,89 @@ def test_relaxed_examples() -> None:
         == [(b"subject", b"one two\r\n")]
         == dkimspeed._original_relaxed_headers(h)
     )
+
+
+# -- tag=value lists and key records -----------------------------------------------------------------
+
+_TAG = st.sampled_from(
+    [b"v", b"a", b"b", b"bh", b"d", b"h", b"s", b"l", b"x1", b"_x", b"1a", b"", b"\xe0\xb8\x81"]
+)
+_VALUE = st.one_of(st.sampled_from([b"1", b"rsa-sha256", b" a : b ", b"x=y", b"\xe0\xb8\x81", b""]), _TEXT)
+_SPEC = st.tuples(_TAG, st.sampled_from([b"=", b" = ", b"\t=", b"", b"=="]), _VALUE).map(b"".join)
+
+
+def _outcome(fn, *args):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args)
+    except Exception as e:  # the same exception, with the same words
+        return (type(e), str(e))
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(_SPEC, max_size=8),
+    st.sampled_from([b";", b"; ", b" ;\r\n ", b";;"]),
+    st.sampled_from([b"", b";", b" ; "]),
+)
+def test_parse_tag_value_matches(specs: list[bytes], sep: bytes, end: bytes) -> None:
+    tag_list = sep.join(specs) + end
+    got = _outcome(dkimspeed.parse_tag_value, tag_list)
+    assert got == _outcome(dkimspeed._original_parse_tag_value, tag_list)
+    assert got == _outcome(dkimspeed.parse_tag_value, tag_list)  # the same once kept
+    if isinstance(got, dict):
+        got[b"v"] = b"changed"  # evaluate_pk writes to the dict it gets: no other caller sees it
+        assert dkimspeed.parse_tag_value(tag_list) == dkimspeed._original_parse_tag_value(tag_list)
+
+
+def test_parse_tag_value_long_and_str() -> None:
+    long = b"v=1; a=rsa-sha256; b=" + b"A" * 9000  # too long to keep
+    assert dkimspeed.parse_tag_value(long) == dkimspeed._original_parse_tag_value(long)
+    assert _outcome(dkimspeed.parse_tag_value, b"v=1; 2x=y") == _outcome(
+        dkimspeed._original_parse_tag_value, b"v=1; 2x=y"
+    )
+
+
+def _key_records() -> list[bytes]:
+    from dkimkeys import ed25519_key
+
+    rsa, ed = rsa_key(2048).record, ed25519_key().record
+    p = rsa.split(b"p=", 1)[1]
+    return [
+        rsa,
+        ed,
+        b"p=" + p,
+        b"v=DKIM1; k=rsa; s=tlsrpt; p=" + p,
+        b"v=DKIM1; s=email:*; p=" + p,
+        b"v=DKIM1; s=other; p=" + p,
+        b"v=DKIM2; p=" + p,
+        b"v=DKIM1; k=dsa; p=" + p,
+        b"v=DKIM1; k=rsa",
+        b"v=DKIM1; k=rsa; p=",
+        b"v=DKIM1; k=rsa; p=" + p[:40],
+        b"v=DKIM1; k=rsa; p=!!!",
+        b"v=DKIM1; k=ed25519; p=" + p,
+        b"v=DKIM1; p=" + p + b"; p=" + p,
+        b"v=DKIM1; k=rsa; p=" + p + b"; t=y",
+        b"no tags here",
+        b"",
+    ]
+
+
+def test_evaluate_pk_matches_and_is_kept() -> None:
+    import dkim
+
+    for record in _key_records():
+        for name in (b"s1._domainkey.example.go.th", b"s1._domainkey.example.go.th."):
+            got = _outcome(dkimspeed.evaluate_pk, name, record)
+            want = _outcome(dkimspeed._original_evaluate_pk, name, record)
+            if isinstance(want, tuple) and want and isinstance(want[0], type):
+                assert got == want, record  # the same error
+                continue
+            assert got[1:] == want[1:], record
+            assert type(got[0]) is type(want[0])
+            if isinstance(want[0], dict):
+                assert got[0] == want[0]
+            elif want[0] is not None:
+                assert bytes(got[0]) == bytes(want[0])
+            assert dkimspeed.evaluate_pk(name, record) is dkimspeed.evaluate_pk(b"other", record)
+    assert dkim.evaluate_pk is dkimspeed.evaluate_pk
