@@ -283,3 +283,49 @@ def test_evaluate_pk_matches_and_is_kept() -> None:
                 assert bytes(got[0]) == bytes(want[0])
             assert dkimspeed.evaluate_pk(name, record) is dkimspeed.evaluate_pk(b"other", record)
     assert dkim.evaluate_pk is dkimspeed.evaluate_pk
+
+
+# -- emptying b= before hashing; dkimpy's re.sub(\s+) -------------------------------------------------
+
+_SIG_TAGS = [b"b", b"b=", b" b =", b";b=", b"\tb\r\n =", b"bh=", b"=", b";", b"v=1", b"h=from : b"]
+_SIG_SPACE = [b" ", b"\t", b"\r\n ", b"\r\n", b"\n", b"\r", b"\x0b", b"\x0c"]
+_SIG_PIECE = (
+    st.sampled_from(_SIG_TAGS) | st.sampled_from(_SIG_SPACE) | st.sampled_from([b"AbC+/", b"09==", b"-"])
+)
+
+
+@settings(max_examples=2000)
+@given(
+    st.lists(_SIG_PIECE | st.binary(max_size=3), max_size=24),
+    st.sampled_from([b"", b"\r\n", b"\n", b" \r\n"]),
+)
+def test_btag_matches(pieces: list[bytes], end: bytes) -> None:
+    import dkim
+
+    value = b"".join(pieces) + end
+    assert dkimspeed.BTAG.sub(b"\\1", value) == dkimspeed._original_btag.sub(b"\\1", value)
+    assert dkim.RE_BTAG is dkimspeed.BTAG
+
+
+def test_btag_examples() -> None:
+    sig = b" v=1; a=rsa-sha256; bh=Zm9v; h=from : to;\r\n b=AbC+/\r\n 09==\r\n"
+    assert dkimspeed.BTAG.sub(b"\\1", sig) == b" v=1; a=rsa-sha256; bh=Zm9v; h=from : to;\r\n b="
+    assert dkimspeed.BTAG.sub(b"\\1", sig) == dkimspeed._original_btag.sub(b"\\1", sig)
+    assert dkimspeed.BTAG.sub(b"x", sig) == dkimspeed._original_btag.sub(b"x", sig)  # dkimpy's own
+
+
+@given(
+    st.lists(
+        st.sampled_from([b" ", b"\t", b"\r\n", b"\x0b", b"\x0c", b"\r", b"\n", b"\x1c", b"\xa0"])
+        | st.binary(max_size=4)
+    ).map(b"".join)
+)
+def test_re_sub_whitespace_matches(value: bytes) -> None:
+    import re
+
+    import dkim
+
+    assert dkimspeed.RE_FOR_DKIMPY.sub(rb"\s+", b"", value) == re.sub(rb"\s+", b"", value)
+    assert dkimspeed.RE_FOR_DKIMPY.sub(rb"\s", b"-", value) == re.sub(rb"\s", b"-", value)
+    assert dkim.re is dkimspeed.RE_FOR_DKIMPY
+    assert dkim.re.match is re.match
