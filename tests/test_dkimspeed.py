@@ -329,3 +329,20 @@ def test_re_sub_whitespace_matches(value: bytes) -> None:
     assert dkimspeed.RE_FOR_DKIMPY.sub(rb"\s", b"-", value) == re.sub(rb"\s", b"-", value)
     assert dkim.re is dkimspeed.RE_FOR_DKIMPY
     assert dkim.re.match is re.match
+
+
+# -- check.py's own parsing ---------------------------------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"Saraban ", b"<", b">", b"saraban", b"@", b"example.go.th", b'"a, b"', b",", b" "])
+        | st.sampled_from([b"=?utf-8?b?4Liq4Liy4Lij4Lia4Lij4Lij4LiT?=", b"(c)", b"\xe0\xb8\x81", b"\r\n "]),
+        max_size=10,
+    ).map(b"".join)
+)
+def test_from_domain_kept_is_the_same(value: bytes) -> None:
+    from nolink.dkim import check
+
+    first = check.from_domain([(b"From", value)])
+    assert first == check._from_value_domain(value) == check.from_domain([(b"from", value)])

@@ -13,6 +13,7 @@ The message result is the best over all signatures: pass > temperror > fail > pe
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import re
 import time
@@ -22,12 +23,13 @@ from typing import TYPE_CHECKING, Literal
 
 import dkim
 from dkim.canonicalization import CanonicalizationPolicy
-from dkim.util import InvalidTagValueList, parse_tag_value
+from dkim.util import InvalidTagValueList
 
 from ..config import DkimConfig
 from ..decode import header_text
 from .resolver import KeyResolver
 from .speed import install as _faster_dkimpy
+from .speed import parse_tag_value
 
 if TYPE_CHECKING:  # the milter process, which does not scan, need not load the PSL library
     from ..psl import PublicSuffixList
@@ -92,7 +94,14 @@ def from_domain(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
         return "", "the message has no From header"
     if len(froms) > 1:
         return "", "the message has more than one From header"
-    text = header_text(froms[0].decode("utf-8", "surrogateescape"))
+    if len(froms[0]) <= _KEPT_FROM_LEN:
+        return _kept_from_value_domain(froms[0])
+    return _from_value_domain(froms[0])
+
+
+def _from_value_domain(value: bytes) -> tuple[str, str]:
+    """from_domain of one From header's raw value (a pure function of it)."""
+    text = header_text(value.decode("utf-8", "surrogateescape"))
     addrs = [a for _, a in email.utils.getaddresses([text]) if a]
     if len(addrs) != 1 or "@" not in addrs[0]:
         return "", "the From header does not hold exactly one address"
@@ -103,6 +112,13 @@ def from_domain(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
         except UnicodeError:
             return "", "the From domain is not a valid domain name"
     return d, ""
+
+
+# A relay sees the same few From headers again and again; parsing one (RFC 2047, getaddresses) took
+# ~20 us of the ~0.3 ms a verification costs. The last 1024 short ones are kept (at most ~0.5 MB).
+_KEPT_FROM_LEN = 256
+_kept_from_value_domain = functools.lru_cache(maxsize=1024)(_from_value_domain)
+_H_SEPARATOR = re.compile(rb"\s*:\s*")
 
 
 def _in_words(detail: str) -> str:
@@ -196,7 +212,7 @@ class DkimVerifier:
             return res("fail", "rsa-sha1 signatures are not accepted (RFC 8301)")
         if alg not in ALGORITHMS:
             return res("permerror", f"unknown algorithm {alg.decode('ascii', 'replace')}")
-        signed = [h.strip().lower() for h in re.split(rb"\s*:\s*", tags[b"h"])]
+        signed = [h.strip().lower() for h in _H_SEPARATOR.split(tags[b"h"])]
         if b"from" not in signed:
             return res("fail", "the From header is not signed (not in h=)")
         try:
