@@ -63,6 +63,7 @@ def _parsed(fn, message: bytes):  # type: ignore[no-untyped-def]
         return type(e)
 
 
+@settings(max_examples=1000)
 @given(st.lists(st.tuples(_LINE, _SEP), max_size=12))
 def test_rfc822_parse_matches(parts: list[tuple[bytes, bytes]]) -> None:
     message = b"".join(line + sep for line, sep in parts)
@@ -346,3 +347,66 @@ def test_from_domain_kept_is_the_same(value: bytes) -> None:
 
     first = check.from_domain([(b"From", value)])
     assert first == check._from_value_domain(value) == check.from_domain([(b"from", value)])
+
+
+# -- the signature's tags, checked -------------------------------------------------------------------
+
+_NOW = 1_800_000_000
+_FIELD_VALUES = {
+    b"v": [b"1", b"2", b""],
+    b"a": [b"rsa-sha256", b"rsa-sha1", b"ed25519-sha256", b"rsa-md5"],
+    b"b": [b"AbC+/9==", b"Ab C+\r\n /9==", b"AbC", b"A!bC", b"====", b" ", b"\xe0\xb8\x81AAA"],
+    b"bh": [b"Zm9v", b"Zm9 v", b"Zm9", b"Z!m9"],
+    b"d": [b"example.go.th", b"Example.GO.th", b"exa(mple).th", b"\xe0\xb8\x81.th", b"th", b""],
+    b"i": [b"@example.go.th", b"a@mail.example.go.th", b"example.go.th", b"@other.th", b"x.example.go.th"],
+    b"h": [b"from : to"],
+    b"s": [b"s1"],
+    b"l": [b"0", b"123", b"1" * 77, b"-1", b"1 2", b""],
+    b"q": [b"dns/txt", b"dns", b""],
+    b"t": [str(_NOW - 60).encode(), str(_NOW + 36001).encode(), str(_NOW + 36000).encode(), b"x", b"0"],
+    b"x": [str(_NOW + 60).encode(), str(_NOW - 36001).encode(), str(_NOW - 36000).encode(), b"1.5", b"0"],
+    b"cv": [b"pass", b"fail", b"none", b"other"],
+    b"z": [b"From:a"],
+}
+_SIG_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={k: st.sampled_from(v) for k, v in _FIELD_VALUES.items()},
+)
+
+
+@settings(max_examples=3000)
+@given(_SIG_FIELDS, st.booleans())
+def test_validate_signature_fields_matches(sig: dict[bytes, bytes], complete: bool) -> None:
+    from unittest import mock
+
+    if complete:  # mostly the required tags, so the later checks are reached
+        sig = {
+            b"v": b"1",
+            b"a": b"rsa-sha256",
+            b"b": b"AAAA",
+            b"bh": b"AAAA",
+            b"d": b"e.th",
+            b"h": b"from",
+            b"s": b"s",
+        } | sig
+    with mock.patch("time.time", return_value=_NOW + 0.5):
+        got = _outcome(dkimspeed.validate_signature_fields, sig)
+        assert got == _outcome(dkimspeed._original_validate, sig)
+
+
+def test_validate_signature_fields_installed_and_arc_is_dkimpys() -> None:
+    import dkim
+
+    assert dkim.validate_signature_fields is dkimspeed.validate_signature_fields
+    sig = {
+        b"i": b"1",
+        b"a": b"rsa-sha256",
+        b"b": b"AAAA",
+        b"bh": b"AAAA",
+        b"d": b"e.th",
+        b"h": b"from",
+        b"s": b"s",
+    }
+    arc = [b"i", b"a", b"b", b"d", b"h", b"s"]
+    assert _outcome(dkimspeed.validate_signature_fields, sig, arc, True) is None
+    assert _outcome(dkimspeed.validate_signature_fields, sig) == (dkim.ValidationError, "missing b'v'=")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from typing import Any
 
 import dkim
@@ -39,6 +40,7 @@ _original_rfc822_parse = dkim.rfc822_parse
 _original_parse_tag_value = dkim.util.parse_tag_value
 _original_evaluate_pk = dkim.evaluate_pk
 _original_btag = dkim.RE_BTAG
+_original_validate = dkim.validate_signature_fields
 _original_re = dkim.re
 _original_relaxed_headers = dkim.canonicalization.Relaxed.canonicalize_headers
 _original_relaxed_body = dkim.canonicalization.Relaxed.canonicalize_body
@@ -75,6 +77,7 @@ def install() -> None:
     dkim.parse_tag_value = parse_tag_value  # imported by name
     dkim.evaluate_pk = evaluate_pk
     dkim.RE_BTAG = BTAG
+    dkim.validate_signature_fields = validate_signature_fields
     dkim.re = RE_FOR_DKIMPY
     dkim.canonicalization.Relaxed.canonicalize_headers = staticmethod(relaxed_headers)
     dkim.canonicalization.Relaxed.canonicalize_body = staticmethod(relaxed_body)
@@ -144,7 +147,9 @@ def rfc822_parse(message: bytes) -> tuple[list[list[bytes]], bytes]:
             headers.append([m.group(1), line[m.end(0) :] + b"\r\n"])
         elif not line.startswith(b"From "):
             raise dkim.MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
-    return headers, body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if b"\n" in body.replace(b"\r\n", b""):  # a bare LF: made CR LF (most bodies have none)
+        body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return headers, body
 
 
 def _squeeze(value: bytes) -> bytes:
@@ -278,3 +283,62 @@ class _ReForDkimpy:
 
 
 RE_FOR_DKIMPY = _ReForDkimpy()
+
+
+_BASE64 = re.compile(rb"[\s0-9A-Za-z+/]+[\s=]*$")
+_DOMAIN_SPECIALS = re.compile(rb"[()<>\[\]:;@\\,]")
+_LENGTH = re.compile(rb"\d{,76}$")
+_DECIMAL = re.compile(rb"\d+$")
+_REQUIRED = (b"v", b"a", b"b", b"bh", b"d", b"h", b"s")
+_SLOP = 36000  # dkimpy's 10 hours of leeway for t= and x=
+
+
+def validate_signature_fields(sig: dict[bytes, bytes], *args: Any, **kwargs: Any) -> None:
+    """dkimpy's validate_signature_fields for a DKIM-Signature (ARC's calls, with arguments, go to
+    dkimpy's own): the same checks in the same order, raising the same ValidationError words, with
+    compiled regexes instead of a lookup in re's cache per check (11 us per signature)."""
+    if args or kwargs or any(type(v) is not bytes for v in sig.values()):
+        _original_validate(sig, *args, **kwargs)
+        return
+    invalid = dkim.ValidationError
+    for field in _REQUIRED:
+        if field not in sig:
+            raise invalid(f"missing {field!r}=")
+    if sig[b"a"] not in dkim.HASH_ALGORITHMS:
+        raise invalid(f"unknown signature algorithm: {sig[b'a']!r}")
+    b = sig[b"b"]
+    if _BASE64.match(b) is None or len(b"".join(b.split())) % 4:
+        raise invalid(f"b= value is not valid base64 ({b!r})")
+    # dkimpy matches bh= against b='s pattern (again, so it passes here); only the length counts
+    if len(b"".join(sig[b"bh"].split())) % 4:
+        raise invalid(f"bh= value is not valid base64 ({sig[b'bh']!r})")
+    if b"cv" in sig and sig[b"cv"] not in (b"pass", b"fail", b"none"):
+        raise invalid(f"cv= value is not valid ({sig[b'cv']!r})")
+    d = sig[b"d"]
+    if d.isascii() and _DOMAIN_SPECIALS.search(d):  # dkimpy checks ASCII domains only
+        raise invalid(f"d= value is not valid ({d!r})")
+    if b"i" in sig:
+        i = sig[b"i"]
+        if not i.lower().endswith(d.lower()) or i[-len(d) - 1] not in (64, 46):  # "@", "."
+            raise invalid(f"i= domain is not a subdomain of d= (i={i!r} d={d!r})")
+    if b"l" in sig and _LENGTH.match(sig[b"l"]) is None:
+        raise invalid(f"l= value is not a decimal integer ({sig[b'l']!r})")
+    if b"q" in sig and sig[b"q"] != b"dns/txt":
+        raise invalid(f"q= value is not dns/txt ({sig[b'q']!r})")
+    signed_at = None
+    if b"t" in sig:
+        if _DECIMAL.match(sig[b"t"]) is None:
+            raise invalid(f"t= value is not a decimal integer ({sig[b't']!r})")
+        signed_at = int(sig[b"t"])
+        if signed_at > int(time.time()) + _SLOP:
+            raise invalid(f"t= value is in the future ({sig[b't']!r})")
+    if b"v" in sig and sig[b"v"] != b"1":
+        raise invalid(f"v= value is not 1 ({sig[b'v']!r})")
+    if b"x" in sig:
+        if _DECIMAL.match(sig[b"x"]) is None:
+            raise invalid(f"x= value is not a decimal integer ({sig[b'x']!r})")
+        expires = int(sig[b"x"])
+        if expires < int(time.time()) - _SLOP:
+            raise invalid(f"x= value is past ({sig[b'x']!r})")
+        if signed_at and expires < signed_at:
+            raise invalid(f"x= value is less than t= value (x={sig[b'x']!r} t={sig[b't']!r})")
