@@ -410,3 +410,42 @@ def test_validate_signature_fields_installed_and_arc_is_dkimpys() -> None:
     arc = [b"i", b"a", b"b", b"d", b"h", b"s"]
     assert _outcome(dkimspeed.validate_signature_fields, sig, arc, True) is None
     assert _outcome(dkimspeed.validate_signature_fields, sig) == (dkim.ValidationError, "missing b'v'=")
+
+
+# -- picking and checking the signature ---------------------------------------------------------------
+
+_SIGNATURE = st.sampled_from(
+    [
+        b" v=1; a=rsa-sha256; c=relaxed/simple; d=example.go.th; s=s1; h=From : To;\r\n bh=Zm9v; b=AbC+\r\n",
+        b" v=1; a=rsa-sha256; d=example.go.th; s=s1; h=from:to:FROM; bh=Zm9v; b=AbC+; t=0; x=1",
+        b" v=1; a=rsa-sha256; d=example.go.th; s=s1; h=from; bh=Zm9v\r\n",  # no b=
+        b" v=1; a=rsa-sha256; d=example.go.th; d=x.th; s=s1; h=from; bh=Zm9v; b=AbC+",  # twice d=
+        b" v=1; a; d=example.go.th",  # a tag without =
+        b" v=2; a=rsa-sha256; d=example.go.th; s=s1; h=from; bh=Zm9v; b=AbC+",
+        b" ",
+    ]
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_SIGNATURE, max_size=3), st.integers(0, 3), st.booleans())
+def test_verify_headerprep_matches(signatures: list[bytes], idx: int, debug: bool) -> None:
+    import logging
+
+    import dkim
+
+    message = b"".join(b"DKIM-Signature:" + s + (b"" if s.endswith(b"\r\n") else b"\r\n") for s in signatures)
+    message += b"From: a@example.go.th\r\nTo: b@example.com\r\n\r\nbody\r\n"
+    logger = logging.getLogger("dkimpy")
+    level = logger.level
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)  # at DEBUG, dkimpy's own runs
+    try:
+        ours, theirs = dkim.DKIM(message), dkim.DKIM(message)
+        got = _outcome(dkimspeed.verify_headerprep, ours, idx)
+        assert got == _outcome(dkimspeed._original_headerprep, theirs, idx)
+    finally:
+        logger.setLevel(level)
+    for attr in ("signature_fields", "domain", "selector"):
+        assert getattr(ours, attr) == getattr(theirs, attr)
+    assert getattr(ours, "include_headers", None) == getattr(theirs, "include_headers", None)
+    assert dkim.DKIM.verify_headerprep is dkimspeed.verify_headerprep
