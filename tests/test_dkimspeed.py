@@ -449,3 +449,20 @@ def test_verify_headerprep_matches(signatures: list[bytes], idx: int, debug: boo
         assert getattr(ours, attr) == getattr(theirs, attr)
     assert getattr(ours, "include_headers", None) == getattr(theirs, "include_headers", None)
     assert dkim.DKIM.verify_headerprep is dkimspeed.verify_headerprep
+
+
+def test_uninstall_gives_dkimpys_own_back_and_install_again() -> None:
+    import dkim
+    import dkim.canonicalization
+
+    try:
+        dkimspeed.uninstall()
+        assert dkim.rfc822_parse is dkimspeed._original_rfc822_parse
+        assert dkim.RE_BTAG is dkimspeed._original_btag
+        assert dkim.util.parse_tag_value is dkimspeed._original_parse_tag_value
+        assert dkim.canonicalization.Relaxed.canonicalize_body is dkimspeed._original_relaxed_body
+        assert dkim.re is dkimspeed._original_re
+    finally:
+        dkimspeed.install()
+    assert dkim.rfc822_parse is dkimspeed.rfc822_parse
+    assert dkim.canonicalization.Relaxed.canonicalize_body is dkimspeed.relaxed_body

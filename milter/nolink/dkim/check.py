@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import dkim
+import dkim.util
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList
 
@@ -29,7 +30,6 @@ from ..config import DkimConfig
 from ..decode import header_text
 from .resolver import KeyResolver
 from .speed import install as _faster_dkimpy
-from .speed import parse_tag_value
 
 if TYPE_CHECKING:  # the milter process, which does not scan, need not load the PSL library
     from ..psl import PublicSuffixList
@@ -82,7 +82,8 @@ class DkimPolicy:
 
 def _tags(record: bytes) -> dict[bytes, bytes]:
     try:
-        return {k.lower(): v for k, v in parse_tag_value(record).items()}
+        # dkim.util's, looked up per call: speed.py's cached one (bench/dkim_verify.py --ab swaps it)
+        return {k.lower(): v for k, v in dkim.util.parse_tag_value(record).items()}
     except InvalidTagValueList:
         return {}
 

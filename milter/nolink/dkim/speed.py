@@ -71,23 +71,43 @@ def parse_public_key(data: bytes) -> Any:
     return _parse_cached(bytes(data))
 
 
+def _replacements() -> list[tuple[Any, str, Any]]:
+    """(where, name, replacement) for each dkimpy function this module replaces."""
+    relaxed = dkim.canonicalization.Relaxed
+    return [
+        (dkim.crypto, "int2str", int2str),
+        (dkim.crypto, "str2int", str2int),
+        (dkim.crypto, "parse_public_key", parse_public_key),
+        (dkim, "parse_public_key", parse_public_key),  # dkim/__init__ imported it by name
+        (dkim.crypto, "RSASSA_PKCS1_v1_5_verify", rsassa_pkcs1_v1_5_verify),
+        (dkim, "RSASSA_PKCS1_v1_5_verify", rsassa_pkcs1_v1_5_verify),  # imported by name too
+        (dkim, "rfc822_parse", rfc822_parse),
+        (dkim.util, "parse_tag_value", parse_tag_value),
+        (dkim, "parse_tag_value", parse_tag_value),  # imported by name
+        (dkim, "evaluate_pk", evaluate_pk),
+        (dkim, "RE_BTAG", BTAG),
+        (dkim, "validate_signature_fields", validate_signature_fields),
+        (dkim.DKIM, "verify_headerprep", verify_headerprep),
+        (dkim, "re", RE_FOR_DKIMPY),
+        (relaxed, "canonicalize_headers", staticmethod(relaxed_headers)),
+        (relaxed, "canonicalize_body", staticmethod(relaxed_body)),
+    ]
+
+
+_DKIMPYS_OWN: list[tuple[Any, str, Any]] = []  # what install() replaced, for uninstall()
+
+
 def install() -> None:
-    dkim.crypto.int2str = int2str
-    dkim.crypto.str2int = str2int
-    dkim.crypto.parse_public_key = parse_public_key
-    dkim.parse_public_key = parse_public_key  # dkim/__init__ imported it by name
-    dkim.crypto.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify
-    dkim.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify  # imported by name too
-    dkim.rfc822_parse = rfc822_parse
-    dkim.util.parse_tag_value = parse_tag_value
-    dkim.parse_tag_value = parse_tag_value  # imported by name
-    dkim.evaluate_pk = evaluate_pk
-    dkim.RE_BTAG = BTAG
-    dkim.validate_signature_fields = validate_signature_fields
-    dkim.DKIM.verify_headerprep = verify_headerprep
-    dkim.re = RE_FOR_DKIMPY
-    dkim.canonicalization.Relaxed.canonicalize_headers = staticmethod(relaxed_headers)
-    dkim.canonicalization.Relaxed.canonicalize_body = staticmethod(relaxed_body)
+    if not _DKIMPYS_OWN:
+        _DKIMPYS_OWN.extend((where, name, vars(where)[name]) for where, name, _ in _replacements())
+    for where, name, replacement in _replacements():
+        setattr(where, name, replacement)
+
+
+def uninstall() -> None:
+    """dkimpy's own functions again (bench/dkim_verify.py --ab compares the two in one process)."""
+    for where, name, own in _DKIMPYS_OWN:
+        setattr(where, name, own)
 
 
 def str2int(s: bytes | bytearray) -> int:
