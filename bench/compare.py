@@ -6,7 +6,9 @@ One private Postfix (in_flow_delay = 0, so a reject-heavy load is not throttled)
 per path; smtp-sink as next hop; dnsmasq serving the DKIM key the letters are pre-signed with.
 Raw SMTP clients (TCP_NODELAY), new connection per message, the paths interleaved round by round.
 Prints msg/s, p50/p99 latency, nolink's CPU per message (milter process + forkserver + workers)
-and the ratios; then the worker scaling at the milter-protocol level (a pure milter client, no
+and the ratios, beside the pymilter floor (bench/floor_milter.py: a milter on the same libmilter
+that decides nothing, negotiated like nolink over a unix socket: what any pymilter milter costs
+before it does any work); then the worker scaling at the milter-protocol level (a pure milter client, no
 Postfix), and the freeze case (p99 of clean letters while one pathological letter runs into
 milter.timeout).
 
@@ -22,6 +24,7 @@ import shutil
 import socket
 import statistics
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -63,6 +66,17 @@ def letter(i: int, link: bool, size: int = 10240) -> bytes:
         + "\r\n"
     ).encode()
     return sign(msg, KEY)
+
+
+class _Stoppable:
+    """A child process in the list of what main() stops at the end."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
 
 
 # -- a raw SMTP client -----------------------------------------------------------------------------
@@ -296,8 +310,17 @@ def main() -> int:
         ni.spawn()
         wait_until(lambda: port_open(inet_port), 60, what="nolink inet")
         started.append(ni)
+        # the pymilter floor: a milter that decides nothing (bench/floor_milter.py)
+        floor_sock = base / "floor.sock"
+        floor = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve().parent / "floor_milter.py"), f"unix:{floor_sock}"]
+        )
+        started.append(_Stoppable(floor))
+        wait_until(floor_sock.exists, 30, what="the floor milter's socket")
+        os.chmod(floor_sock, 0o666)
         listeners = {
             "plain": "",
+            "floor_unix": f"unix:{floor_sock}",
             "nolink_unix": f"unix:{nl.socket}",
             "nolink_inet": f"inet:127.0.0.1:{inet_port}",
         }
@@ -319,7 +342,7 @@ def main() -> int:
         os.utime(main_cf, (past, past))
         pf.start()
         started.append(pf)
-        pids = {"nolink_unix": nl.proc.pid, "nolink_inet": ni.proc.pid}  # type: ignore[union-attr]
+        pids = {"nolink_unix": nl.proc.pid, "nolink_inet": ni.proc.pid, "floor_unix": floor.pid}  # type: ignore[union-attr]
         if rspamd is not None and rspamd.proc is not None:
             pids["rspamd_unix"] = pids["rspamd_inet"] = rspamd.proc.pid
         clean = [letter(i, False) for i in range(a.messages)]
@@ -363,7 +386,11 @@ def main() -> int:
         for kind in loads:
             p = med[(kind, "plain")]
             u, i = med[(kind, "nolink_unix")], med[(kind, "nolink_inet")]
-            line = f"ratios {kind:5s}: nolink inet / unix = {i / u:.2f}; nolink unix / Postfix alone = {u / p:.2f}; inet / alone = {i / p:.2f}"
+            f = med[(kind, "floor_unix")]
+            line = (
+                f"ratios {kind:5s}: nolink inet / unix = {i / u:.2f}; nolink unix / Postfix alone = {u / p:.2f}; "
+                f"inet / alone = {i / p:.2f}; pymilter floor / alone = {f / p:.2f}"
+            )
             if (kind, "rspamd_unix") in med:
                 ru, ri = med[(kind, "rspamd_unix")], med[(kind, "rspamd_inet")]
                 line += f"; nolink / rspamd: unix {u / ru:.2f}, inet {i / ri:.2f}"

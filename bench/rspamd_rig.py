@@ -116,7 +116,8 @@ worker "rspamd_proxy" {{
             except OSError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("rspamd did not start")
+        self.stop()  # not left running when the caller gives up on it
+        raise RuntimeError("rspamd did not start within 60 s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

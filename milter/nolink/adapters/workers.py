@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import resource
 import select
 import signal
@@ -97,6 +98,18 @@ class _NoObserver:
 
 
 # -- the worker process -------------------------------------------------------------------------
+
+
+def _send(conn: multiprocessing.connection.Connection, obj: object) -> None:
+    """conn.send(obj) without multiprocessing's ForkingPickler, which builds a pickler and copies
+    its dispatch table on every call: 10.9 us for a 10 KiB message against 1.9 us for
+    pickle.dumps (the wire format is the same; nothing sent here needs its extra reducers)."""
+    conn.send_bytes(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
+def _recv(conn: multiprocessing.connection.Connection) -> Any:
+    """conn.recv(), read with pickle.loads (see _send)."""
+    return pickle.loads(conn.recv_bytes())
 
 
 def _die_with_parent() -> None:
@@ -170,7 +183,7 @@ def _worker_main(
     conn.send(("ready", decider.scanner.psl.source, decider.scanner.psl.version))
     while True:
         try:
-            job = conn.recv()
+            job = _recv(conn)
         except (EOFError, OSError):
             return  # the milter process went away or closed the pool
         if job is None:
@@ -178,15 +191,15 @@ def _worker_main(
         try:
             out = decider(job)
         except MemoryError:
-            conn.send(("memory", None))
+            _send(conn, ("memory", None))
             return
         except Exception as e:
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            _send(conn, ("error", f"{type(e).__name__}: {e}"))
             continue
         if any("MemoryError" in e for e in out.result.errors):
-            conn.send(("memory", out))  # answered, but this worker's heap is suspect: replace it
+            _send(conn, ("memory", out))  # answered, but this worker's heap is suspect: replace it
             return
-        conn.send(("ok", out))
+        _send(conn, ("ok", out))
 
 
 # -- the pool, in the milter process -----------------------------------------------------------
@@ -310,7 +323,7 @@ class _Slot:
         if left <= 0:
             raise WorkerFailure("timeout", f"waited {wait:.1f} s for a free worker (milter.timeout)")
         try:
-            conn.send(job)
+            _send(conn, job)
             ready = bool(watch.poll(max(1, int(left * 1000 + 0.999))))  # its answer, or its exit
         except (OSError, EOFError):
             ready = True  # a dead worker: recv below says so
@@ -322,7 +335,7 @@ class _Slot:
                 f"decision took longer than milter.timeout = {pool.timeout:g} s (worker {pid} killed)",
             )
         try:
-            kind, value = conn.recv()
+            kind, value = _recv(conn)
         except (EOFError, OSError):
             proc = self.proc
             if proc is not None:
