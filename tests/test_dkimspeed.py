@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -466,3 +467,18 @@ def test_uninstall_gives_dkimpys_own_back_and_install_again() -> None:
         dkimspeed.install()
     assert dkim.rfc822_parse is dkimspeed.rfc822_parse
     assert dkim.canonicalization.Relaxed.canonicalize_body is dkimspeed.relaxed_body
+
+
+def test_an_untested_dkimpy_release_keeps_its_own_code(caplog: pytest.LogCaptureFixture) -> None:
+    import dkim
+
+    try:
+        dkimspeed.uninstall()
+        assert dkimspeed.install("1.2.0") is False
+        assert dkim.rfc822_parse is dkimspeed._original_rfc822_parse
+        assert dkim.DKIM.verify_headerprep is dkimspeed._original_headerprep
+        assert "dkimpy 1.2.0 is newer" in caplog.text
+    finally:
+        assert dkimspeed.install() is True
+    assert dkimspeed.dkimpy_version().startswith(dkimspeed.TESTED_DKIMPY)
+    assert dkim.DKIM.verify_headerprep is dkimspeed.verify_headerprep

@@ -33,6 +33,7 @@ process; tests/test_dkimspeed.py compares each with the original on generated in
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import logging
 import re
 import time
@@ -108,13 +109,35 @@ def _replacements() -> list[tuple[Any, str, Any]]:
 
 
 _DKIMPYS_OWN: list[tuple[Any, str, Any]] = []  # what install() replaced, for uninstall()
+# The dkimpy releases these replacements were compared with (tests/test_dkimspeed.py). Some replace
+# dkimpy internals (verify_headerprep, validate_signature_fields): a later release may change what
+# they do, so it keeps its own code, slower but its own, until it has been compared too.
+TESTED_DKIMPY = ("1.1.",)
 
 
-def install() -> None:
+def dkimpy_version() -> str:
+    try:
+        return importlib.metadata.version("dkimpy")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def install(version: str | None = None) -> bool:
+    """Put the replacements in place; False (nothing replaced) for a dkimpy release not tested."""
+    version = dkimpy_version() if version is None else version
+    if not version.startswith(TESTED_DKIMPY):
+        logging.getLogger(__name__).warning(
+            "dkimpy %s is newer than the releases nolink's DKIM speed-ups were checked against (%s): "
+            "using dkimpy's own code (same results, about twice the CPU per signature)",
+            version or "(unknown version)",
+            ", ".join(v + "x" for v in TESTED_DKIMPY),
+        )
+        return False
     if not _DKIMPYS_OWN:
         _DKIMPYS_OWN.extend((where, name, vars(where)[name]) for where, name, _ in _replacements())
     for where, name, replacement in _replacements():
         setattr(where, name, replacement)
+    return True
 
 
 def uninstall() -> None:
