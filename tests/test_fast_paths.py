@@ -1,0 +1,152 @@
+"""The scanner's shortcuts (issue 12, less CPU per message) give exactly what the long way gives.
+
+Each shortcut is compared with the plain path on generated texts made of the pieces a Thai letter
+and a disguised link are made of (dates, "ก.พ.", digits and dots, Thai IDNs, defanged forms), and
+on real links that a wrong shortcut would skip.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nolink.findings import Location
+from nolink.links.normalize import normalize
+from nolink.links.text import TextFinder, TextOptions, hit_pattern
+from nolink.psl import load
+
+WHERE = Location("1", "text/plain", "body")
+FAST = TextFinder(load())
+FAST_EMAIL = TextFinder(load(), TextOptions(count_email=True))
+
+
+def plain_finder(options: TextOptions | None = None) -> TextFinder:
+    """A finder whose hit pattern matches every character: every text and window is searched."""
+    f = TextFinder(load(), options)
+    f._hit = re.compile(r"[\s\S]")
+    return f
+
+
+PLAIN = plain_finder()
+PLAIN_EMAIL = plain_finder(TextOptions(count_email=True))
+
+PIECES = [
+    "ลงวันที่ ๑๖ ก.พ. ๒๕๖๙",
+    "ก.พ.",
+    "พ.ศ.",
+    "ส.ส.ไทย",
+    "มท ๐๘๒๓.๒/ว ๕๒๗",
+    "๑.๒",
+    "ข้อ 1.2.3",
+    "1.2.3.4",
+    "1.2.3.4/24",
+    "/x",
+    ":8080",
+    "เรียน",
+    "ท่าน",
+    "ประเทศไทย",
+    "ไทย",
+    ".ไทย",
+    "คอม",
+    ".คอม",
+    "กรมการปกครอง",
+    "ดูที่",
+    "ค่ะ",
+    "ฯ",
+    "ๆ",
+    ".",
+    "..",
+    ":",
+    "@",
+    "[.]",
+    "(dot)",
+    " dot ",
+    "จุด",
+    "hxxp",
+    "https",
+    "://",
+    "www",
+    "example",
+    "com",
+    "go.th",
+    "xn--o3cw4h",
+    "report.zip",
+    "Co.Ltd",
+    "a",
+    "7z",
+    "๒๕๖๙",
+    " ",
+    "  ",
+    "\n",
+    "\r\n",
+    "\t",
+    ".\n",
+    "/",
+    "-",
+    "_",
+    "\u200b",
+    "。",
+]
+
+texts = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
+
+
+def found(f: TextFinder, text: str) -> list[tuple[str, str, str, str]]:
+    return [(x.text, x.url, x.kind, str(x.location)) for x in f.find(text, WHERE)]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_hit_filter_changes_no_finding(text: str) -> None:
+    assert found(FAST, text) == found(PLAIN, text)
+    assert found(FAST_EMAIL, text) == found(PLAIN_EMAIL, text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(texts, min_size=2, max_size=30).map(" ".join))
+def test_hit_filter_on_longer_texts(text: str) -> None:
+    """Many windows, only some of them holding hits (the spans between hits are skipped)."""
+    assert found(FAST, text) == found(PLAIN, text)
+
+
+REAL = [
+    "ดูรายละเอียดที่ภาษี.ไทยค่ะ",
+    "กรมการปกครอง.ไทย",
+    "ร้านค้า.คอม",
+    "เข้า http://1.2.3.4/form ค่ะ",
+    "1.2.3.4:8080",
+    "http:// example.com",
+    "hxxps://evil[.]example[.]com/x",
+    "www.example.com",
+    "dla.go.th",
+    "example.xn--o3cw4h",
+    "ลงวันที่ ๑๖ ก.พ. ๒๕๖๙ " * 20 + "ดูที่ evil.example.com ค่ะ",
+    "ลงวันที่ ๑๖ ก.พ. ๒๕๖๙ " * 20 + "ดูที่ https://evil.example.com/x ค่ะ",
+    "ข้อ 1.2.3 www.x.com.pdf",
+    "//files.example.org/a",
+]
+
+
+@pytest.mark.parametrize("text", REAL)
+def test_hit_filter_keeps_real_links(text: str) -> None:
+    """A pattern that skipped any of these would lose a link a citizen could follow."""
+    assert found(FAST, text) == found(PLAIN, text) != []
+    assert FAST._hit.search(normalize(text).text) is not None
+
+
+def test_hit_pattern_spells_out_the_thai_suffixes() -> None:
+    """The suffix "คอม" is spelled out: without it ร้านค้า.คอม would be skipped."""
+    assert hit_pattern(frozenset({"com", "ไทย"})).search("ร้านค้า.คอม") is None
+    assert hit_pattern(load().top_labels()).search("ร้านค้า.คอม") is not None
+    # a suffix list with a last label beginning with a digit makes every ".<digit>" a hit
+    assert hit_pattern(frozenset({"com"})).search("ข้อ 1.2") is None
+    assert hit_pattern(frozenset({"com", "3x"})).search("ข้อ 1.2") is not None
+
+
+def test_thai_letter_has_no_hit() -> None:
+    letter = "เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙ มท ๐๘๒๓.๒/ว ๕๒๗ ข้อ 1.2.3 โทร. 0 2123 4567\r\n" * 30
+    assert FAST._hit.search(normalize(letter).text) is None
+    assert found(FAST, letter) == found(PLAIN, letter) == []
