@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from nolink.findings import Location
 from nolink.links.normalize import normalize
-from nolink.links.text import TextFinder, TextOptions, hit_pattern
+from nolink.links.text import TextFinder, TextOptions, _Hits, hit_pattern, windows
 from nolink.psl import load
 
 WHERE = Location("1", "text/plain", "body")
@@ -26,7 +26,7 @@ FAST_EMAIL = TextFinder(load(), TextOptions(count_email=True))
 def plain_finder(options: TextOptions | None = None) -> TextFinder:
     """A finder whose hit pattern matches every character: every text and window is searched."""
     f = TextFinder(load(), options)
-    f._hit = re.compile(r"[\s\S]")
+    f._hit = _Hits(re.compile(r"[\s\S]"))
     return f
 
 
@@ -134,7 +134,7 @@ REAL = [
 def test_hit_filter_keeps_real_links(text: str) -> None:
     """A pattern that skipped any of these would lose a link a citizen could follow."""
     assert found(FAST, text) == found(PLAIN, text) != []
-    assert FAST._hit.search(normalize(text).text) is not None
+    assert FAST._hit.pattern.search(normalize(text).text) is not None
 
 
 def test_hit_pattern_spells_out_the_thai_suffixes() -> None:
@@ -148,5 +148,16 @@ def test_hit_pattern_spells_out_the_thai_suffixes() -> None:
 
 def test_thai_letter_has_no_hit() -> None:
     letter = "เรียน ท่าน ตามหนังสือ ลงวันที่ ๑๖ ก.พ. ๒๕๖๙ มท ๐๘๒๓.๒/ว ๕๒๗ ข้อ 1.2.3 โทร. 0 2123 4567\r\n" * 30
-    assert FAST._hit.search(normalize(letter).text) is None
+    assert FAST._hit.pattern.search(normalize(letter).text) is None
     assert found(FAST, letter) == found(PLAIN, letter) == []
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(texts, max_size=8).map(" ".join))
+def test_hits_search_as_the_pattern_does(text: str) -> None:
+    """_Hits (str.find for ":" and "@", a regex from "." for the rest) finds what the pattern does."""
+    hits = FAST._hit
+    assert hits.any(text) == (hits.pattern.search(text) is not None)
+    spans = windows(text)
+    want = [(a, b) for a, b in spans if hits.pattern.search(text, a, b) is not None]
+    assert hits.spans(text, spans) == want

@@ -88,7 +88,10 @@ def parse(data: bytes) -> Message:
             if lines and all(_HEADER_LINE.match(x) for x in lines) and not lines[0][:1].isspace():
                 msg = email.message_from_bytes(head + b"\n", _class=_Part, policy=email.policy.compat32)
                 if not msg.is_multipart() and not msg.defects:
-                    msg.set_payload(data[m.end() :].decode("ascii", "surrogateescape"))
+                    # the bytes themselves, which raw_payload returns as they are: the full
+                    # parse's str holds them as surrogate escapes, and decoding 10 KiB of Thai so
+                    # only to encode it back cost 45 us of a letter's 600
+                    msg.set_payload(data[m.end() :])
                     return msg
     return email.message_from_bytes(data, _class=_Part, policy=email.policy.compat32)
 
