@@ -161,3 +161,49 @@ def test_hits_search_as_the_pattern_does(text: str) -> None:
     spans = windows(text)
     want = [(a, b) for a, b in spans if hits.pattern.search(text, a, b) is not None]
     assert hits.spans(text, spans) == want
+
+
+EXOTIC = [
+    "ｈｔｔｐｓ：／／",
+    "。",
+    "\u00a0",
+    "\u3000",
+    "\U0001d41e",  # mathematical bold e
+    "\U0001d7ce",  # mathematical bold 0
+    "\U0001f600",  # an astral character the table leaves alone
+    "\u200b",
+    "\u202e",
+    "\u0332",
+    "\u00ad",
+    "[",
+    "]",
+    "{",
+    "\\",
+    "[dot",
+    "[.",
+    "hxxp[:]",
+    "\udc80",  # a raw header byte as the parser keeps it
+    "ก",
+    "เรียน",
+    "a",
+    "example",
+    ".com",
+    "www,a,b",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES + EXOTIC), max_size=30).map("".join))
+def test_normalize_one_pass_for_both_tables(text: str) -> None:
+    """_NEEDS_ANY (one search for the table's and _TRIGGER_AB's characters) against the plain
+    path: a pattern that matches at 0, so both are searched from the start as before."""
+    from nolink.links import normalize as nm
+
+    fast = nm.normalize(text)
+    saved = nm._NEEDS_ANY
+    nm._NEEDS_ANY = re.compile("")
+    try:
+        plain = nm.normalize(text)
+    finally:
+        nm._NEEDS_ANY = saved
+    assert fast == plain
