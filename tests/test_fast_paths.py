@@ -207,3 +207,80 @@ def test_normalize_one_pass_for_both_tables(text: str) -> None:
     finally:
         nm._NEEDS_ANY = saved
     assert fast == plain
+
+
+HEADER_LINES = [
+    b"From: Saraban <saraban@example.go.th>",
+    b"To: <somchai@example.com>",
+    b"Subject: letter",
+    b"Subject: =?utf-8?b?4LiU4Li54LiX4Li14LmI?=",
+    b"Message-ID: <1@example.go.th>",
+    b"DKIM-Signature: v=1; a=rsa-sha256; h=from:to:subject:message-id:date;",
+    b"\tb=abc",
+    b" bh=def",
+    b"MIME-Version: 1.0",
+    b"Content-Type: text/plain; charset=utf-8",
+    b"Content-Type: text/html",
+    b"Content-Type: multipart/mixed; boundary=b",
+    b'Content-Type: Multipart/Alternative; boundary="b"',
+    b"Content-Type: message/rfc822",
+    b"Content-Type: Message/Partial; id=1",
+    b"Content-Type: message/delivery-status",
+    b"Content-Type: (c) multipart/mixed",
+    b"Content-Type: multipart",
+    b"Content-Transfer-Encoding: base64",
+    b"Content-Transfer-Encoding: 8bit",
+    b"Content-Disposition: attachment; filename=a.txt",
+    b"X-Note: a message/ about multipart",
+    b"X-Thai: \xe0\xb8\x81",
+    b"From nobody",
+    b": no name",
+    b"no colon",
+]
+BODIES = [
+    b"",
+    b"hello www.example.com\r\n",
+    b"--b\r\nContent-Type: text/plain\r\n\r\nhttps://a.example.com/\r\n--b--\r\n",
+    b"Content-Type: text/plain\r\n\r\nwww.x.com\r\n",
+    "ลงวันที่ ๑๖ ก.พ. ๒๕๖๙ https://evil.example.com/x".encode(),
+    b"aHR0cHM6Ly9hLmV4YW1wbGUuY29tLw==\r\n",
+]
+
+
+def _walked(msg: object) -> list[object]:
+    from nolink.mime import HeaderBlock, walk
+
+    out: list[object] = []
+    for item in walk(msg, 10):  # type: ignore[arg-type]
+        if isinstance(item, HeaderBlock):
+            defects = [(type(x).__name__, str(x)) for x in item.message.defects]
+            out.append((item.number, list(item.message.raw_items()), defects))
+        else:
+            out.append(item)
+    return out
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.sampled_from(HEADER_LINES), max_size=8),
+    st.sampled_from([b"\r\n", b"\n"]),
+    st.sampled_from(BODIES),
+)
+def test_parse_fast_path_reads_as_the_full_parse(lines: list[bytes], eol: bytes, body: bytes) -> None:
+    """mime.parse's header-only parse of a single-part message gives the walk the full parse gives."""
+    import email
+    import email.policy
+
+    from nolink.mime import _Part, parse
+
+    data = eol.join(lines) + eol + eol + body
+    full = email.message_from_bytes(data, _class=_Part, policy=email.policy.compat32)
+    assert _walked(parse(data)) == _walked(full)
+
+
+def test_parse_fast_path_is_taken_for_a_signed_letter() -> None:
+    """A DKIM-signed letter names Message-ID in h=: still the fast path (its payload is bytes)."""
+    from nolink.mime import parse
+
+    data = b"\r\n".join(HEADER_LINES[:8]) + b"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+    assert parse(data)._payload == b"hello\r\n"  # type: ignore[attr-defined]

@@ -68,7 +68,9 @@ class _Part(Message):
 # A header line as the feed parser recognises one (email.feedparser.headerRE), and a line ending.
 _HEADER_LINE = re.compile(rb"(?:From |[\041-\071\073-\176]*:|[\t ])")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
-_STRUCTURED = re.compile(rb"multipart|message", re.I)
+# (not "message" alone: every DKIM-signed letter names its Message-ID header in "h=", and the
+# full parse of its body line by line was a third of the scan of a 10 KiB letter)
+_STRUCTURED = re.compile(rb"multipart|message/", re.I)
 
 
 def parse(data: bytes) -> Message:
@@ -85,13 +87,26 @@ def parse(data: bytes) -> Message:
         head = data[: m.start() + 1]
         if not _STRUCTURED.search(head) and b"\r" not in head.replace(b"\r\n", b""):
             lines = head.split(b"\n")[:-1]
-            if lines and all(_HEADER_LINE.match(x) for x in lines) and not lines[0][:1].isspace():
+            # (a "From " line after the first: the parser takes the last one for the body's first
+            # line, which the header-only parse would lose, links and all)
+            if (
+                lines
+                and all(_HEADER_LINE.match(x) for x in lines)
+                and not lines[0][:1].isspace()
+                and not any(x.startswith(b"From ") for x in lines[1:])
+            ):
                 msg = email.message_from_bytes(head + b"\n", _class=_Part, policy=email.policy.compat32)
-                if not msg.is_multipart() and not msg.defects:
+                ctype = msg.get_content_type()  # as the parser reads it, to choose a body parse
+                if (
+                    not msg.is_multipart()
+                    and not msg.defects
+                    and not ctype.startswith(("multipart/", "message/"))
+                ):
                     # the bytes themselves, which raw_payload returns as they are: the full
                     # parse's str holds them as surrogate escapes, and decoding 10 KiB of Thai so
-                    # only to encode it back cost 45 us of a letter's 600
-                    msg.set_payload(data[m.end() :])
+                    # only to encode it back cost 45 us of a letter's 600 (set_payload would
+                    # decode them: the attribute raw_payload reads is set directly)
+                    msg._payload = data[m.end() :]  # type: ignore[attr-defined]
                     return msg
     return email.message_from_bytes(data, _class=_Part, policy=email.policy.compat32)
 
