@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from nolink.findings import Location
 from nolink.links.normalize import normalize
-from nolink.links.text import TextFinder, TextOptions, _Hits, hit_pattern, windows
+from nolink.links.text import TextFinder, TextOptions, _Hits, hit_pattern, restart, windows
 from nolink.psl import load
 
 WHERE = Location("1", "text/plain", "body")
@@ -284,3 +284,47 @@ def test_parse_fast_path_is_taken_for_a_signed_letter() -> None:
 
     data = b"\r\n".join(HEADER_LINES[:8]) + b"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
     assert parse(data)._payload == b"hello\r\n"  # type: ignore[attr-defined]
+
+
+SPACING = [
+    "\r\n",
+    "\n",
+    "\n\n",
+    " \n",
+    "\n ",
+    "  ",
+    " ",
+    "\t",
+    "http:// ",
+    "a: ",
+    "a:\r\n",
+    "//\r\n",
+    "\\\\\r\n",
+    "x/\r\n",
+    ":\n\n",
+    "\x0c",
+    "\u2003",
+    "a.b",
+    "ก.พ.",
+    "www.example.com",
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES + SPACING), max_size=40).map("".join), st.integers(0, 400))
+def test_windows_from_a_restart_point(text: str, before: int) -> None:
+    """From restart(s, x), windows() gives the windows of s that begin there or later, and none
+    of the windows before it reaches it."""
+    r = restart(text, min(before, len(text)))
+    whole = windows(text)
+    assert windows(text, r) == [w for w in whole if w[0] >= r] or len(whole) >= 256
+    assert all(b < r - 1 for a, b in whole if a < r)
+
+
+def test_restart_skips_the_cold_lines_of_a_letter() -> None:
+    letter = "เรียน ท่าน ลงวันที่ ๑๖ ก.พ. ๒๕๖๙ \r\n" * 50 + "\r\nดูที่ https://evil.example.com/x ค่ะ\r\n"
+    h = FAST._hit.first(letter)
+    assert h == letter.index("https:") + 5
+    r = restart(letter, h)
+    assert 0 < r <= letter.index("ดูที่")
+    assert found(FAST, letter) == found(PLAIN, letter) != []
