@@ -328,3 +328,28 @@ def test_restart_skips_the_cold_lines_of_a_letter() -> None:
     r = restart(letter, h)
     assert 0 < r <= letter.index("ดูที่")
     assert found(FAST, letter) == found(PLAIN, letter) != []
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(HEADER_LINES), min_size=1, max_size=8), st.sampled_from([b"\r\n", b"\n"]))
+def test_header_block_as_the_feed_parser_reads_it(lines: list[bytes], eol: bytes) -> None:
+    """mime._header_block stores what email's parser stores for a header block, or declines
+    (None) where the parser notes a defect or reads an envelope line."""
+    import email
+    import email.policy
+
+    from nolink.mime import _HEADER_LINE, _header_block, _Part
+
+    head = eol.join(lines) + eol
+    if not all(_HEADER_LINE.match(x) for x in lines):
+        return  # parse() does not ask _header_block then
+    got = _header_block(head)
+    ref = email.message_from_bytes(head + eol, _class=_Part, policy=email.policy.compat32)
+    if got is None:
+        assert ref.defects or ref.get_unixfrom() or any(x.startswith(b"From ") for x in lines)
+        return
+    if got.get_content_type().startswith(("multipart/", "message/")):
+        return  # parse() reads the whole message then (the body decides the defects)
+    assert not ref.defects
+    for attr in ("_headers", "_unixfrom", "_charset", "preamble", "epilogue", "_default_type", "policy"):
+        assert getattr(got, attr) == getattr(ref, attr), attr

@@ -73,6 +73,36 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")
 _STRUCTURED = re.compile(rb"multipart|message/", re.I)
 
 
+def _header_block(head: bytes) -> _Part | None:
+    """The header block as the feed parser reads it, when it reads it without a defect; None
+    otherwise. head: lines that each match _HEADER_LINE, each with its line end (no CR alone).
+
+    The feed parser took 36 us for the 17 header lines of a DKIM-signed letter, line by line
+    through its generator machinery; the lines are joined and stored here as it does (the
+    policy's own header_source_parse and set_raw).
+    """
+    policy = email.policy.compat32
+    msg = _Part(policy=policy)
+    current: list[str] = []
+    for raw in head.decode("ascii", "surrogateescape").split("\n")[:-1]:
+        line = raw + "\n"
+        if line[0] in " \t":
+            if not current:
+                return None  # a continuation first: a defect
+            current.append(line)
+            continue
+        if current:
+            msg.set_raw(*policy.header_source_parse(current))
+        if line.startswith("From "):
+            return None  # an envelope line: the parser's own rules
+        if line.find(":") <= 0:
+            return None  # no name: a defect
+        current = [line]
+    if current:
+        msg.set_raw(*policy.header_source_parse(current))
+    return msg
+
+
 def parse(data: bytes) -> Message:
     """The message as email's compat32 parser reads it.
 
@@ -95,13 +125,8 @@ def parse(data: bytes) -> Message:
                 and not lines[0][:1].isspace()
                 and not any(x.startswith(b"From ") for x in lines[1:])
             ):
-                msg = email.message_from_bytes(head + b"\n", _class=_Part, policy=email.policy.compat32)
-                ctype = msg.get_content_type()  # as the parser reads it, to choose a body parse
-                if (
-                    not msg.is_multipart()
-                    and not msg.defects
-                    and not ctype.startswith(("multipart/", "message/"))
-                ):
+                msg = _header_block(head)
+                if msg is not None and not msg.get_content_type().startswith(("multipart/", "message/")):
                     # the bytes themselves, which raw_payload returns as they are: the full
                     # parse's str holds them as surrogate escapes, and decoding 10 KiB of Thai so
                     # only to encode it back cost 45 us of a letter's 600 (set_payload would
