@@ -353,3 +353,59 @@ def test_header_block_as_the_feed_parser_reads_it(lines: list[bytes], eol: bytes
     assert not ref.defects
     for attr in ("_headers", "_unixfrom", "_charset", "preamble", "epilogue", "_default_type", "policy"):
         assert getattr(got, attr) == getattr(ref, attr), attr
+
+
+def _word_hits_plain(s: str) -> list[int]:
+    """normalize._word_hits without its guard characters: every word searched."""
+    from nolink.links import normalize as nm
+
+    hits = []
+    for w in nm._TRIGGER_WORDS:
+        i = s.find(w)
+        while i >= 0:
+            hits.append(i)
+            i = s.find(w, i + nm._REACH)
+    m = nm._TRIGGER_SCHEME.search(s)
+    while m is not None:
+        hits.append(m.start())
+        m = nm._TRIGGER_SCHEME.search(s, m.start() + nm._REACH)
+    return sorted(hits)
+
+
+WORD_PIECES = [
+    "dot",
+    "DOT",
+    "Dot",
+    "จุด",
+    " .",
+    "\t.",
+    "(.",
+    "(/",
+    "www,",
+    "WWW,",
+    "Www,",
+    ". ไทย",
+    "__",
+    " :/",
+    "\t:/",
+    " /",
+    "\t/",
+    "hxxps:/",
+    "https://",
+    "p:\\\\",
+    "d",
+    "D",
+    ".",
+    "/",
+    ":",
+    "_",
+    ",",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES + WORD_PIECES), max_size=30).map("".join))
+def test_word_hits_with_guards(text: str) -> None:
+    from nolink.links.normalize import _word_hits
+
+    assert _word_hits(text) == _word_hits_plain(text)

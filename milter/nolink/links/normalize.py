@@ -199,14 +199,28 @@ def _has_astral(s: str) -> bool:
     return len(s.encode("utf-16-le", "surrogatepass")) != 2 * len(s)
 
 
+def _guard(word: str) -> str:
+    """An ASCII character of word that letters seldom hold ("" for a Thai word)."""
+    return next((c for c in "\t_(,dD/.:" if c in word), "")
+
+
+# (word, guard): a text without the guard character holds no such word, and finding an ASCII
+# character is ~10x cheaper than finding a word (0.2 us against 1.2-2.4 us in a 10 KiB letter)
+_GUARDED_WORDS = tuple((w, _guard(w)) for w in _TRIGGER_WORDS)
+_GUARDS = frozenset(g for _, g in _GUARDED_WORDS if g)
+
+
 def _word_hits(s: str) -> list[int]:
     hits = []
-    for w in _TRIGGER_WORDS:
+    absent = {g for g in _GUARDS if g not in s}
+    for w, guard in _GUARDED_WORDS:
+        if guard in absent:
+            continue
         i = s.find(w)
         while i >= 0:
             hits.append(i)
             i = s.find(w, i + _REACH)  # one hit per reach is enough to open a window
-    m = _TRIGGER_SCHEME.search(s)
+    m = _TRIGGER_SCHEME.search(s) if ":" in s else None  # its pattern begins with ":"
     while m is not None:
         hits.append(m.start())
         m = _TRIGGER_SCHEME.search(s, m.start() + _REACH)
