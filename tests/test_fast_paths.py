@@ -409,3 +409,9 @@ def test_word_hits_with_guards(text: str) -> None:
     from nolink.links.normalize import _word_hits
 
     assert _word_hits(text) == _word_hits_plain(text)
+
+
+def test_trigger_codes_are_the_class() -> None:
+    from nolink.links import normalize as nm
+
+    assert sorted(nm._TRIGGER_AB_CODES) == [c for c in range(0x110000) if nm._TRIGGER_AB.match(chr(c))]

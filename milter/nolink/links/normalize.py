@@ -189,7 +189,23 @@ MAX_REWRITES = 20_000  # per text; past it the rest is searched as written (see 
 # the astral characters the table rewrites need a search only when the text holds an astral
 # character at all (one UTF-16 encoding, not a regex pass: each pass over a 10 KiB Thai letter
 # costs about 17 us). From the first one found, the two searches give what they give from 0.
-_TRIGGER_AB_CODES = [c for c in range(0x10000) if _TRIGGER_AB.match(chr(c))]
+
+
+def _class_codes(chars: str) -> list[int]:
+    """The code points of a regex class body made of characters and "a-z" ranges (no escapes)."""
+    out: list[int] = []
+    i = 0
+    while i < len(chars):
+        if i + 2 < len(chars) and chars[i + 1] == "-":
+            out.extend(range(ord(chars[i]), ord(chars[i + 2]) + 1))
+            i += 3
+        else:
+            out.append(ord(chars[i]))
+            i += 1
+    return out
+
+
+_TRIGGER_AB_CODES = [*_class_codes(_A_CHARS), *map(ord, "[]{}\\")]  # _TRIGGER_AB's class
 _NEEDS_ANY = re.compile(_char_class([*(c for c in _FULLWIDTH if c <= 0xFFFF), *_TRIGGER_AB_CODES]))
 
 
