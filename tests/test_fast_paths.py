@@ -200,13 +200,33 @@ def test_normalize_one_pass_for_both_tables(text: str) -> None:
     from nolink.links import normalize as nm
 
     fast = nm.normalize(text)
-    saved = nm._NEEDS_ANY
+    saved, saved_plain = nm._NEEDS_ANY, nm._plain_text
     nm._NEEDS_ANY = re.compile("")
+    nm._plain_text = lambda s: False
     try:
         plain = nm.normalize(text)
     finally:
-        nm._NEEDS_ANY = saved
+        nm._NEEDS_ANY, nm._plain_text = saved, saved_plain
     assert fast == plain
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(PIECES + EXOTIC + ["\u0e5b", "\u0e7d", "\u0e80", "\u00e9", "\u0100"]), max_size=30
+    ).map("".join)
+)
+def test_plain_text_is_ascii_and_thai_only(text: str) -> None:
+    """_plain_text: every character ASCII or Thai-block, none whose low byte is one of [\\]{}."""
+    from nolink.links import normalize as nm
+
+    def plain(c: str) -> bool:
+        o = ord(c)
+        return (o < 0x80 or 0xE00 <= o < 0xE80) and chr(o & 0xFF) not in "[\\]{}"
+
+    assert nm._plain_text(text) == all(plain(c) for c in text)
+    if nm._plain_text(text):
+        assert nm._NEEDS_ANY.search(text) is None and not nm._has_astral(text)
 
 
 HEADER_LINES = [
