@@ -195,19 +195,16 @@ EXOTIC = [
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(st.sampled_from(PIECES + EXOTIC), max_size=30).map("".join))
 def test_normalize_one_pass_for_both_tables(text: str) -> None:
-    """_NEEDS_ANY (one search for the table's and _TRIGGER_AB's characters) against the plain
-    path: a pattern that matches at 0, so both are searched from the start as before."""
+    """normalize's start (_start: one search, or none, for the table's and _TRIGGER_AB's
+    characters) gives what the two searches from 0 gave: whether to translate, and the first
+    _TRIGGER_AB character of the text it searches."""
     from nolink.links import normalize as nm
 
-    fast = nm.normalize(text)
-    saved, saved_plain = nm._NEEDS_ANY, nm._plain_text
-    nm._NEEDS_ANY = re.compile("")
-    nm._plain_text = lambda s: False
-    try:
-        plain = nm.normalize(text)
-    finally:
-        nm._NEEDS_ANY, nm._plain_text = saved, saved_plain
-    assert fast == plain
+    p, translate = nm._start(text)
+    assert translate == bool(nm._NEEDS_TRANSLATE.search(text))
+    s = text.translate(nm._TRANSLATE) if translate else text
+    first = nm._TRIGGER_AB.search(s)
+    assert (first.start() if first else None) == (m.start() if (m := nm._TRIGGER_AB.search(s, p)) else None)
 
 
 @settings(max_examples=1500, deadline=None)

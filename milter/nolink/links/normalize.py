@@ -215,13 +215,14 @@ _NEEDS_ANY = re.compile(_char_class(sorted(_NEEDS_ANY_CODES)))
 # character with the low byte of "[", is left to the regex).
 _PLAIN_LOW = bytes(b for b in range(0x80) if chr(b) not in "[\\]{}")
 _PLAIN_OK = _NEEDS_ANY_CODES.isdisjoint(b | hi for hi in (0x0000, 0x0E00) for b in _PLAIN_LOW)
+assert _NEEDS_ANY_CODES.intersection(range(0x80)) == set(map(ord, "[\\]{}"))  # normalize's ASCII case
 
 
 def _plain_text(s: str) -> bool:
     """True when s holds no _NEEDS_ANY character and no astral one: a Thai letter, read with
     a UTF-16 encoding and byte translations (~8 us for 10 KiB, where the regex takes ~20)."""
     if s.isascii():
-        return not any(c in s for c in "[\\]{}")
+        return "[" not in s and "]" not in s and "{" not in s and "}" not in s and "\\" not in s
     if not _PLAIN_OK:
         return False  # pragma: no cover - no plain character is one of _NEEDS_ANY's
     b = s.encode("utf-16-le", "surrogatepass")
@@ -396,15 +397,24 @@ def _rewrites_b(s: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int
                 yield m.start(), m.end(), rep
 
 
-def normalize(original: str) -> Normalized:
+def _start(original: str) -> tuple[int, bool]:
+    """(p, translate): no character of the table or of _TRIGGER_AB is before p, and translate
+    says whether the table rewrites any character (_NEEDS_TRANSLATE.search) of original."""
     if _plain_text(original):
-        p, translate = len(original), False
-    else:
-        any_ = _NEEDS_ANY.search(original)
-        p = len(original) if any_ is None else any_.start()  # none of either kind before p
-        translate = (p < len(original) and _NEEDS_BMP.search(original, p) is not None) or (
-            _has_astral(original) and _NEEDS_ASTRAL.search(original) is not None
-        )
+        return len(original), False
+    if original.isascii():  # (no ASCII character is in the table, and no A character is ASCII)
+        b = _TRIGGER_B.search(original)
+        return len(original) if b is None else b.start(), False
+    any_ = _NEEDS_ANY.search(original)
+    p = len(original) if any_ is None else any_.start()
+    translate = (p < len(original) and _NEEDS_BMP.search(original, p) is not None) or (
+        _has_astral(original) and _NEEDS_ASTRAL.search(original) is not None
+    )
+    return p, translate
+
+
+def normalize(original: str) -> Normalized:
+    p, translate = _start(original)
     s = original.translate(_TRANSLATE) if translate else original
     if _MAYBE_SUBST.search(s) is None:
         return Normalized(original, s, (), ())
