@@ -174,6 +174,7 @@ class HtmlFinder:
             )
         visible: list[str] = []
         block_of_last = -1
+        locs: dict[tuple[str, str], Location] = {}  # one Location per tag and attribute name
         for node in root.traverse(include_text=True):
             tag = node.tag
             if tag == "-text":
@@ -196,7 +197,7 @@ class HtmlFinder:
             elif tag is not None and tag[0] != "-":
                 if tag in BLOCK:
                     visible.append("\n")
-                self._element(node.attributes, tag, where, base, depth, out)
+                self._element(node.attributes, tag, where, base, depth, out, locs)
         text_where = Location(where.part, where.content_type, _field(where, "text"))
         out.extend(self.text.find("".join(visible), text_where))
         return out
@@ -229,8 +230,17 @@ class HtmlFinder:
         return " "
 
     def _element(
-        self, attrs: dict[str, str | None], tag: str, where: Location, base: str, depth: int, out: list[Link]
+        self,
+        attrs: dict[str, str | None],
+        tag: str,
+        where: Location,
+        base: str,
+        depth: int,
+        out: list[Link],
+        locs: dict[tuple[str, str], Location] | None = None,
     ) -> None:
+        """locs: the Locations made so far in this document (a newsletter makes the same three
+        for each of its hundreds of rows; Location is frozen, so they are shared)."""
         if not attrs:
             return
         for name, value in attrs.items():
@@ -239,7 +249,11 @@ class HtmlFinder:
             lname = name.lower()
             if lname not in WATCHED_ATTRS:
                 continue
-            loc = Location(where.part, where.content_type, _field(where, f"attr {tag} {lname}"))
+            loc = locs.get((tag, lname)) if locs is not None else None
+            if loc is None:
+                loc = Location(where.part, where.content_type, _field(where, f"attr {tag} {lname}"))
+                if locs is not None:
+                    locs[(tag, lname)] = loc
             if lname in URL_ATTRS:
                 self._url(value, loc, base, depth, out)
             elif lname in ("srcset", "imagesrcset"):
