@@ -257,6 +257,12 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
     import logging
 
     logging.basicConfig(stream=err, level=logging.INFO, format=log_format(err, os.environ))
+    # One line per message: the format names no source line, thread or process, so the record need
+    # not look them up (the logging HOWTO's "Optimization"): 11.4 -> 6.1 us per line (timeit).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     if getattr(args, "no_milter", False):
         from .textapi import serve_only  # an SMS-only host: no pymilter, no socket for Postfix
 
