@@ -178,9 +178,9 @@ def _worker_main(
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         decider = factory(config)
     except BaseException as e:
-        conn.send(("failed", f"{type(e).__name__}: {e}"))
+        _send(conn, ("failed", f"{type(e).__name__}: {e}"))
         return
-    conn.send(("ready", decider.scanner.psl.source, decider.scanner.psl.version))
+    _send(conn, ("ready", decider.scanner.psl.source, decider.scanner.psl.version))
     while True:
         try:
             job = _recv(conn)
@@ -255,7 +255,7 @@ class _Slot:
         try:
             if not parent.poll(timeout):
                 raise WorkerFailure("start", f"worker did not start within {timeout:g} s")
-            msg = parent.recv()
+            msg = _recv(parent)
         except (EOFError, OSError):
             proc.join(5)
             msg = ("failed", f"worker exited with {proc.exitcode} while starting")
@@ -281,7 +281,7 @@ class _Slot:
             proc.kill()
         elif conn is not None:
             with contextlib.suppress(OSError):
-                conn.send(None)
+                _send(conn, None)
         proc.join(5)
         if proc.is_alive():
             proc.kill()
