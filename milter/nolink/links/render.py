@@ -57,9 +57,9 @@ import tinycss2.color3
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 MARK = "\ue000"  # where the rendered text differs from the source (a private-use character)
-MAX_SHEET_CHARS = 100_000  # of <style> text per document (tinycss2: ~0.13 s for this much)
+MAX_SHEET_CHARS = 32_000  # of <style> text per document (tinycss2: 30-100 ms for this much)
 MAX_MATCH_WORK = 4_000_000  # selectors run x elements (Lexbor: ~40 ns each, so ~0.16 s)
-MAX_SECONDS = 0.2  # for the whole pass of one document
+MAX_SECONDS = 0.1  # for the whole pass of one document (then: the source text only)
 MAX_COMPLEX_INLINE = 2_000  # distinct style attributes with strings, escapes or comments (tinycss2)
 MAX_RULE_DEPTH = 3  # @media/@supports nesting followed
 WINDOW = 2_000  # characters searched either side of a difference, at most
@@ -222,6 +222,8 @@ def render(
     end = time.monotonic() + MAX_SECONDS
     if deadline is not None:
         end = min(end, deadline)
+        if time.monotonic() > end:
+            return None  # the message's time is up: the source text only
     try:
         sheet = _sheet(tree, html, end)
         ctx = _Context()
@@ -230,7 +232,7 @@ def render(
             return Rendered("", ())
         if not sheet.nodes and not hints.special and _alike(hints.styles, ctx):
             return Rendered("", ())
-        found = _effects(tree, sheet, ctx, block_tags)
+        found = _effects(tree, sheet, ctx, block_tags, end)
         if not found:
             return Rendered("", ())
         roots = _contexts(found, body, block_tags)
@@ -564,7 +566,7 @@ MAX_CONTEXT_STEPS = 200_000  # parent steps to find the blocks around the elemen
 
 
 def _effects(
-    tree: LexborHTMLParser, sheet: _Sheet, ctx: _Context, block_tags: frozenset[str]
+    tree: LexborHTMLParser, sheet: _Sheet, ctx: _Context, block_tags: frozenset[str], end: float
 ) -> list[LexborNode]:
     """The elements whose drawing differs from their source text (hidden, turned, generated,
     coloured like a background they may lie on, or displayed as another kind of box)."""
@@ -578,19 +580,20 @@ def _effects(
     groups: dict[Any, tuple[str, dict[str, str | None], dict[str, tuple[str, Any]], list[LexborNode]]] = {}
     colours: set[RGB | None] = {BLACK}
     bgs: set[RGB] = {WHITE}
+    n = 0
     for mid, node in candidates.items():
+        n += 1
+        if n & 1023 == 0 and time.monotonic() > end:
+            raise _TooMuch
         attrs = node.attributes
         tag = node.tag or ""
         style = attrs.get("style")
         entries = sheet.rules.get(mid)
+        g = attrs.get
         key: Any = (
             mid
             if entries or mid in sheet.before or mid in sheet.after
-            else (
-                tag,
-                style,
-                *(attrs.get(a, "\0") for a in _SPECIAL_ATTRS),
-            )
+            else (tag, style, g("hidden", "\0"), g("dir", "\0"), g("color", "\0"), g("bgcolor", "\0"))
         )
         group = groups.get(key)
         if group is not None:
@@ -704,8 +707,12 @@ def _contexts(found: list[LexborNode], body: LexborNode, block_tags: frozenset[s
     chosen: dict[int, LexborNode] = {}
     steps = 0
     body_id = body.mem_id
+    by_parent: dict[int, LexborNode] = {}  # siblings share their blocks: one climb for all
     for node in found:
         p = node.parent
+        if p is not None and p.mem_id in by_parent:
+            continue
+        first_parent = p.mem_id if p is not None else 0
         blocks = 0
         root = node
         while p is not None and p.mem_id != body_id:
@@ -721,6 +728,9 @@ def _contexts(found: list[LexborNode], body: LexborNode, block_tags: frozenset[s
         if p is None or p.mem_id == body_id:
             root = body if blocks < 2 else root
         chosen[root.mem_id] = root
+        by_parent[first_parent] = root
+        if root.mem_id == body_id:
+            return [body]
     if body_id in chosen:
         return [body]
     out = []
