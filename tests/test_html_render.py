@@ -357,3 +357,16 @@ def test_scan_of_a_clean_newsletter_with_a_hidden_preheader() -> None:
     )
     r = Scanner(Config()).scan(message(doc.encode(), "text/html; charset=utf-8", "8bit"))
     assert r.verdict == "clean", r.findings
+
+
+def test_a_fault_in_the_drawing_keeps_the_source_findings(
+    html: HtmlFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nolink.links.html as html_mod
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug in the drawing")
+
+    monkeypatch.setattr(html_mod, "render", broken)
+    got = found(html, letter('https://evil.example.com/pay<span style="display:none">x</span>'))
+    assert "https://evil.example.com/pay" in got

@@ -220,7 +220,10 @@ class HtmlFinder:
                     hints.special = True
         text_where = Location(where.part, where.content_type, _field(where, "text"))
         out.extend(self.text.find("".join(visible), text_where))
-        drawn = render(tree, html, BLOCK, hints, deadline)
+        try:
+            drawn = render(tree, html, BLOCK, hints, deadline)
+        except Exception:  # the drawing is an addition: a fault in it never costs the source's findings
+            drawn = None
         if drawn is not None and drawn.spans:
             self._rendered(drawn, where, out)
         return out
