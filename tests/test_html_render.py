@@ -368,5 +368,5 @@ def test_a_fault_in_the_drawing_keeps_the_source_findings(
         raise ValueError("a bug in the drawing")
 
     monkeypatch.setattr(html_mod, "render", broken)
-    got = found(html, letter('https://evil.example.com/pay<span style="display:none">x</span>'))
+    got = found(html, letter('https://evil.example.com/pay <span style="display:none">x</span>'))
     assert "https://evil.example.com/pay" in got
