@@ -211,13 +211,16 @@ class HtmlFinder:
                     style = attrs.get("style")
                     if style:
                         hints.styles.add(style)
-                    if not hints.special and not HINT_ATTRS.isdisjoint(attrs):
+                        hints.elements += 1
+                    if not HINT_ATTRS.isdisjoint(attrs):
                         hints.special = True
+                        hints.elements += 1
                     self._element(attrs, tag, where, base, depth, out, locs)
                 if tag == "style":
                     hints.sheet = True
                 elif tag == "bdo":
                     hints.special = True
+                    hints.elements += 1
         text_where = Location(where.part, where.content_type, _field(where, "text"))
         out.extend(self.text.find("".join(visible), text_where))
         try:

@@ -34,7 +34,8 @@ nested blocks as a browser reads them; pure Python, about 1 MB/s), and colours a
 Bounded work: the pass runs only when the markup has a style, ``hidden``, ``<bdo>`` or colour
 construct (Hints, gathered by the link finder's own walk); stylesheets longer than
 MAX_SHEET_CHARS are not applied, selector matching stops after MAX_MATCH_WORK element checks, and
-the walk gives up past its time limit (render returns None). Whatever is not applied counts as
+the walk gives up past its time limit or when more than MAX_ELEMENTS elements are styled (render
+returns None). Whatever is not applied counts as
 drawn, and the source text is searched in any case: never less than without this pass.
 
 What it does not do: external stylesheets (``<link rel=stylesheet>``: a mail client does not load
@@ -61,6 +62,7 @@ MAX_SHEET_CHARS = 32_000  # of <style> text per document (tinycss2: 30-100 ms fo
 MAX_MATCH_WORK = 4_000_000  # selectors run x elements (Lexbor: ~40 ns each, so ~0.16 s)
 MAX_SECONDS = 0.1  # for the whole pass of one document (then: the source text only)
 MAX_COMPLEX_INLINE = 2_000  # distinct style attributes with strings, escapes or comments (tinycss2)
+MAX_ELEMENTS = 10_000  # styled elements (inline or matched by a rule); a newsletter has < 2,000
 MAX_RULE_DEPTH = 3  # @media/@supports nesting followed
 WINDOW = 2_000  # characters searched either side of a difference, at most
 
@@ -156,6 +158,7 @@ class Hints:
     styles: set[str] = field(default_factory=set)
     sheet: bool = False
     special: bool = False
+    elements: int = 0  # elements with a style, hidden/bgcolor/color attribute, or <bdo>
 
     def any(self) -> bool:
         return self.sheet or self.special or bool(self.styles)
@@ -219,6 +222,8 @@ def render(
     """
     if not hints.any():
         return Rendered("", ())
+    if hints.elements > MAX_ELEMENTS:
+        return None  # judging each would take longer than the bound: the source text only
     end = time.monotonic() + MAX_SECONDS
     if deadline is not None:
         end = min(end, deadline)
@@ -254,7 +259,7 @@ def _sheet(tree: LexborHTMLParser, html: str, end: float) -> _Sheet:
     css = "\n".join(n.text() for n in tree.css("style"))
     if not css or len(css) > MAX_SHEET_CHARS or not _RELEVANT.search(css):
         return sheet  # none, or too long to read within the bounds: not applied (counts as drawn)
-    names: set[str] | None = None
+    names: dict[str, int] | None = None
     names_read = False
     elements = html.count("<") + 1
     work = 0
@@ -292,6 +297,8 @@ def _sheet(tree: LexborHTMLParser, html: str, end: float) -> _Sheet:
                 if pseudo.group(1).lower() == "before"
                 else sheet.after
             )
+            if len(nodes) + len(sheet.nodes) > MAX_ELEMENTS:
+                raise _TooMuch
             entry = (_specificity(selector), order, decls)
             for node in nodes:
                 target.setdefault(node.mem_id, []).append(entry)
@@ -331,24 +338,29 @@ def _declarations(tokens: list[Any]) -> Decls:
     return tuple(out)
 
 
-def _class_and_id_names(html: str) -> set[str] | None:
-    """Every class and id written in the markup (lower case), None when entities or escapes make
-    that list unsure (every rule is then matched)."""
-    names: set[str] = set()
+def _class_and_id_names(html: str) -> dict[str, int] | None:
+    """How often each class and id is written in the markup (lower case), None when entities or
+    escapes make that unsure (every rule is then matched)."""
+    names: dict[str, int] = {}
     for m in _CLASS_ID.finditer(html):
         v = m.group(1) or m.group(2) or m.group(3) or ""
         if "&" in v or "\\" in v:
             return None
-        names.update(v.lower().split())
+        for name in v.lower().split():
+            names[name] = names.get(name, 0) + 1
     return names
 
 
-def _may_match(selector: str, names: set[str]) -> bool:
-    """False when the selector's last compound needs a class or id the markup never names."""
+def _may_match(selector: str, names: dict[str, int]) -> bool:
+    """False when the selector's last compound needs a class or id the markup never names; raises
+    _TooMuch when it names one written on more elements than the pass judges (MAX_ELEMENTS)."""
     if any(c in selector for c in "[(\\\"'"):
         return True
     last = _LAST_COMPOUND.split(selector.strip())[-1]
-    return all(n.lower() in names for n in _NAMES.findall(last))
+    counts = [names.get(n.lower(), 0) for n in _NAMES.findall(last)]
+    if counts and min(counts) > MAX_ELEMENTS:
+        raise _TooMuch
+    return all(counts)
 
 
 def _specificity(selector: str) -> tuple[int, int, int]:
