@@ -292,6 +292,18 @@ def test_plain_letter_takes_the_fast_path(html: HtmlFinder) -> None:
     assert render(tree, "", BLOCK, hints).spans == ()  # type: ignore[union-attr]
 
 
+def test_a_hidden_block_amid_text_joins_it(html: HtmlFinder) -> None:
+    doc = '<div>โปรดยื่นที่ www.dla.go<div style="display:none">@x</div>.th/form527 ภายในวันนี้</div>'
+    assert found(html, doc)[TARGET].startswith("1 text/html rendered text")
+
+
+def test_a_hidden_block_between_blocks_is_not_walked() -> None:
+    """A newsletter's preheader: nothing around it joins, so no window is searched."""
+    doc = '<div style="display:none">สรุปข่าว www.dla</div><table><tr><td>.go.th</td></tr></table>'
+    r = render(LexborHTMLParser(doc), doc, BLOCK, Hints(styles={"display:none"}))
+    assert r is not None and r.spans == ()
+
+
 def test_styles_that_hide_nothing_are_not_walked() -> None:
     hints = Hints(styles={"padding:4px;color:#333", "font-family:Tahoma"})
     tree = LexborHTMLParser(

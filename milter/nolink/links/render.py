@@ -616,11 +616,29 @@ def _effects(
         _gather(props, attrs, tag, ctx, colours, bgs)
     out: list[LexborNode] = []
     for key, (tag, attrs, props, nodes) in groups.items():
-        if (isinstance(key, int) and (key in sheet.before or key in sheet.after)) or _differs(
-            tag, attrs, props, ctx, colours, bgs, block_tags
-        ):
+        if isinstance(key, int) and (key in sheet.before or key in sheet.after):
             out.extend(nodes)
+        elif _differs(tag, attrs, props, ctx, colours, bgs, block_tags):
+            # a hidden block between blocks (a newsletter's preheader) joins nothing: what is
+            # left is drawn as the source text says
+            if tag in block_tags and _style(ROOT, tag, attrs, props, ctx)[0].skip:
+                out.extend(n for n in nodes if not _between_blocks(n, block_tags))
+            else:
+                out.extend(nodes)
     return out
+
+
+def _between_blocks(node: LexborNode, block_tags: frozenset[str]) -> bool:
+    """True when the node's nearest siblings (past white space and comments) are blocks or none."""
+    for step in ("prev", "next"):
+        sib = getattr(node, step)
+        while sib is not None and (
+            sib.tag == "-comment" or (sib.tag == "-text" and not (sib.text_content or "").strip())
+        ):
+            sib = getattr(sib, step)
+        if sib is not None and sib.tag not in block_tags:
+            return False
+    return True
 
 
 def _alike(styles: set[str], ctx: _Context) -> bool:
