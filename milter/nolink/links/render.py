@@ -1,8 +1,9 @@
 """The text of an HTML part as a mail client draws it (what the citizen reads, not the source).
 
 The source text of ``www.dla<span style="display:none">zq9x</span>.go.th`` is a broken host; the
-citizen reads ``www.dla.go.th``. This module walks the parsed tree once and keeps only the text a
-client draws:
+citizen reads ``www.dla.go.th``. This module finds the elements that draw other than their source
+says, walks the blocks around them in the tree already parsed, and keeps only the text a client
+draws there (elsewhere the drawn text is the source text):
 
 - left out: ``display:none``, ``visibility:hidden`` (a child may say ``visible`` again),
   ``font-size:0`` (and ``font: 0/0``, sizes of 1px or less), ``opacity`` below 0.1,
@@ -28,15 +29,15 @@ Lexbor matches each selector over it in C (about 40 ns per element), so no secon
 is needed; cssselect2 would match in Python over an ElementTree we do not have, and css-inline
 would parse the document again (html5ever) and write it out for a third parse. The stylesheet text
 is cut into rules and declarations by tinycss2 (CSS Syntax Level 3: comments, strings, escapes and
-nested blocks as a browser reads them; pure Python, about 1 MB/s), and colours are read by its
+nested blocks as a browser reads them; pure Python, 0.3-1 MB/s), and colours are read by its
 ``color3`` module.
 
 Bounded work: the pass runs only when the markup has a style, ``hidden``, ``<bdo>`` or colour
 construct (Hints, gathered by the link finder's own walk); stylesheets longer than
 MAX_SHEET_CHARS are not applied, selector matching stops after MAX_MATCH_WORK element checks, and
-the walk gives up past its time limit or when more than MAX_ELEMENTS elements are styled (render
-returns None). Whatever is not applied counts as
-drawn, and the source text is searched in any case: never less than without this pass.
+the pass gives up past its time limit or when more than MAX_ELEMENTS elements are styled (render
+returns None). Whatever is not applied counts as drawn, and the source text is searched in any
+case: never less than without this pass.
 
 What it does not do: external stylesheets (``<link rel=stylesheet>``: a mail client does not load
 them either, mostly), JavaScript, layout (text pushed off-screen by ``position`` or
