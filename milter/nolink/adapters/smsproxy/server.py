@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nolink")
 MAX_BODY_BYTES = 256 * 1024  # a long SMS is a few KiB; Kannel's own default limit is far below
+MAX_DRAIN_BYTES = 4 * 1024 * 1024  # a larger body than this is cut off unread
 MAX_LINE = 64 * 1024  # request line (a GET's query holds the text) and each header line
 MAX_HEADERS = 100
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -326,6 +327,12 @@ class Handler(BaseHTTPRequestHandler):
             return bad("unreadable", new_ref(), "Content-Length is not a number")
         n = int(length)
         if n > MAX_BODY_BYTES:
+            if n <= MAX_DRAIN_BYTES:  # read it, so that the sender sees the answer, not a reset
+                while n > 0:
+                    chunk = self.rfile.read(min(n, 65536))
+                    if not chunk:
+                        break
+                    n -= len(chunk)
             return bad("too_large", new_ref(), f"the body is over {MAX_BODY_BYTES} bytes")
         if fields.get("expect", "").lower() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
