@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -327,3 +328,66 @@ def test_config_errors() -> None:
 def test_sender_names_are_kept_phone_numbers_are_not() -> None:
     assert sender_name("RDGOTH") == "RDGOTH"
     assert sender_name("+66 81-234-5678") == "" and sender_name("0812345678") == ""
+
+
+# -- the journal's channel column, and nolink serve with the milter ------------------------------
+
+
+def test_migration_marks_existing_rows_mail(tmp_path: Path) -> None:
+    import sqlite3
+
+    from nolink.ops import journal
+
+    path = tmp_path / "j.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"BEGIN;{journal.MIGRATIONS[1]}{journal.MIGRATIONS[2]}PRAGMA user_version = 2;COMMIT;")
+    conn.execute(
+        "INSERT INTO decisions (time, ref, action, applied, mode, reason) VALUES (1, 'R1', 'reject', 'reject', 'enforce', 'link_found')"
+    )
+    conn.close()
+    c = journal.connect(str(path))
+    assert c.execute("SELECT ref, channel FROM decisions").fetchall() == [("R1", "mail")]
+    assert c.execute("PRAGMA user_version").fetchone()[0] == journal.SCHEMA_VERSION
+
+
+def test_nolink_serve_with_the_milter_starts_the_proxy(tmp_path: Path, upstream: Upstream) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    port, mport = free_port(), free_port()
+    cfg = tmp_path / "nolink.toml"
+    cfg.write_text(
+        f'[milter]\nsocket = "unix:{tmp_path}/milter.sock"\nworkers = 1\n[journal]\npath = "{tmp_path}/j.sqlite"\n'
+        f'[metrics]\nlisten = "127.0.0.1:{mport}"\n'
+        f'[[sms_proxy]]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{upstream.port}"\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "milter")}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "nolink", "serve", "-c", str(cfg)], env=env, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert p.poll() is None, p.stderr.read() if p.stderr else b""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/cgi-bin/sendsms?" + q(text=LINK))
+        r = c.getresponse()
+        assert r.status == 403 and b"Ref " in r.read()
+        c.request("GET", "/cgi-bin/sendsms?" + q(text=CLEAN))
+        r = c.getresponse()
+        assert (r.status, r.read()) == (202, b"0: Accepted for delivery")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    assert len(upstream.requests) == 1
+    assert b"evil.example.com" not in err and b"0812345678" not in err
