@@ -164,6 +164,15 @@ def test_the_first_of_repeated_variables_is_checked(kannel: tuple[Server, Metric
     assert status == 403 and up.requests == []
 
 
+def test_a_header_with_a_bare_cr_is_refused(kannel: tuple[Server, Metrics, Upstream]) -> None:
+    srv, _, up = kannel
+    s = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5)
+    s.sendall(b"GET /cgi-bin/sendsms?" + q(text="hi").encode() + b" HTTP/1.1\r\nX-A: 1\rX-B: 2\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 400")
+    s.close()
+    assert up.requests == []
+
+
 def test_other_kannel_paths_are_refused(kannel: tuple[Server, Metrics, Upstream]) -> None:
     srv, _, up = kannel
     status, _, body = req(srv, "GET", "/cgi-bin/sendota?" + q(url="http://x.example"))
@@ -272,6 +281,7 @@ def test_jasmin_send(jasmin: tuple[Server, Upstream]) -> None:
     status, _, body = req(srv, "GET", base + "hex-content=zz")
     assert status == 400
     assert req(srv, "GET", "/balance?username=u&password=p")[0] == 202  # passed through
+    assert req(srv, "GET", "//send?" + q(content=LINK))[0] == 400  # not /send
     assert [r[1].split("?")[0] for r in up.requests] == ["/base/send", "/base/send", "/base/balance"]
 
 
@@ -298,6 +308,7 @@ def test_json_provider(upstream: Upstream) -> None:
         assert req(srv, "POST", "/x", b"{not json", hj)[0] == 400
         assert req(srv, "POST", "/x", json.dumps({"text": LINK}).encode(), hj)[0] == 400  # no `message`
         assert req(srv, "GET", "/api/credit")[0] == 202
+        assert req(srv, "GET", "/api/send?" + q(message=LINK))[0] == 403  # the text in a GET's query
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         assert req(srv, "POST", "/x", b"message=hi&ShortenUrls=true", form)[0] == 403  # Twilio's option
         assert len(upstream.requests) == 3

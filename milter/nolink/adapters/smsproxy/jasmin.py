@@ -6,7 +6,7 @@
   they are, else one character per byte, so an ASCII link shows in any case.
 
 Refusals are Jasmin's own forms: ``Error "..."`` as text/plain, 400 for a request that cannot be
-read (as Jasmin answers bad arguments), 403 for a text with a link (as a refused authorisation),
+read (as Jasmin answers bad arguments; also a path that looks like /send but is not exactly it), 403 for a text with a link (as a refused authorisation),
 500 when the upstream cannot be reached or nolink fails (as "Cannot send submit_sm").
 """
 
@@ -47,6 +47,8 @@ class Jasmin:
 
     def read(self, req: Request) -> Sms | None:
         if req.path.rstrip("/") != PATH:
+            if "send" in req.path.lower() or "%" in req.path or "//" in req.path or "/." in req.path:
+                raise Unreadable(f"nolink reads Jasmin's {PATH}, not {req.path[:60]!r}")
             return None  # /balance, /rate, /ping: nothing is sent
         pairs = form_pairs(req.query.encode("latin-1"), "query")
         if req.method == "POST":

@@ -4,7 +4,8 @@
 sender is the first of sender, from, From, sender_name; the recipients are counted from the first
 of to, To, phone, msisdn, recipients, destinations (a list, or numbers separated by commas).
 A POST, PUT or PATCH with a body must carry the text field (else it is refused: it may be a batch
-form nolink does not read); a GET, HEAD or DELETE passes through (balance, status, reports).
+form nolink does not read); a GET with the text field in its query is read too; other GETs, HEAD
+and DELETE pass through (balance, status, reports).
 A form body (application/x-www-form-urlencoded) is read the same way, for providers such as
 Twilio (text_field = "Body", and ShortenUrls is refused).
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .common import Answer, Refusal, Request, Sms, Unreadable, form_pairs, set_options
+from .common import Answer, Refusal, Request, Sms, Unreadable, first, form_pairs, set_options
 
 SENDERS = ("sender", "from", "From", "sender_name")
 RECIPIENTS = ("to", "To", "phone", "msisdn", "recipients", "destinations")
@@ -57,7 +58,12 @@ class JsonApi:
 
     def read(self, req: Request) -> Sms | None:
         if req.method not in ("POST", "PUT", "PATCH") or not req.body:
-            return None
+            # a GET that carries the text in its query (some providers send that way) is read
+            pairs = form_pairs(req.query.encode("latin-1"), "query") if req.query else []
+            if len(self.path) != 1 or first(pairs, self.path[0]) is None:
+                return None
+            obj0 = {k: v.decode("utf-8", "replace") for k, v in reversed(pairs)}
+            return self._sms(obj0)
         kind, params = req.content_type
         if kind == "application/x-www-form-urlencoded":
             pairs = form_pairs(req.body, "body")
@@ -78,6 +84,9 @@ class JsonApi:
                 raise Unreadable(f"the body is not JSON: {e}") from None
         if not isinstance(obj, dict):
             raise Unreadable("the body is not a JSON object")
+        return self._sms(obj)
+
+    def _sms(self, obj: dict[str, Any]) -> Sms:
         node: Any = obj
         for key in self.path:
             if not isinstance(node, dict) or key not in node:

@@ -384,7 +384,10 @@ class Handler(BaseHTTPRequestHandler):
             if len(raw) > MAX_LINE:
                 return bad("too_large", new_ref(), "a header line is too long")
             name, _, value = raw.decode("iso-8859-1").partition(":")
-            headers.append((name.strip(), value.strip()))
+            name, value = name.strip(), value.strip()
+            if "\r" in value or not name or any(c in name for c in " \t\r"):  # no smuggling upstream
+                return bad("unreadable", new_ref(), "a malformed header line")
+            headers.append((name, value))
         else:
             return bad("too_large", new_ref(), "too many headers")
         fields = {k.lower(): v for k, v in headers}
