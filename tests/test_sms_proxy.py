@@ -217,6 +217,33 @@ def test_slow_connections_are_bounded_and_time_out(kannel: tuple[Server, Metrics
     assert len(up.requests) == 1
 
 
+def test_a_trickling_sender_is_cut_off_after_client_timeout(kannel: tuple[Server, Metrics, Upstream]) -> None:
+    srv, _, up = kannel  # client_timeout = 1 s for the whole request, however it trickles
+    s = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5)
+    s.sendall(b"GET /cgi-bin/sendsms?text=hi HTTP/1.1\r\n")
+    t0 = time.monotonic()
+    closed = False
+    while time.monotonic() - t0 < 4:
+        try:
+            s.sendall(b"X: 1\r\n")
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.3)
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                closed = True
+                break
+        except BlockingIOError:
+            pass
+        finally:
+            s.setblocking(True)
+    s.close()
+    assert closed and time.monotonic() - t0 < 3
+    assert up.requests == []
+
+
 def test_upstream_down_is_an_error(upstream: Upstream) -> None:
     srv, m = proxy('dialect = "kannel"\nupstream_timeout = 1\n', free_port())
     try:

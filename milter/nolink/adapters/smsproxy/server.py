@@ -343,10 +343,14 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     proxy: Proxy  # set on the subclass made by make_server
     raw_requestline: bytes
-    header_list: list[tuple[str, str]]
+    deadline: float = 0.0
 
     def handle_one_request(self) -> None:
         try:
+            # the whole request (its line, headers and body) within client_timeout, so a sender
+            # that trickles a byte at a time holds its slot no longer than a silent one
+            self.deadline = time.monotonic() + self.proxy.p.client_timeout
+            self.connection.settimeout(self.proxy.p.client_timeout)
             self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
         except OSError:  # the time-out, or the sender went away
             self.close_connection = True
@@ -369,6 +373,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(self.proxy.handle(req), self.close_connection)
 
+    def _left(self) -> None:
+        """The socket's time-out for the next read: what is left of the request's time."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took longer than client_timeout")
+        self.connection.settimeout(left)
+
     def _read(self) -> Request | Answer:
         line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         parts = line.split()
@@ -378,6 +389,7 @@ class Handler(BaseHTTPRequestHandler):
         method, target, version = parts
         headers: list[tuple[str, str]] = []
         for _ in range(MAX_HEADERS):
+            self._left()
             raw = self.rfile.readline(MAX_LINE + 1)
             if raw in (b"\r\n", b"\n", b""):
                 break
@@ -402,6 +414,7 @@ class Handler(BaseHTTPRequestHandler):
         if n > MAX_BODY_BYTES:
             if n <= MAX_DRAIN_BYTES:  # read it, so that the sender sees the answer, not a reset
                 while n > 0:
+                    self._left()
                     chunk = self.rfile.read(min(n, 65536))
                     if not chunk:
                         break
@@ -409,6 +422,7 @@ class Handler(BaseHTTPRequestHandler):
             return bad("too_large", new_ref(), f"the body is over {MAX_BODY_BYTES} bytes")
         if fields.get("expect", "").lower() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._left()
         body = self.rfile.read(n) if n else b""
         if len(body) < n:
             raise ConnectionResetError("the body ended early")
