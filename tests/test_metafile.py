@@ -168,3 +168,31 @@ def test_office_hands_metafiles_on_and_keeps_other_pictures_as_images() -> None:
         ooxml("word/media/image2.wmf", mf.wmf_qr_bitmap(URL), ("word/document.xml", "<w:document/>"))
     )
     assert [c.name for c in e.children] == ["image2.wmf"] and not e.images
+
+
+def blip(picture: bytes, emf: bool = True, deflate: bool = True) -> bytes:
+    """An OfficeArt BLIP record as .doc, .xls and .ppt store a metafile picture (MS-ODRAW)."""
+    import zlib
+
+    saved = zlib.compress(picture) if deflate else picture
+    header = struct.pack(
+        "<I4i2iIBB", len(picture), 0, 0, 100, 100, 1000, 1000, len(saved), 0 if deflate else 0xFE, 0xFE
+    )
+    body = b"\x11" * 16 + header + saved
+    return struct.pack("<HHI", (0x3D4 if emf else 0x216) << 4, 0xF01A if emf else 0xF01B, len(body)) + body
+
+
+@pytest.mark.parametrize("deflate", [True, False])
+def test_metafile_pictures_of_binary_office_files_are_handed_on(deflate: bool) -> None:
+    from nolink.extract import ole
+
+    out = ole.Out()
+    stream = (
+        b"junk" * 10
+        + blip(mf.emf_qr_rectangles(URL), deflate=deflate)
+        + blip(mf.wmf_qr_bitmap(URL, placeable=False), emf=False, deflate=deflate)
+        + b"tail"
+    )
+    ole.carve_pictures(stream, out, "Data", [0])
+    assert [c.where for c in out.children] == ["Data › picture 1", "Data › picture 2"]
+    assert [codes(c.data) for c in out.children] == [[URL], [URL]]

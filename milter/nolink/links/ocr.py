@@ -252,7 +252,7 @@ class Engine:
         if self.latin is not None:
             boxes = _candidate_boxes(page_text, tokens)
             if boxes:
-                digits = _thai_digit_runs(t, api, k, boxes) if _THAI_DIGIT.search(page_text) else []
+                digits = _thai_digit_runs(t, api, k, boxes) if _digits_in(page_text, tokens, boxes) else []
                 latin = self._latin(image, boxes, start + timeout, digits)
         api.Clear()
         return Reading(page, latin, time.perf_counter() - start, legible)
@@ -396,6 +396,19 @@ def _thai_digit_runs(
         cur.append((ch, max(0, min(100, round(r.Confidence(sym)))), (b[0], b[1], b[2], b[3])))
     close()
     return runs
+
+
+def _digits_in(text: str, tokens: list[list[int]], boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Does a token inside a Latin re-read box hold Thai digits? (Only then are the page pass's
+    symbols walked: a letter has thousands.)"""
+    if not _THAI_DIGIT.search(text):
+        return False
+    ends = [tok[0] for tok in tokens[1:]] + [len(text)]
+    for (start, x1, y1, x2, y2, _), end in zip(tokens, ends, strict=True):
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        if any(a <= cx <= c and b <= cy <= d for a, b, c, d in boxes) and _THAI_DIGIT.search(text[start:end]):
+            return True
+    return False
 
 
 def _digit_run_at(
