@@ -227,3 +227,18 @@ def wmf_qr_bitmap(text: str, placeable: bool = True) -> bytes:
     bmi, bits, w, h = _dib(text)
     params = struct.pack("<IH8h", 0x00CC0020, 0, h, w, 0, 0, h, w, 0, 0) + bmi + bits
     return wmf([_wrec(0x0F43, params)], (w, h), placeable)
+
+
+def emf_qr_region(text: str, unit: int = 6) -> bytes:
+    """A QR code as one EMR_FILLRGN: a region of one rectangle a dark module, filled with a brush."""
+    grid = modules(text)
+    rects = [
+        struct.pack("<4i", x * unit, y * unit, (x + 1) * unit, (y + 1) * unit)
+        for y, row in enumerate(grid)
+        for x, dark in enumerate(row)
+        if dark
+    ]
+    n = len(grid) * unit
+    rgn = struct.pack("<IIII4i", 32, 1, len(rects), 16 * len(rects), 0, 0, n, n) + b"".join(rects)
+    fill = _rec(71, struct.pack("<4iII", 0, 0, n, n, len(rgn), 1) + rgn)
+    return emf([_brush(1, 0), fill], (n, n))

@@ -28,6 +28,7 @@ PICTURES = {
     "EMF rectangles": lambda: mf.emf_qr_rectangles(URL),
     "EMF polypolygon path": lambda: mf.emf_qr_polypolygon(URL),
     "EMF bitmap": lambda: mf.emf_qr_bitmap(URL),
+    "EMF region": lambda: mf.emf_qr_region(URL),
     "WMF rectangles": lambda: mf.wmf_qr_rectangles(URL),
     "WMF rectangles, no placeable header": lambda: mf.wmf_qr_rectangles(URL, placeable=False),
     "WMF bitmap": lambda: mf.wmf_qr_bitmap(URL),

@@ -10,7 +10,7 @@ rectangles and polygons, one per dark module. This module reads both, within fix
 - the simple vector records are drawn, in grey, with Pillow's ImageDraw, on a canvas whose longest
   side is CANVAS pixels: rectangles, rounded rectangles, ellipses, polygons, polypolygons (holes by
   even-odd), polylines, paths (MoveTo/LineTo/polygons between BeginPath and EndPath, then FillPath
-  or StrokePath), PatBlt fills; with the world transform, the window and viewport mapping, solid
+  or StrokePath), regions (FillRgn, PaintRgn), PatBlt fills; with the world transform, the window and viewport mapping, solid
   brushes and pens, SaveDC/RestoreDC. Bitmaps are pasted onto the canvas at their place too, so a
   code assembled from pieces is whole;
 - the strings of text records (EMF ExtTextOutW/A, WMF TextOut/ExtTextOut) are text, for the text
@@ -457,6 +457,18 @@ def _emf_record(kind: int, rec: bytes, d: _Drawing) -> None:
             d.text(raw.decode("utf-16-le", "replace"))
         else:
             d.text(_part(rec, off, min(chars, 10_000)).decode("cp874", "replace"))
+    elif kind in (71, 74):  # FILLRGN (with a brush by index), PAINTRGN (the selected brush)
+        fill = d.state.brush
+        at = 28
+        if kind == 71:
+            brush = d.objects.get(u32(28))
+            fill = brush[1] if brush is not None and brush[0] == "brush" else d.state.brush
+            at = 32
+        count = min(u32(at + 8), max(0, (len(rec) - at - 32) // 16))
+        d._count(4 * count)
+        for i in range(count):
+            x1, y1, x2, y2 = struct.unpack_from("<4i", rec, at + 32 + 16 * i)
+            d.rect(x1, y1, x2, y2, fill)
     elif kind == 70 and rec[12:16] == b"EMF+":  # GDICOMMENT holding EMF+ records
         d.emf_plus = True
 
