@@ -197,3 +197,20 @@ def test_metafile_pictures_of_binary_office_files_are_handed_on(deflate: bool) -
     ole.carve_pictures(stream, out, "Data", [0])
     assert [c.where for c in out.children] == ["Data › picture 1", "Data › picture 2"]
     assert [codes(c.data) for c in out.children] == [[URL], [URL]]
+
+
+@pytest.mark.parametrize("kind", list(PICTURES))
+def test_damaged_metafiles_never_crash_the_reader(kind: str) -> None:
+    import random
+    import time
+
+    rng = random.Random(kind)
+    data = bytearray(PICTURES[kind]())
+    for _ in range(60):
+        bad = bytearray(data)
+        for _ in range(rng.randint(1, 12)):
+            bad[rng.randrange(len(bad))] = rng.randrange(256)
+        start = time.process_time()
+        e = metafile.extract(bytes(bad), "", "", Budget())
+        assert time.process_time() - start < 2.0
+        assert all(u.reason in ("budget", "unparseable", "unsupported") for u in e.unscannable)
