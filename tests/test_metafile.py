@@ -214,3 +214,11 @@ def test_damaged_metafiles_never_crash_the_reader(kind: str) -> None:
         e = metafile.extract(bytes(bad), "", "", Budget())
         assert time.process_time() - start < 2.0
         assert all(u.reason in ("budget", "unparseable", "unsupported") for u in e.unscannable)
+
+
+def test_a_bitmap_that_cannot_be_decoded_is_unchecked() -> None:
+    data = bytearray(mf.emf_qr_bitmap(URL))
+    at = 108 + 80  # the BITMAPINFOHEADER of the one StretchDIBits record
+    data[at + 4 : at + 12] = struct.pack("<ii", 100_000, 100_000)  # 10 Gpx declared
+    e = metafile.extract(bytes(data), "", "", Budget())
+    assert [u.reason for u in e.unscannable] == ["unparseable"] and not e.images

@@ -148,6 +148,7 @@ class _Drawing:
     points: int = 0
     text_chars: int = 0
     emf_plus: bool = False
+    bad_bitmaps: int = 0  # bitmap records whose DIB header makes no sense (or is too large)
     note: str = ""  # why the reading stopped early (a bound was reached)
 
     # -- objects -------------------------------------------------------------------------------------
@@ -274,6 +275,7 @@ class _Drawing:
             raise _TooBig(f"metafile with more than {MAX_BITMAPS} bitmaps")
         encoded = _dib(bmi, bits)
         if encoded is None:
+            self.bad_bitmaps += 1
             return
         self.bitmaps.append(_Bitmap(encoded, (self.state.device(x, y), self.state.device(x + cx, y + cy))))
 
@@ -795,6 +797,12 @@ def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
         bad.append(
             Unscannable(
                 "unsupported", "picture drawn with EMF+ records only (no GDI records nolink can draw)", ""
+            )
+        )
+    if d.bad_bitmaps:
+        bad.append(
+            Unscannable(
+                "unparseable", f"picture (metafile) holds {d.bad_bitmaps} bitmap(s) nolink cannot decode", ""
             )
         )
     texts = (TextPiece("\n".join(d.texts), "text"),) if d.texts else ()
