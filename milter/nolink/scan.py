@@ -36,6 +36,7 @@ FORMAT_NAMES = {
     "office": "office document",
     "image": "image",
     "svg": "SVG image",
+    "metafile": "picture (EMF/WMF)",
     "ole": "Office 97-2003 document",
     "msg": "Outlook message",
     "tnef": "TNEF attachment",

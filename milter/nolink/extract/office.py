@@ -22,6 +22,7 @@ import io
 import re
 import zipfile
 
+from . import metafile
 from ._out import Out, at, named
 from .base import Budget, Extracted
 
@@ -194,7 +195,10 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
                     out.image(body, loc)
                 elif body.lstrip()[:5] in (b"<?xml", b"<svg ") or low.endswith(".svg"):
                     out.child(body, name.rsplit("/", 1)[-1], "image/svg+xml", loc)
-                # EMF/WMF/SVM pictures: vector metafiles, no reader here (documented in README)
+                elif metafile.is_metafile(body) or body[:2] == b"\x1f\x8b":
+                    # EMF/WMF pictures (EMZ/WMZ: gzipped): their bitmaps and drawing (extract/metafile.py)
+                    out.child(body, name.rsplit("/", 1)[-1], "", loc)
+                # SVM (StarView metafile) pictures: no reader here (documented in README)
             elif _EMBEDDED.search(name) or low.endswith((".bin", ".ole")):
                 out.child(body, name.rsplit("/", 1)[-1], "application/octet-stream", loc)
             elif low.endswith((".xml", ".vml")) and not _NOT_TEXT.match(name):
