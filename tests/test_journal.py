@@ -4,7 +4,10 @@ touch mail (a read-only or full database, a full queue)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -226,3 +229,54 @@ def test_record_event_and_wal_files_keep_the_owner(tmp_path: Path) -> None:
     for suffix in ("-wal", "-shm"):
         if os.path.exists(str(path) + suffix):
             assert os.stat(str(path) + suffix).st_uid == st.st_uid
+
+
+def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "nolink",
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": "/"},
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a command as another user")
+@pytest.mark.parametrize("which", ["directory", "file"])
+@pytest.mark.parametrize("command", [["lookup", "AAAAA00001"], ["report", "--since", "7d"]])
+def test_a_journal_the_user_cannot_read_says_what_to_do(
+    tmp_path: Path, which: str, command: list[str]
+) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    home = Path(f"/tmp/nolink-perm-{os.getpid()}-{which}-{command[0]}")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o755)
+    try:
+        d = home / "journal"
+        d.mkdir(mode=0o750)
+        path = d / "journal.sqlite"
+        connect(str(path)).close()
+        os.chmod(d, 0o750 if which == "directory" else 0o755)
+        os.chmod(path, 0o600)
+        cfg = home / "nolink.toml"
+        cfg.write_text(f'[journal]\npath = "{path}"\n')
+        os.chmod(cfg, 0o644)
+        r = _as_nobody(*command[:1], "-c", str(cfg), *command[1:])
+        assert r.returncode not in (0, 1), (r.returncode, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr, r.stderr
+        assert "permission" in r.stderr.lower() and str(d if which == "directory" else path) in r.stderr, (
+            r.stderr
+        )
+        assert "group root" in r.stderr and "usermod -aG root" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

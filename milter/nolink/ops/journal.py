@@ -132,8 +132,57 @@ def connect(path: str, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def access_problem(path: str) -> str:
+    """What keeps this user from reading the journal at path, with what to do; "" when nothing does.
+    Walks down from / so the first directory the user cannot enter is the one named."""
+    p = Path(os.path.abspath(path))
+    for d in (*reversed(p.parents), p):
+        is_file = d == p
+        try:
+            st = d.stat()
+        except FileNotFoundError:
+            return ""  # "no journal there" is said by the caller
+        except PermissionError:
+            continue  # its parent is named on the way down
+        if not is_file and not os.access(d, os.R_OK | os.X_OK):
+            return _denied(path, d, st, "enter the directory")
+    for f in (p, Path(f"{p}-wal"), Path(f"{p}-shm")):
+        with suppress(FileNotFoundError):
+            st = f.stat()
+            if not os.access(f, os.R_OK):
+                return _denied(path, f, st, "read")
+    return ""
+
+
+def _denied(path: str, where: Path, st: os.stat_result, what: str) -> str:
+    import grp
+    import pwd
+    import stat
+
+    def name(get: Callable[[int], Any], n: int) -> str:
+        try:
+            return str(get(n)[0])
+        except KeyError:
+            return str(n)
+
+    user = name(pwd.getpwuid, os.geteuid())
+    group = name(grp.getgrgid, st.st_gid)
+    owner = name(pwd.getpwuid, st.st_uid)
+    mode = stat.filemode(st.st_mode)
+    need = "g+rx" if stat.S_ISDIR(st.st_mode) else "g+r"
+    return (
+        f"{path}: permission denied: user {user} cannot {what} {where} (owner {owner}, group {group}, "
+        f"{mode}). Run the command as root (sudo nolink ...), or as a member of group {group}: "
+        f"sudo usermod -aG {group} {user}, then log in again"
+        + (f"; the group also needs read access: sudo chmod {need} {where}" if not st.st_mode & 0o040 else "")
+    )
+
+
 def connect_ro(path: str) -> sqlite3.Connection:
     """A read-only connection for the tools (lookup, quarantine, report); never creates a file."""
+    problem = access_problem(path)
+    if problem:
+        raise JournalError(problem)
     if not Path(path).exists():
         raise JournalError(f"{path}: no journal there; is journal.path right (see nolink show-config)?")
     try:
