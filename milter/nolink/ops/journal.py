@@ -335,7 +335,7 @@ class Journal:
         try:
             if d.in_scope:
                 r = row(d, env, queue_id, size, seconds, cfg)
-                self._put("d", r, WriteAhead.line(COLUMNS, r) if self._ahead is not None else b"")
+                self._put("d", r, WriteAhead.line(r) if self._ahead is not None else b"")
             else:
                 self._put("o", (day_of(time.time()), safe(env.daemon_name, 40), d.reason))
         except Exception:  # the journal never takes a message down with it
@@ -389,7 +389,7 @@ class Journal:
         if self.write_ahead:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-                self._ahead = WriteAhead(self.path)
+                self._ahead = WriteAhead(self.path, COLUMNS)
             except OSError as e:
                 log.error(
                     "journal: no write-ahead file next to %s (%s): a kill of nolink loses the rows of "
@@ -464,7 +464,13 @@ class Journal:
             self._conn.close()
             self._conn = None
         if self._ahead is not None:
-            self._ahead.close()
+            with self._put_lock:
+                a, self._ahead = self._ahead, None  # a late decided() now only queues
+                if not backlog and not pending and self.queue.empty():
+                    with suppress(OSError):  # all of it is in the database
+                        a.clear(0)
+                        a.clear(1)
+                a.close()
 
     def _give_up(self, backlog: list[dict[str, Any]], pending: list[_Item]) -> None:
         """close() ran out of time with the journal failing: what is in a write-ahead file waits
