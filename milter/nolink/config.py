@@ -197,6 +197,10 @@ class TextApiConfig:
     listen: str = field(default="", metadata={"pattern": "text_listen"})  # "": off
     allow_remote: bool = False  # listen on a non-loopback address (put a token in front)
     token_file: str = ""  # a file holding the bearer token clients must send; "": none
+    # seconds a connection may take to send each part of a request, or stay idle between two
+    timeout: float = field(default=15.0, metadata=_range(0.1, 3600))
+    # connections served at once; one more is answered 503 and closed
+    max_connections: int = field(default=128, metadata=_range(1, 100_000))
 
 
 SMS_DIALECTS = ("kannel", "jasmin", "json")

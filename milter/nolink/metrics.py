@@ -147,7 +147,13 @@ class Metrics:
         )
         self.journal_dropped = Counter(
             "nolink_journal_dropped",
-            "Journal entries not written: the queue was full or the write failed.",
+            "Journal entries not written: the queue was full while writes failed, or nolink stopped "
+            "with a failing journal and the entry was in no write-ahead file.",
+            registry=r,
+        )
+        self.journal_reopened = Counter(
+            "nolink_journal_reopened",
+            "The journal file was deleted or replaced while open, and opened again at journal.path.",
             registry=r,
         )
         self.exceptions = Counter(

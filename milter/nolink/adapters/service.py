@@ -104,7 +104,10 @@ class Service:
         # over a unix socket the steps that always continue get no reply (see NolinkMilter.negotiate)
         self.no_reply = libmilter_address(config.milter.socket).startswith(("unix:", "local:"))
         self.journal = Journal.for_config(
-            config.journal, self.metrics.journal_errors.inc, self.metrics.journal_dropped.inc
+            config.journal,
+            self.metrics.journal_errors.inc,
+            self.metrics.journal_dropped.inc,
+            on_reopen=self.metrics.journal_reopened.inc,
         ).start()
 
     def reload(self, path: str | None) -> bool:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Budget, BudgetExceeded, ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
+from .pdfbounds import heavy_pages, render_until
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 MAX_STREAM_BYTES = 25 * 1024 * 1024  # one decompressed stream (embedded file, JavaScript) at most
@@ -105,11 +106,16 @@ class _Out:
     actions: int = 0
     drawn_annotations: set[int] = field(default_factory=set)  # pages whose annotations draw something
     images_seen: set[bytes] = field(default_factory=set)  # digests: a letterhead on every page is read once
+    heavy_pages: dict[int, str] = field(default_factory=dict)  # pages PDFium is not given (pdfbounds.py)
 
     def result(self) -> Extracted:
         return Extracted(
             tuple(self.texts), tuple(self.urls), tuple(self.images), tuple(self.children), tuple(self.bad)
         )
+
+
+class _OutOfTime(Exception):
+    """The scan's deadline passed inside a page (listing its objects, rendering it)."""
 
 
 def _quoted(name: str) -> str:
@@ -137,6 +143,7 @@ def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
             _structure(reader, pages, out, budget)
         except Exception as e:  # a damaged object: what was read so far stands, the rest is not clean
             out.bad.append(Unscannable("unparseable", f"damaged {_quoted(name)} ({type(e).__name__})", ""))
+        out.heavy_pages = heavy_pages(pages, budget, budget.pdf_pages_per_file)
     _pages(data, out, budget, broken)
     return out.result()
 
@@ -382,8 +389,16 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
                         Unscannable("budget", f"{budget.time_note()}; pages {i + 1}-{n} not read", where)
                     )
                     break
+                if i in out.heavy_pages:  # never loaded: PDFium parses all of a page's content on load
+                    out.bad.append(Unscannable("budget", f"{_quoted(out.name)}: {out.heavy_pages[i]}", where))
+                    continue
                 try:
                     _page(doc[i], where, out, budget, raw, i in out.drawn_annotations)
+                except _OutOfTime:
+                    out.bad.append(
+                        Unscannable("budget", f"{budget.time_note()}; pages {i + 1}-{n} not read", where)
+                    )
+                    break
                 except Exception as e:
                     out.bad.append(
                         Unscannable(
@@ -405,7 +420,9 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotation
     modules = 0  # filled paths shaped like one module of a code, or like a whole code
     images: list[Any] = []
     page_w, page_h = page.get_size()
-    for obj in page.get_objects(max_depth=4):
+    for k, obj in enumerate(page.get_objects(max_depth=4)):
+        if k % 4096 == 4095 and not budget.check_time():
+            raise _OutOfTime
         t = obj.type
         if t == raw.FPDF_PAGEOBJ_PATH:
             n = max(0, raw.FPDFPath_CountSegments(obj.raw))
@@ -424,7 +441,9 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotation
         if not budget.take_pixels(px):
             out.bad.append(Unscannable("budget", budget.pixels_note(), f"{where} › rendering"))
             return
-        bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
+        bitmap = render_until(page, scale, budget.deadline)  # stopped at the deadline
+        if bitmap is None:
+            raise _OutOfTime
         out.images.append(ImagePiece(b"", f"{where} › rendering", bitmap.to_pil().convert("L")))
         bitmap.close()
 
