@@ -123,9 +123,11 @@ def _inet_check(sock: str) -> Check:
     family, _, rest = sock.partition(":")
     port, at, host = rest.partition("@")
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    example = "inet:8890@127.0.0.1" if family == "inet" else "inet6:8890@::1"
     if not (port.isdigit() and 0 < int(port) < 65536):
+        example = "inet:8890@127.0.0.1" if family == "inet" else "inet6:8890@::1"
         return Check(False, f"milter socket {sock}: the port must be 1-65535; write e.g. {example}")
+    # the suggestion keeps the configured port: only the address is missing or wrong
+    example = f"inet:{port}@127.0.0.1" if family == "inet" else f"inet6:{port}@::1"
     if at and not bare:
         return Check(False, f"milter socket {sock}: nothing after @; write e.g. {example}, or drop the @")
     if bare:
