@@ -19,7 +19,7 @@ from ..errors import ConfigError, InputError, NolinkError
 from ..findings import ScanResult
 from ..scope import citizen_domains
 from ..versions import versions
-from .sources import count_messages, iter_path, sniff_not_mail
+from .sources import count_messages, iter_path, lacks_mail_headers, sniff_not_mail
 
 if TYPE_CHECKING:
     from ..ops.quarantine import Queue
@@ -100,6 +100,12 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
         try:
             for item in iter_path(arg):
                 not_mail = "" if not citizen else sniff_not_mail(item.data)
+                if not not_mail and lacks_mail_headers(item.data):
+                    err.write(
+                        f"nolink scan: warning: {item.name} has no mail header (From, To, Subject, ...): "
+                        "it is read as a mail message, so text in it may not be checked as a citizen "
+                        "would see it; for plain text (an SMS) use: nolink check-text\n"
+                    )
                 if not_mail:
                     r = ScanResult(errors=(f"not a mail message ({not_mail})",))
                 elif citizen:
