@@ -279,6 +279,18 @@ def ocr_checks(cfg: Config) -> list[Check]:
             )
         ]
     missing = [x for x in langs if x not in have]
+    debian_dir, debian_have = ocr.debian_languages()
+    if missing and debian_dir and debian_dir != path and all(x in debian_have for x in missing):
+        # the packages are installed: this tesserocr looks elsewhere (a PyPI wheel's own Tesseract)
+        return [
+            Check(
+                False,
+                f"links.ocr_languages = {list(langs)}: Tesseract looks in {path}, which lacks "
+                f"{', '.join(missing)}; Debian's data is in {debian_dir}: run TESSDATA_PREFIX={debian_dir} "
+                "nolink ..., or build tesserocr against Debian's Tesseract: pip install --force-reinstall "
+                "--no-binary tesserocr tesserocr (scripts/setup.sh does)",
+            )
+        ]
     if missing:
         return [
             Check(

@@ -1,0 +1,80 @@
+"""issue 22, "the first hour": traps a new admin met, one test each (items not tested elsewhere)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+ENV = {"PYTHONPATH": str(ROOT / "milter"), "PATH": "/usr/bin:/bin"}
+needs_debian_tessdata = pytest.mark.skipif(
+    not os.path.exists("/usr/share/tesseract-ocr/5/tessdata/tha.traineddata"),
+    reason="Debian's tesseract-ocr-tha is not installed (scripts/setup.sh installs it)",
+)
+
+
+def nolink(
+    *argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nolink", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        check=False,
+        timeout=120,
+    )
+
+
+# -- 1. OCR data where Debian puts it ------------------------------------------------------------
+
+
+@needs_debian_tessdata
+def test_ocr_finds_debian_data_when_tesserocr_looks_elsewhere(tmp_path: Path) -> None:
+    """A PyPI tesserocr wheel looks in its own (empty) tessdata: simulated by TESSDATA_PREFIX
+    pointing at an empty directory. The engine, check-config and version use Debian's data."""
+    wheel = {"TESSDATA_PREFIX": str(tmp_path)}
+    v = nolink("version", env=wheel)
+    assert v.returncode == 0, v.stderr
+    assert "tessdata /usr/share/tesseract-ocr/5/tessdata/" in v.stdout
+    assert "tesseract-languages " in v.stdout and "tha" in v.stdout.split("tesseract-languages ")[1]
+    assert any(line.startswith("tesseract 5.") for line in v.stdout.splitlines())
+    code = "from nolink.links.ocr import engine_for; e = engine_for(('tha', 'eng')); print(e.page_langs)"
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**ENV, **wheel}, check=False
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "tha", r.stderr
+
+
+def test_check_config_fix_text_names_the_data_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The languages are installed (Debian's directory has them) but this Tesseract reads another
+    directory: the fix is not "apt-get install" what is installed."""
+    from nolink.config import parse
+    from nolink.links import ocr
+    from nolink.ops.checks import ocr_checks
+
+    monkeypatch.setattr(ocr, "installed_languages", lambda: ("/wheel/tessdata/", ["osd"]))
+    monkeypatch.setattr(
+        ocr, "debian_languages", lambda: ("/usr/share/tesseract-ocr/5/tessdata/", ["eng", "tha"])
+    )
+    (c,) = ocr_checks(parse("[links]\nocr = true\n"))
+    assert not c.ok and "apt-get install" not in c.what
+    assert "/usr/share/tesseract-ocr/5/tessdata/" in c.what and "--no-binary tesserocr" in c.what
+
+
+def test_serve_refuses_to_start_when_ocr_cannot_run(tmp_path: Path) -> None:
+    cfg = tmp_path / "nolink.toml"
+    cfg.write_text(
+        f'[milter]\nsocket = "unix:{tmp_path}/s/nolink.sock"\n[metrics]\nlisten = ""\n'
+        f'[journal]\npath = "{tmp_path}/j.sqlite"\n[links]\nocr = true\nocr_languages = ["tha", "zzz"]\n'
+    )
+    r = nolink("serve", "-c", str(cfg))
+    assert r.returncode == 2
+    assert "zzz not installed" in r.stderr and "serve refuses to start" in r.stderr
+    assert not (tmp_path / "s" / "nolink.sock").exists()
