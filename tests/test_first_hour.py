@@ -78,3 +78,67 @@ def test_serve_refuses_to_start_when_ocr_cannot_run(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "zzz not installed" in r.stderr and "serve refuses to start" in r.stderr
     assert not (tmp_path / "s" / "nolink.sock").exists()
+
+
+# -- 2. check-config validates what serve validates, one line per section -----------------------
+
+
+def _config(tmp_path: Path, extra: str) -> Path:
+    cfg = tmp_path / "nolink.toml"
+    cfg.write_text(f'[milter]\nsocket = "unix:{tmp_path}/s/nolink.sock"\n[metrics]\nlisten = ""\n{extra}')
+    return cfg
+
+
+def test_check_config_prints_one_line_per_section(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    cfg = _config(
+        tmp_path,
+        f'[journal]\npath = "{tmp_path}/j/journal.sqlite"\n'
+        f'[text_api]\nlisten = "127.0.0.1:9"\ntoken_file = "{token}"\n',
+    )
+    r = nolink("check-config", "-c", str(cfg))
+    assert r.returncode == 0, r.stdout
+    lines = [line[8:] for line in r.stdout.splitlines()[1:]]
+    for section in ("journal ", "text API ", "OCR ", "workers: "):
+        assert sum(line.startswith(section) for line in lines) == 1, (section, r.stdout)
+    assert f"bearer token from {token}" in r.stdout
+
+
+def test_check_config_fails_on_a_missing_token_file(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, f'[text_api]\nlisten = "127.0.0.1:9"\ntoken_file = "{tmp_path}/no-token"\n')
+    r = nolink("check-config", "-c", str(cfg))
+    assert r.returncode == 1
+    assert "FAIL  text_api.token_file" in r.stdout and "cannot read it" in r.stdout
+
+
+def test_check_config_and_serve_refuse_a_journal_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    cfg = _config(tmp_path, f'[journal]\npath = "{tmp_path}/file/sub/journal.sqlite"\n[links]\nocr = false\n')
+    r = nolink("check-config", "-c", str(cfg))
+    assert r.returncode == 1 and "FAIL  journal " in r.stdout and "cannot create it" in r.stdout
+    s = nolink("serve", "-c", str(cfg))
+    assert s.returncode == 2 and "serve refuses to start" in s.stderr
+    assert not (tmp_path / "s" / "nolink.sock").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run check-config as another user")
+def test_check_config_fails_on_a_journal_directory_this_user_cannot_write(tmp_path: Path) -> None:
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="nolink-check-"))  # pytest's tmp_path is root's, 0700
+    top.chmod(0o755)
+    state = top / "state"
+    state.mkdir(mode=0o755)  # root's, not writable by nobody
+    cfg = _config(top, f'[journal]\npath = "{state}/journal.sqlite"\n[links]\nocr = false\n')
+    cfg.chmod(0o644)
+    r = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "nolink",
+         "check-config", "-c", str(cfg)],
+        capture_output=True, text=True, cwd="/", env=ENV, check=False,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    import shutil
+
+    shutil.rmtree(top)
+    assert "FAIL  journal " in r.stdout and "(nobody) cannot create it" in r.stdout

@@ -273,13 +273,13 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
         from .textapi import serve_only  # an SMS-only host: no pymilter, no socket for Postfix
 
         return serve_only(cfg)
-    if cfg.links.ocr:
-        # OCR that cannot run would tempfail every message with an image, for days: refuse now
-        from ..ops.checks import ocr_checks
+    # OCR that cannot run would tempfail every message with an image, for days, and a journal
+    # that cannot be written would record nothing: refuse now, with check-config's words
+    from ..ops.checks import serve_checks
 
-        bad = [c.what for c in ocr_checks(cfg) if not c.ok]
-        if bad:
-            raise ConfigError(f"{bad[0]} (serve refuses to start: see nolink check-config)")
+    bad = [c.what for c in serve_checks(cfg) if not c.ok]
+    if bad:
+        raise ConfigError(f"{bad[0]} (serve refuses to start: see nolink check-config)")
     from .service import serve  # imports pymilter: only the milter needs it
 
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
