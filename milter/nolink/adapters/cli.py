@@ -1,4 +1,5 @@
-"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, version."""
+"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, setup,
+version."""
 
 from __future__ import annotations
 
@@ -404,6 +405,36 @@ def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) 
     return 0
 
 
+def cmd_setup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    """nolink setup postfix [--apply]: the main.cf lines (Postfix's syntax) that attach nolink."""
+    from ..ops import postfix_setup as ps
+
+    pc = ps.Postconf(args.config_dir or "")
+    ours, changes = ps.plan(pc, cfg.milter.socket)
+    where = f" -c {args.config_dir}" if args.config_dir else ""
+    if not changes:
+        out.write(f"Postfix{where} already passes mail to nolink ({ours}); nothing to change\n")
+        return 0
+    if not args.apply:
+        same = ours == cfg.milter.socket
+        out.write(
+            f"# main.cf lines for nolink at {ours}"
+            + ("" if same else f" (milter.socket {cfg.milter.socket} in Postfix's syntax)")
+            + ":\n"
+        )
+        for c in changes:
+            out.write(f"{c.line}\n")
+        out.write(f"# apply them with: nolink setup postfix --apply{where} (main.cf is backed up first)\n")
+        return 0
+    main_cf = pc.main_cf()
+    saved = ps.backup(main_cf)
+    pc.set(changes)
+    for c in changes:
+        out.write(f"set {c.line}  (was: {c.old or '(empty)'})\n")
+    out.write(f"backup of the previous main.cf: {saved}\nnow run: postfix{where} reload\n")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:
     from ..links.ocr import describe_install
 
@@ -450,6 +481,9 @@ EXIT STATUS
       socket is in use by a running process
   lookup
       0 found; 1 not in the journal; 2 no readable journal
+  setup postfix
+      0 printed, applied, or nothing to change; 2 postconf failed or main.cf could not be
+      backed up (nothing changed)
   quarantine, report
       0 done; 2 a message not in the hold queue, a Postfix tool or the journal failed, a bad date
   any command
@@ -552,6 +586,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--journal", action="append", metavar="FILE", help="journal file, repeatable to merge several relays"
     )
     rp.set_defaults(func=cmd_report)
+
+    su = sub.add_parser("setup", help="attach nolink to Postfix: print (or --apply) the main.cf lines")
+    su.add_argument("what", choices=("postfix",), help="what to set up")
+    su.add_argument("--config", metavar="FILE", help="nolink's config file (default /etc/nolink/nolink.toml)")
+    su.add_argument(
+        "-c",
+        "--config-dir",
+        metavar="DIR",
+        help="Postfix instance's configuration directory, as postconf -c (default: the default instance)",
+    )
+    su.add_argument(
+        "--apply", action="store_true", help="set them with postconf -e, after a backup of main.cf"
+    )
+    su.set_defaults(func=cmd_setup)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)
