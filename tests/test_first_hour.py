@@ -142,3 +142,31 @@ def test_check_config_fails_on_a_journal_directory_this_user_cannot_write(tmp_pa
 
     shutil.rmtree(top)
     assert "FAIL  journal " in r.stdout and "(nobody) cannot create it" in r.stdout
+
+
+# -- 11. README's quick start and install section -------------------------------------------------
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"\n## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_install_opens_with_the_package_and_says_what_the_defaults_do() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = _section(readme, "Quick start")
+    assert "127.0.0.1:9428" in quick and "/var/lib/nolink/journal.sqlite" in quick and "root-owned" in quick
+    install = _section(readme, "Install")
+    commands = [
+        line.split("#")[0].strip() for line in install.split("```sh", 1)[1].split("```")[0].splitlines()
+    ]
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert [c for c in commands if c][:2] == [
+        f"apt install ./nolink_{version}_amd64.deb",
+        "nolink setup postfix",
+    ]
+    assert "<this repository>" not in readme
+    script = (ROOT / "scripts" / "install-systemd.sh").read_text()
+    assert "chmod -R a+rX" in install and "mandb" in install  # what install-systemd.sh also does
+    assert 'echo "chmod -R a+rX' in script and "running mandb" in script
