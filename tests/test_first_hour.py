@@ -170,3 +170,25 @@ def test_readme_install_opens_with_the_package_and_says_what_the_defaults_do() -
     script = (ROOT / "scripts" / "install-systemd.sh").read_text()
     assert "chmod -R a+rX" in install and "mandb" in install  # what install-systemd.sh also does
     assert 'echo "chmod -R a+rX' in script and "running mandb" in script
+
+
+# -- 10. the tests take their ports from NOLINK_TEST_PORTS ------------------------------------------
+
+
+def test_free_port_honours_the_port_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import harness
+
+    monkeypatch.setenv("NOLINK_TEST_PORTS", "30480-30489")
+    monkeypatch.setattr(harness, "_next_port", {})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 30480))  # in use: skipped
+        tcp = [harness.free_port() for _ in range(5)]
+    assert all(30481 <= p <= 30489 for p in tcp) and len(set(tcp)) == 5
+    assert 30480 <= harness.free_port_udp() <= 30489
+    monkeypatch.setenv("NOLINK_TEST_PORTS", "30499")
+    with pytest.raises(ValueError, match="LOW-HIGH"):
+        harness.free_port()
+    monkeypatch.delenv("NOLINK_TEST_PORTS")
+    assert harness.port_range() is None
