@@ -192,3 +192,34 @@ def test_free_port_honours_the_port_range(monkeypatch: pytest.MonkeyPatch) -> No
         harness.free_port()
     monkeypatch.delenv("NOLINK_TEST_PORTS")
     assert harness.port_range() is None
+
+
+# -- 8. SIGTERM when idle: out at once, socket file gone --------------------------------------------
+
+
+def test_sigterm_when_idle_exits_at_once_and_removes_the_socket() -> None:
+    import grp
+    import shutil
+    import time
+
+    from harness import Nolink, private_dir
+
+    try:
+        grp.getgrnam("postfix")
+    except KeyError:
+        pytest.skip("no postfix group (scripts/setup.sh --test installs Postfix)")
+    base = private_dir()
+    n = Nolink(base, "idle", "[links]\nocr = false\n")
+    try:
+        n.start()
+        assert n.socket.exists()
+        time.sleep(0.5)
+        start = time.monotonic()
+        rc = n.stop()
+        took = time.monotonic() - start
+    finally:
+        n.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    assert rc == 0
+    assert took < 2.0, f"took {took:.1f} s to stop with nothing in flight"  # it was about 6 s
+    assert not n.socket.exists()
