@@ -112,14 +112,27 @@ def test_check_config_fails_on_a_missing_token_file(tmp_path: Path) -> None:
     assert "FAIL  text_api.token_file" in r.stdout and "cannot read it" in r.stdout
 
 
-def test_check_config_and_serve_refuse_a_journal_that_cannot_be_created(tmp_path: Path) -> None:
+def test_check_config_fails_and_serve_warns_on_a_journal_that_cannot_be_created(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     cfg = _config(tmp_path, f'[journal]\npath = "{tmp_path}/file/sub/journal.sqlite"\n[links]\nocr = false\n')
     r = nolink("check-config", "-c", str(cfg))
     assert r.returncode == 1 and "FAIL  journal " in r.stdout and "cannot create it" in r.stdout
-    s = nolink("serve", "-c", str(cfg))
-    assert s.returncode == 2 and "serve refuses to start" in s.stderr
-    assert not (tmp_path / "s" / "nolink.sock").exists()
+    # serve still runs (a broken journal never stops mail) but says so at start, once
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nolink", "serve", "-c", str(cfg)],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "s" / "nolink.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert "ERROR journal " in err and "decisions are not journaled until it is fixed" in err
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run check-config as another user")

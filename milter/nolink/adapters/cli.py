@@ -274,13 +274,17 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
         from .textapi import serve_only  # an SMS-only host: no pymilter, no socket for Postfix
 
         return serve_only(cfg)
-    # OCR that cannot run would tempfail every message with an image, for days, and a journal
-    # that cannot be written would record nothing: refuse now, with check-config's words
-    from ..ops.checks import serve_checks
+    # OCR that cannot run would tempfail every message with an image, for days: refuse now, with
+    # check-config's words. A journal that cannot be written must not stop mail (it never does):
+    # said loudly at start instead of nothing at all.
+    from ..ops.checks import journal_checks, serve_checks
 
     bad = [c.what for c in serve_checks(cfg) if not c.ok]
     if bad:
         raise ConfigError(f"{bad[0]} (serve refuses to start: see nolink check-config)")
+    for c in journal_checks(cfg):
+        if not c.ok:
+            logging.getLogger("nolink").error("%s; decisions are not journaled until it is fixed", c.what)
     from .service import serve  # imports pymilter: only the milter needs it
 
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
@@ -324,7 +328,7 @@ def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
             out.write(json.dumps([h.to_json() for h in held], ensure_ascii=False, indent=1) + "\n")
             return 0
         out.write(
-            f"{'QUEUE ID':<12} {'AGE':>7} {'SIZE':>8}  {'SENDER DOMAIN':<24} {'REASON':<14} {'REF':<10}  WHERE\n"
+            f"{'QUEUE ID':<12} {'AGE':>7} {'Q.BYTES':>8}  {'SENDER DOMAIN':<24} {'REASON':<14} {'REF':<10}  WHERE\n"
         )
         for h in held:
             out.write(
@@ -332,6 +336,11 @@ def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
                 f"{h.reason or '-':<14} {h.ref or '-':<10}  {h.where or '-'}\n"
             )
         out.write(f"{len(held)} message(s) held\n")
+        if held:  # the two sizes differ, and both are right: say which is which
+            out.write(
+                "Q.BYTES: Postfix's queue file (envelope and the headers added after nolink decided); "
+                "the journal (lookup, show) has the size of the message as nolink checked it\n"
+            )
         return 0
     if args.action == "show":
         return _quarantine_show(args, cfg, q, out)
@@ -368,10 +377,11 @@ def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextI
         out.write(json.dumps(obj, ensure_ascii=False, indent=1) + "\n")
         return 0
     out.write(
-        f"Queue id {qid}, held {_age(held.age)}, {held.size} bytes, {held.recipients} recipient(s)\n\nHeaders:\n"
+        f"Queue id {qid}, held {_age(held.age)}, {held.size} bytes in the queue (Postfix's queue file), "
+        f"{held.recipients} recipient(s)\n\nHeaders:\n"
     )
     for k, v in headers:
-        out.write(f"  {k}: {' '.join(v.split())}\n")
+        out.write(f"  {k}: {_readable(k, v)}\n")
     out.write("\nJournal:\n")
     if held.entry:
         out.write(describe({**held.entry, "events": []}) + "\n")
@@ -383,6 +393,20 @@ def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextI
     for u in unchecked:
         out.write(f"  not checked: {u}\n")
     return 0
+
+
+# headers a reviewer reads as text: RFC 2047 encoded words decoded (Thai in base64 is unreadable)
+_DECODED = frozenset(("from", "to", "cc", "reply-to", "sender", "subject"))
+
+
+def _readable(name: str, value: str) -> str:
+    from ..decode import header_text
+
+    text = " ".join(value.split())
+    if name.lower() not in _DECODED or "=?" not in text:
+        return text
+    decoded = " ".join(header_text(value).split())
+    return "".join(c if c.isprintable() else "?" for c in decoded)  # no terminal control characters
 
 
 def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
