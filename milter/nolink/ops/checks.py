@@ -377,7 +377,7 @@ def text_api_checks(cfg: Config) -> list[Check]:
 def worker_checks(cfg: Config) -> list[Check]:
     m = cfg.milter
     mem = f"{m.worker_memory // 1024**2} MB address space each" if m.worker_memory else "no memory limit"
-    rss = getattr(m, "worker_max_rss", 0)
+    rss = m.worker_max_rss
     recycle = f", recycled above {rss // 1024**2} MB resident" if rss else ""
     cores = os.cpu_count() or 1
     many = m.workers > 2 * cores
