@@ -21,6 +21,7 @@ if [ "$want_test" = 1 ]; then
   # tests/test_deb.py: scripts/build-deb.sh (git ls-files, dpkg-deb), then dpkg -i in a mount
   # namespace (unshare, setpriv) over overlays; postinst's systemd-sysusers/-tmpfiles come with systemd
   pkgs+=(git dpkg util-linux)
+  pkgs+=(kannel)  # the SMS proxy tests send through a real bearerbox + smsbox (tests/test_sms_kannel.py)
 fi
 
 missing=()
