@@ -124,9 +124,9 @@ def test_token_file(tmp_path: Path) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from harness import free_port as port  # honours NOLINK_TEST_PORTS
+
+    return port()
 
 
 @pytest.fixture()

@@ -499,10 +499,11 @@ def test_sessions_accepted_on_an_inet_listener_get_tcp_nodelay() -> None:
     delayed ACK: the option set on the listener is inherited by each accepted session."""
     import socket
 
+    from harness import free_port  # honours NOLINK_TEST_PORTS
     from nolink.adapters.service import no_delay_on_listener
 
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+        listener.bind(("127.0.0.1", free_port()))
         listener.listen()
         assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
         no_delay_on_listener()

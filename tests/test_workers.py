@@ -35,6 +35,7 @@ class Seen:
         self.busy = 0
         self.max_busy = 0
         self.waits: list[float] = []
+        self.recycled = 0
         self.lock = threading.Lock()
 
     def worker_busy(self, delta: int) -> None:
@@ -47,6 +48,9 @@ class Seen:
 
     def queue_wait(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+    def worker_recycled(self) -> None:
+        self.recycled += 1
 
 
 def pool(text: str = "", workers: int = 2, memory: int = 0) -> tuple[WorkerPool, Seen]:
@@ -167,6 +171,22 @@ def test_memory_bomb_under_worker_memory_is_replaced() -> None:
         assert e.value.cause == "memory"
         assert p.submit(Job(LINK)).result(10).result.verdict == "link"
         assert p.pids != [old] and seen.restarts == {"memory": 1}
+    finally:
+        p.terminate()
+
+
+def test_a_worker_over_worker_max_rss_answers_and_is_recycled() -> None:
+    """issue 22 item 9: a worker that keeps a big heap after a message (OCR, PDF) is replaced by a
+    fresh one after answering: the message is decided normally, and it is no failure."""
+    p, seen = pool("worker_max_rss = 100000000\n", workers=1)
+    try:
+        (old,) = p.pids
+        assert p.submit(Job(CLEAN)).result(10).result.verdict == "clean"
+        assert p.pids == [old] and seen.recycled == 0  # small: kept
+        keep = message("ดูที่ https://evil.example.com/x", headers="X-Fault: keep\r\n")
+        assert p.submit(Job(keep)).result(20).result.verdict == "link"  # answered as usual
+        assert p.submit(Job(LINK)).result(20).result.verdict == "link"
+        assert p.pids != [old] and seen.recycled == 1 and not seen.restarts
     finally:
         p.terminate()
 

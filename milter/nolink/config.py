@@ -73,6 +73,11 @@ class MilterConfig:
     worker_memory: int = field(
         default=2 * 1024**3, metadata={"range": (0, 1 << 44), "min_nonzero": 256 * 1024**2}
     )
+    # a worker whose resident size is above this after a message is replaced (it gives memory back:
+    # OCR and PDF rendering leave a worker's heap large), bytes; 0: never
+    worker_max_rss: int = field(
+        default=256 * 1024**2, metadata={"range": (0, 1 << 44), "min_nonzero": 64 * 1024**2}
+    )
 
 
 @dataclass(frozen=True, slots=True)

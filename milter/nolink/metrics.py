@@ -207,6 +207,12 @@ class Metrics:
             ["cause"],
             registry=r,
         )
+        self.worker_recycles = Counter(
+            "nolink_worker_recycles",
+            "Decision workers replaced after a message because their resident size was over "
+            "milter.worker_max_rss (planned: the message was answered normally).",
+            registry=r,
+        )
         self.queue_wait_seconds = Histogram(
             "nolink_queue_wait_seconds",
             "Time a message waited for a free decision worker.",
@@ -313,6 +319,9 @@ class Metrics:
 
     def queue_wait(self, seconds: float) -> None:
         self.queue_wait_seconds.observe(seconds)
+
+    def worker_recycled(self) -> None:
+        self.worker_recycles.inc()
 
     def worker_outcome(self, out: Outcome) -> None:
         """What a worker saw that the milter process counts: its DKIM key lookups and OCR reads."""

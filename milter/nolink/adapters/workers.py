@@ -84,6 +84,7 @@ class Observer(Protocol):
     def worker_busy(self, delta: int) -> None: ...
     def worker_restart(self, cause: str) -> None: ...
     def queue_wait(self, seconds: float) -> None: ...
+    def worker_recycled(self) -> None: ...
 
 
 class _NoObserver:
@@ -94,6 +95,9 @@ class _NoObserver:
         pass
 
     def queue_wait(self, seconds: float) -> None:
+        pass
+
+    def worker_recycled(self) -> None:
         pass
 
 
@@ -165,6 +169,24 @@ class Decider:
         return Outcome(result, dk, 0.0, tuple(self.dns), self.pinned, tuple(self.ocr))
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes() -> int:
+    """This process's resident set size now (not its peak): /proc/self/statm, a few microseconds."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def too_big(max_rss: int) -> bool:
+    """After a message: is this worker over milter.worker_max_rss (0: never)? Then it answers and
+    leaves, and a fresh one takes its slot (glibc seldom returns a big heap to the system)."""
+    return bool(max_rss) and resident_bytes() > max_rss
+
+
 def _worker_main(
     conn: multiprocessing.connection.Connection, config: Config, memory: int, factory: type[Decider]
 ) -> None:
@@ -198,6 +220,9 @@ def _worker_main(
             continue
         if any("MemoryError" in e for e in out.result.errors):
             _send(conn, ("memory", out))  # answered, but this worker's heap is suspect: replace it
+            return
+        if too_big(config.milter.worker_max_rss):
+            _send(conn, ("recycle", out))  # answered; a fresh worker gives the memory back
             return
         _send(conn, ("ok", out))
 
@@ -345,6 +370,10 @@ class _Slot:
             why = f"signal {-code}" if isinstance(code, int) and code < 0 else f"exit code {code}"
             raise WorkerFailure("crash", f"the worker died deciding this message ({why})") from None
         if kind == "ok":
+            return _with_wait(value, wait)
+        if kind == "recycle":  # not a failure: counted apart from the restarts
+            self.pool.observer.worker_recycled()
+            self.replace = False  # it leaves on its own; replaced once this message is answered
             return _with_wait(value, wait)
         if kind == "memory":
             self.must_go("memory", kill=False)

@@ -142,11 +142,52 @@ def passes(languages: tuple[str, ...]) -> tuple[str, str]:
     return "+".join(page), (LATIN if LATIN in languages else "")
 
 
+# Where Debian's tesseract-ocr-LANG packages put the language data (5.x; 4.x on older releases)
+DEBIAN_TESSDATA = ("/usr/share/tesseract-ocr/5/tessdata/", "/usr/share/tesseract-ocr/4.00/tessdata/")
+
+
+def debian_languages() -> tuple[str, list[str]]:
+    """(Debian's tessdata directory, languages in it), ("", []) when there is none."""
+    for d in DEBIAN_TESSDATA:
+        langs = sorted(n.removesuffix(".traineddata") for n in _listdir(d) if n.endswith(".traineddata"))
+        if langs:
+            return d, langs
+    return "", []
+
+
+def _listdir(d: str) -> list[str]:
+    try:
+        return os.listdir(d)
+    except OSError:
+        return []
+
+
+def data_path() -> str:
+    """The tessdata directory the engine loads from: tesserocr's own default when it holds a
+    language, else Debian's. A tesserocr wheel from PyPI (a plain `pip install`) bundles a Tesseract
+    that looks elsewhere and finds nothing; without this every image would fail to OCR (issue 22)."""
+    path, langs = _module().get_languages()
+    if any(x != "osd" for x in langs):
+        return str(path)
+    return debian_languages()[0] or str(path)
+
+
 def installed_languages() -> tuple[str, list[str]]:
     """(tessdata directory, languages installed there); raises OcrUnavailable without tesserocr."""
     tesserocr = _module()
-    path, langs = tesserocr.get_languages()
-    return str(path), sorted(str(x) for x in langs)
+    path = data_path()
+    _, langs = tesserocr.get_languages(path)
+    return path, sorted(str(x) for x in langs)
+
+
+def describe_install() -> dict[str, str]:
+    """For `nolink version`: the Tesseract the engine uses, its data directory and languages."""
+    try:
+        version = str(_module().tesseract_version()).split("\n", 1)[0].removeprefix("tesseract ").strip()
+        path, langs = installed_languages()
+    except OcrUnavailable as e:
+        return {"tesseract": f"unavailable ({e})"}
+    return {"tesseract": version, "tessdata": path, "tesseract-languages": "+".join(langs) or "none"}
 
 
 def _module() -> Any:
@@ -176,7 +217,10 @@ class Engine:
         # hands every mark on the page to the recogniser: a 600 dpi scan with graphics took 6 s
         # instead of 0.2 s (tests/test_extract_image.py), and ran out of the OCR budget.
         try:
-            self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm)
+            path = data_path()
+            self.page = tesserocr.PyTessBaseAPI(
+                path=path, lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm
+            )
             # Work the page pass does not need (counted with callgrind on the bench letter, the text
             # read unchanged): paragraph detection after recognition re-reads every line's text
             # (before it, from the geometry only, it costs next to nothing), and the fixed-pitch
@@ -184,7 +228,9 @@ class Engine:
             self.page.SetVariable("paragraph_text_based", "0")
             self.page.SetVariable("textord_disable_pitch_test", "1")
             self.latin = (
-                tesserocr.PyTessBaseAPI(lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm)
+                tesserocr.PyTessBaseAPI(
+                    path=path, lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm
+                )
                 if self.latin_lang
                 else None
             )

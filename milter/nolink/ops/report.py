@@ -14,6 +14,7 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
+from ..dkim.reasons import reason_name
 from ..errors import NolinkError
 from . import journal
 
@@ -134,6 +135,9 @@ def build(
     days.update(_split(a["daily"]))
     dk = a["dkim"]
     checked_dkim = sum(dk.values())
+    dkim_reasons: Counter[str] = Counter()  # nolink's names, not dkimpy's texts (hashes, key names)
+    for why, n in a["dkim_reasons"].items():
+        dkim_reasons[reason_name(why)] += n
     fields = ("checked", "refused", "held", "deferred", "delivered", "with_links")
     sms = a["sms"]
     return {
@@ -183,7 +187,7 @@ def build(
             "pass_share": round(dk["pass"] / checked_dkim, 4) if checked_dkim else None,
             "failures": {k: dk[k] for k in ("fail", "none", "permerror")},
             "dns_trouble": dk["temperror"],
-            "failure_reasons": dict(a["dkim_reasons"].most_common(10)),
+            "failure_reasons": dict(dkim_reasons.most_common(10)),
         },
         "exceptions": dict(exceptions.most_common()),
         "exception_reasons": {n: (exception_reasons or {}).get(n, "") for n in exceptions},
