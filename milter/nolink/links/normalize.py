@@ -216,9 +216,10 @@ _BRANCHES = [
 # one (_rewrites_c), not searched for in windows: a text made of "a ทับ " costs a find per word.
 _C_BRANCHES = [
             # letters spaced one by one: "w w w . d l a . g o . t h", "h t t p s : / / p e a - t h . c c"
-            # (single characters, one to three blanks apart; only a run holding a "." is joined, in
-            # _replacement: "S A L E" stays as written)
-            r"(?P<letters>(?<![^\s(<\[\"'])[A-Za-z0-9](?:[ \t]{1,3}[A-Za-z0-9.\-/:]){4,300}(?![^\s)>\]\"',;]))",
+            # (single characters, the same one to three blanks apart: a wider gap is a space between
+            # words; only a run holding a "." is joined, in _replacement: "S A L E" stays as written)
+            r"(?P<letters>(?<![^\s(<\[\"'])[A-Za-z0-9](?P<sep>[ \t]{1,3})[A-Za-z0-9.\-/:]"
+            r"(?:(?P=sep)[A-Za-z0-9.\-/:]){3,300}(?![^\s)>\]\"',;]))",
             # Thai "ดอท" (dot) between ASCII labels or before a label spelled in Thai ("dla ดอท go ดอท th",
             # "ktb-refund ดอทคอม", "dla ดอท โก ดอท ทีเอช"); a Thai label glued to Thai words counts only
             # when the word breaker cuts it off as a word of its own (_thai_label_ends)
@@ -602,20 +603,32 @@ def _rewrites_b(s: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int
 
 
 _C_WORDS = ("ดอท", "ทับ", " /", "\t/", "/ ", "/\t", " .", "\t.")
-_LETTERS_BACK = re.compile(r"(?:[A-Za-z0-9.\-/:][ \t]{1,3})*[A-Za-z0-9]")  # a run of spaced letters, reversed
+_LETTER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-/:")
+_LETTERS_MAX = 300  # letters of one run (the pattern's bound)
 _BLANKS = " \t"
 
 
-def _c_start(s: str, i: int, word: str) -> int:
-    """Where a _SUBST_C match may begin for the word found at i."""
+def _c_start(s: str, i: int, word: str, floor: int) -> int:
+    """Where a _SUBST_C match may begin for the word found at i (not before floor, the end of the
+    last disguise)."""
     if word[-1] == ".":  # the "." of a run of spaced letters: back to the run's first letter
-        if i + len(word) >= len(s) or s[i + len(word)] not in _BLANKS:
+        j = i + 1  # the "."
+        k = i
+        while k > 0 and s[k - 1] in _BLANKS and i - k < 2:
+            k -= 1
+        sep = s[k:j]
+        if s[j + 1 : j + 1 + len(sep)] != sep:
             return -1
-        while i > 0 and s[i - 1] in _BLANKS:
-            i -= 1
-        lo = max(0, i - 4 * _REACH)
-        back = _LETTERS_BACK.match(s[lo:i][::-1])
-        return -1 if back is None else i - back.end()
+        lo = max(floor, j - 2 * _LETTERS_MAX)
+        pos, first = k - 1, -1
+        while pos >= lo and s[pos] in _LETTER_CHARS:  # a letter, the same blanks before it, ...
+            if s[pos].isalnum():  # (a run begins with a letter or digit)
+                first = pos
+            b = pos - len(sep)
+            if b < 1 or s[b:pos] != sep:
+                break
+            pos = b - 1
+        return first
     if word[0] in _BLANKS or word in ("ดอท", "ทับ"):
         while i > 0 and s[i - 1] in _BLANKS:
             i -= 1
@@ -636,10 +649,14 @@ def _rewrites_c(s: str) -> Iterator[tuple[int, int, str]]:
     refused = 0
     tried = -1
     memo: dict[str, bool] = {}
+    prev_dot = 0  # a run's letters before the last "." tried were read back from there already
     for i, w in heapq.merge(*(_found(s, w) for w in _C_WORDS if w in s)):
         if i < last:
             continue  # inside the last disguise ("w w w . d l a . g o": its second ".")
-        a = _c_start(s, i, w)
+        dot = w[-1] == "."
+        a = _c_start(s, i, w, max(last, prev_dot) if dot else last)
+        if dot:
+            prev_dot = i
         if a < last or a == tried:
             continue
         tried = a
