@@ -227,7 +227,7 @@ _C_BRANCHES = [
             rf"(?:({_THAI_LABELS})|(?=[A-Za-z0-9])))",
             # Thai "ทับ" (slash) and a spaced "/" between a host and a path segment ("cutt ดอท ly ทับ abc",
             # "tinyurl . com / dla527"): only after a host (_host_before), so the verb stays a verb
-            rf"(?P<thslash>(?=[ \t]*[ท/])(?:(?<=[A-Za-z0-9]){_AFTER_THAI_LABEL})(?:[ \t]*ทับ[ \t]*|[ \t]+/[ \t]*|/[ \t]+)(?={_SEGMENT}))",
+            rf"(?P<thslash>(?=[ \t]*[ท/])(?:(?<=[A-Za-z0-9]){_AFTER_THAI_LABEL})(?:[ \t]*ทับ[ \t]*|[ \t]+/[ \t]*)(?={_SEGMENT}))",
             # "กรมที่ดิน ดอท ไทย": as จุด before ไทย
             r"(?P<thdotthai>(?<=[\u0e01-\u0e4e])[ \t]*ดอท[ \t]*(?=ไทย))",
 ]  # fmt: skip
@@ -350,14 +350,22 @@ assert _NEEDS_ANY_CODES.intersection(range(0x80)) == set(map(ord, "[\\]{}"))  # 
 def _plain_text(s: str) -> bool:
     """True when s holds no _NEEDS_ANY character and no astral one: a Thai letter, read with
     a UTF-16 encoding and byte translations (~8 us for 10 KiB, where the regex takes ~20)."""
+    return _plain_utf16(s)[0]
+
+
+def _plain_utf16(s: str) -> tuple[bool, bytes | None]:
+    """_plain_text, and the low bytes of the UTF-16 encoding it read (None for ASCII and astral
+    text): the Thai words of _SUBST_C are looked for in them, where bytes.find is several times
+    faster than str.find in a Thai text (its high bytes, all 0x0E, defeat the search's skips)."""
     if s.isascii():
-        return "[" not in s and "]" not in s and "{" not in s and "}" not in s and "\\" not in s
+        return "[" not in s and "]" not in s and "{" not in s and "}" not in s and "\\" not in s, None
     if not _PLAIN_OK:
-        return False  # pragma: no cover - no plain character is one of _NEEDS_ANY's
+        return False, None  # pragma: no cover - no plain character is one of _NEEDS_ANY's
     b = s.encode("utf-16-le", "surrogatepass")
     if len(b) != 2 * len(s):
-        return False  # astral characters
-    return not b[1::2].translate(None, b"\x00\x0e") and not b[0::2].translate(None, _PLAIN_LOW)
+        return False, None  # astral characters
+    lows = b[0::2]
+    return not b[1::2].translate(None, b"\x00\x0e") and not lows.translate(None, _PLAIN_LOW), lows
 
 
 def _has_astral(s: str) -> bool:
@@ -395,7 +403,7 @@ def _word_hits(s: str) -> list[int]:
     return hits
 
 
-def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
+def _windows(s: str, chars: re.Pattern[str] | None, hits: list[int] | None = None) -> list[tuple[int, int]]:
     """Spans around every character or word a disguise is made of.
 
     The triggers (chars, and the trigger words) are found with a pure character-class regex and
@@ -404,7 +412,7 @@ def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
     costs one pass, not one per trigger.
     """
     out: list[tuple[int, int]] = []
-    hits = _word_hits(s)
+    hits = _word_hits(s) if hits is None else hits
     wi = 0
     pos = 0
     m = chars.search(s) if chars is not None else None  # None: the trigger words only
@@ -602,7 +610,33 @@ def _rewrites_b(s: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int
                     return
 
 
-_C_WORDS = ("ดอท", "ทับ", " /", "\t/", "/ ", "/\t", " .", "\t.")
+_C_WORDS = ("ดอท", "ทับ", " /", "\t/", " .", "\t.")
+_C_ASCII = _C_WORDS[2:]  # trigger words of _SUBST_B too: where they are, _word_hits says
+
+
+_C_THAI_LOWS = tuple(w.encode("utf-16-le")[0::2] for w in _C_WORDS[:2])  # b"\x14-\x17", b"\x171\x1a"
+
+
+def _c_words(s: str, hits: list[int], b16: bytes | None) -> list[str]:
+    """The _C_WORDS that s holds: the ASCII ones read off _word_hits (one hit per _REACH of each
+    word it found), the Thai ones in b16, the low bytes of s's UTF-16 encoding, when there is one
+    (other characters with the same low bytes may match too: _rewrites_c then finds nothing),
+    else by str.find."""
+    if s.isascii():
+        words = []
+    elif b16 is not None:
+        words = [w for w, b in zip(_C_WORDS[:2], _C_THAI_LOWS, strict=True) if b in b16]
+    else:
+        words = [w for w in _C_WORDS[:2] if w in s]
+    for w in _C_ASCII:
+        if any(s.startswith(w, p) for p in hits):
+            words.append(w)
+    return words
+
+
+# " ." opens a run of spaced letters only after a letter or digit: found by one regex (a class
+# first, at C speed), not one Python step per " ." ("ก . " repeated, Thai abbreviations)
+_LETTERS_DOT = re.compile(r"[A-Za-z0-9][ \t]{1,3}\.[ \t]")
 _LETTER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-/:")
 _LETTERS_MAX = 300  # letters of one run (the pattern's bound)
 _BLANKS = " \t"
@@ -636,13 +670,17 @@ def _c_start(s: str, i: int, word: str, floor: int) -> int:
 
 
 def _found(s: str, word: str) -> Iterator[tuple[int, str]]:
+    if word[-1] == ".":
+        for m in _LETTERS_DOT.finditer(s):
+            yield m.end() - 3, word  # (where " ." is: the last blank before the ".")
+        return
     i = s.find(word)
     while i >= 0:
         yield i, word
         i = s.find(word, i + 1)
 
 
-def _rewrites_c(s: str) -> Iterator[tuple[int, int, str]]:
+def _rewrites_c(s: str, words: list[str]) -> Iterator[tuple[int, int, str]]:
     """(start, end, replacement) of the _SUBST_C matches of s, in order: each of its words found
     by str.find, the pattern matched where the disguise would begin. Bounded as _rewrites_b."""
     last = 0
@@ -650,7 +688,9 @@ def _rewrites_c(s: str) -> Iterator[tuple[int, int, str]]:
     tried = -1
     memo: dict[str, bool] = {}
     prev_dot = 0  # a run's letters before the last "." tried were read back from there already
-    for i, w in heapq.merge(*(_found(s, w) for w in _C_WORDS if w in s)):
+    if " ." in words and "\t." in words:
+        words.remove("\t.")  # (one regex finds both)
+    for i, w in heapq.merge(*(_found(s, w) for w in words)):
         if i < last:
             continue  # inside the last disguise ("w w w . d l a . g o": its second ".")
         dot = w[-1] == "."
@@ -674,21 +714,28 @@ def _rewrites_c(s: str) -> Iterator[tuple[int, int, str]]:
 def _start(original: str) -> tuple[int, bool]:
     """(p, translate): no character of the table or of _TRIGGER_AB is before p, and translate
     says whether the table rewrites any character (_NEEDS_TRANSLATE.search) of original."""
-    if _plain_text(original):
-        return len(original), False
+    p, translate, _b = _start_utf16(original)
+    return p, translate
+
+
+def _start_utf16(original: str) -> tuple[int, bool, bytes | None]:
+    """_start, and original's UTF-16 encoding when _plain_utf16 made one."""
+    plain, b16 = _plain_utf16(original)
+    if plain:
+        return len(original), False, b16
     if original.isascii():  # (no ASCII character is in the table, and no A character is ASCII)
         b = _TRIGGER_B.search(original)
-        return len(original) if b is None else b.start(), False
+        return len(original) if b is None else b.start(), False, None
     any_ = _NEEDS_ANY.search(original)
     p = len(original) if any_ is None else any_.start()
     translate = (p < len(original) and _NEEDS_BMP.search(original, p) is not None) or (
         _has_astral(original) and _NEEDS_ASTRAL.search(original) is not None
     )
-    return p, translate
+    return p, translate, b16
 
 
 def normalize(original: str) -> Normalized:
-    p, translate = _start(original)
+    p, translate, b16 = _start_utf16(original)
     s = original.translate(_TRANSLATE) if translate else original
     if _MAYBE_SUBST.search(s) is None:
         return Normalized(original, s, (), ())
@@ -699,11 +746,13 @@ def normalize(original: str) -> Normalized:
     # lazily: past MAX_REWRITES the rest is not searched
     # (in s[:p] the table rewrites astral letters and digits at most, none of _TRIGGER_AB's)
     first = _TRIGGER_AB.search(s, p) if p < len(s) else None
-    spans_b = _windows(s, _TRIGGER_B if first is not None else None)
+    hits = _word_hits(s)
+    spans_b = _windows(s, _TRIGGER_B if first is not None else None, hits)
     found_a = _rewrites_a(s, first.start()) if first is not None else iter(())
     streams = [found_a, _rewrites_b(s, spans_b)] if spans_b else [found_a]
-    if any(w in s for w in _C_WORDS):
-        streams.append(_rewrites_c(s))
+    c_words = _c_words(s, hits, b16)
+    if c_words:
+        streams.append(_rewrites_c(s, c_words))
     # (at one start the longest first: a run of spaced letters holds a spaced scheme, "h t t p")
     rewrites = heapq.merge(*streams, key=lambda r: (r[0], -r[1])) if len(streams) > 1 else found_a
     overlapped = 0
