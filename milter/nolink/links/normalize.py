@@ -669,29 +669,34 @@ def _c_start(s: str, i: int, word: str, floor: int) -> int:
     return i
 
 
-def _found(s: str, word: str) -> Iterator[tuple[int, str]]:
+def _found(s: str, word: str, refused: dict[str, int]) -> Iterator[tuple[int, str]]:
+    """Where word is in s, until it has been refused more than MAX_REFUSED times."""
     if word[-1] == ".":
         for m in _LETTERS_DOT.finditer(s):
+            if refused.get(word, 0) > MAX_REFUSED:
+                return
             yield m.end() - 3, word  # (where " ." is: the last blank before the ".")
         return
     i = s.find(word)
-    while i >= 0:
+    while i >= 0 and refused.get(word, 0) <= MAX_REFUSED:
         yield i, word
         i = s.find(word, i + 1)
 
 
 def _rewrites_c(s: str, words: list[str]) -> Iterator[tuple[int, int, str]]:
     """(start, end, replacement) of the _SUBST_C matches of s, in order: each of its words found
-    by str.find, the pattern matched where the disguise would begin. Bounded as _rewrites_b."""
+    by str.find, the pattern matched where the disguise would begin. Bounded as _rewrites_b, per
+    word: past MAX_REFUSED refusals of one word ("a / b" repeated), that word's places are passed
+    over, and the others are still read (padding of "x ทับ y" hides no "ดอทคอม" after it)."""
     last = 0
-    refused = 0
+    refused: dict[str, int] = {}
     tried = -1
     memo: dict[str, bool] = {}
     prev_dot = 0  # a run's letters before the last "." tried were read back from there already
     if " ." in words and "\t." in words:
         words.remove("\t.")  # (one regex finds both)
-    for i, w in heapq.merge(*(_found(s, w) for w in words)):
-        if i < last:
+    for i, w in heapq.merge(*(_found(s, w, refused) for w in words)):
+        if i < last or refused.get(w, 0) > MAX_REFUSED:
             continue  # inside the last disguise ("w w w . d l a . g o": its second ".")
         dot = w[-1] == "."
         a = _c_start(s, i, w, max(last, prev_dot) if dot else last)
@@ -706,9 +711,7 @@ def _rewrites_c(s: str, words: list[str]) -> Iterator[tuple[int, int, str]]:
             last = m.end()
             yield m.start(), m.end(), rep
         else:
-            refused += 1
-            if refused > MAX_REFUSED:
-                return
+            refused[w] = refused.get(w, 0) + 1
 
 
 def _start(original: str) -> tuple[int, bool]:
