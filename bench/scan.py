@@ -182,6 +182,16 @@ ADVERSARIAL = {
     "ipv4-like": "1.2.3.4:" * (MB // 8),
     "brackets": "[" * (MB // 2) + "]" * (MB // 2),
     "closers": "a.com" + ")" * MB,
+    # issue 19: Thai dot and slash words, spaced letters and paths, a host broken before a dot
+    "thai ดอท words": "a ดอท " * (MB // 12),
+    "thai ดอท คอม glued": "a.b ดอท คอมพิวเตอร์ " * (MB // 48),
+    "thai ทับ words": "a ทับ " * (MB // 12),
+    "host ทับ path": "a.b ทับ a ทับ " * (MB // 24),
+    "spaced single letters": "a . b " * (MB // 6),
+    "spaced www": "w w w . " * (MB // 8),
+    "spaced slashes": "a / " * (MB // 4),
+    "spaced words of letters": "a b c d e f g h i j k l m n o p q r s t u v . " * (MB // 46),
+    "break before dot": "www.a\n.b " * (MB // 9),
 }
 ADVERSARIAL_HEADERS = {
     "From without @": b"From: " + b"a" * MB,
