@@ -49,6 +49,7 @@ from ..findings import Link, Location, ScanResult, Unscanned
 
 log = logging.getLogger("nolink")
 START_TIMEOUT = 120.0  # a worker builds its Scanner (PSL, finders) before it says it is ready
+SPILL = 0.010  # seconds a message waits for a busy worker before it wakes an idle one (_take)
 CAUSES = ("timeout", "crash", "memory")
 
 
@@ -363,6 +364,7 @@ class _Slot:
         self.proc: Any = None
         self.conn: multiprocessing.connection.Connection | None = None
         self.replace: bool | None = None  # once the worker must go: kill it (True) or let it leave
+        self.busy_since = 0.0  # when its current message was handed to it (0: idle)
         # the worker's pipe and its exit sentinel in one poll object, registered once: one
         # system call tells "died while idle" and waits for the answer (no selector per message)
         self.watch: Any = None
@@ -591,12 +593,31 @@ class WorkerPool:
 
     def _take(self, deadline: float) -> _Slot | None:
         """An idle slot, or None at the deadline. Callers are served in the order they came: a
-        slot given back goes straight to the first waiting caller, which alone is woken."""
+        slot given back goes straight to the first waiting caller, which alone is woken.
+
+        Few workers, kept warm: the slot given back last is taken first, and while a worker
+        began its message less than SPILL ago, a caller waits up to SPILL for a busy worker
+        before it wakes an idle one. A worker that runs message after message keeps its caches;
+        one woken cold spends about twice the CPU on the same letter (measured: 1.4 against
+        0.7 ms of scan and DKIM). A worker busy for longer than SPILL (a big attachment, a
+        message running into milter.timeout) does not hold the next messages back: they go to
+        the idle workers at once."""
+        now = time.monotonic()
         with self._lock:
-            if self._idle and not self._turns:
-                return self._idle.pop()
+            if self._idle and not self._turns and not self._young(now):
+                return self._take_idle(now)
             turn = _Turn()
             self._turns.append(turn)
+            spill = bool(self._idle)
+        if spill and turn.ready.acquire(timeout=max(0.0, min(deadline, now + SPILL) - now)):
+            return turn.slot
+        if spill:
+            with self._lock:
+                if turn.slot is not None:  # handed one at the last moment
+                    return turn.slot
+                if self._idle:
+                    self._turns.remove(turn)
+                    return self._take_idle(time.monotonic())
         if turn.ready.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return turn.slot
         with self._lock:
@@ -604,6 +625,15 @@ class WorkerPool:
                 self._turns.remove(turn)
                 return None
         return turn.slot
+
+    def _young(self, now: float) -> bool:
+        """Whether a worker began its message less than SPILL ago (under self._lock)."""
+        return any(now - s.busy_since < SPILL for s in self.slots if s.busy_since)
+
+    def _take_idle(self, now: float) -> _Slot:
+        slot = self._idle.pop()
+        slot.busy_since = now
+        return slot
 
     def _give_back(self, slot: _Slot | None) -> None:
         if slot is not None and slot.replace is not None:
@@ -624,8 +654,10 @@ class WorkerPool:
                 if self._turns:
                     turn = self._turns.popleft()
                     turn.slot = slot
+                    slot.busy_since = time.monotonic()
                     turn.ready.release()
                 else:
+                    slot.busy_since = 0.0
                     self._idle.append(slot)
             if self.closed and not self._turns:  # nobody will need these workers again
                 stop, self._idle = self._idle, []
