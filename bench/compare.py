@@ -422,7 +422,13 @@ def main() -> int:
         help="the throughput table only: no rspamd, no one-session latency, RSS, worker scaling nor freeze case",
     )
     ap.add_argument("--loads", default="clean,link,mix", help="comma-separated: clean, link, mix")
+    ap.add_argument(
+        "--milter-protocol",
+        action="store_true",
+        help="no Postfix: a pure milter client drives the milters (less noise; implies --quick)",
+    )
     a = ap.parse_args()
+    a.quick = a.quick or a.milter_protocol
     why = have_postfix() or have_dnsmasq()
     if why:
         print(f"cannot run: {why}")
@@ -439,6 +445,7 @@ def main() -> int:
         dkim = f'[dkim]\nenabled = true\nnameservers = ["{dns.nameserver}"]\n'
         listeners: dict[str, str] = {"plain": ""}
         pids: dict[str, int] = {}
+        clients: dict[str, str] = {}  # libmilter's address of each milter, for --milter-protocol
         cfloor = c_floor(base)
         if isinstance(cfloor, str):
             print(f"without the C floor: {cfloor}")
@@ -448,12 +455,13 @@ def main() -> int:
                 addr = f"unix:{base / 'cfloor.sock'}" if t == "unix" else f"inet:{port}@127.0.0.1"
                 pids[f"cfloor_{t}"] = start_floor([str(cfloor)], addr, started).pid
                 listeners[f"cfloor_{t}"] = addr if t == "unix" else f"inet:127.0.0.1:{port}"
+                clients[f"cfloor_{t}"] = addr
         # the pymilter floor: a milter that decides nothing (bench/floor_milter.py)
         addr = f"unix:{base / 'pyfloor.sock'}"
         pids["pyfloor_unix"] = start_floor(
             [sys.executable, str(Path(__file__).resolve().parent / "floor_milter.py")], addr, started
         ).pid
-        listeners["pyfloor_unix"] = addr
+        listeners["pyfloor_unix"] = clients["pyfloor_unix"] = addr
         # each nolink listens once: one process per transport (same config otherwise)
         variants = [("nolink", None)] + ([("old", a.also.resolve())] if a.also else [])
         nl: Nolink | None = None
@@ -469,6 +477,7 @@ def main() -> int:
                 start_nolink(n, port, started)
                 pids[f"{label}_{t}"] = n.proc.pid  # type: ignore[union-attr]
                 listeners[f"{label}_{t}"] = f"unix:{n.socket}" if port is None else f"inet:127.0.0.1:{port}"
+                clients[f"{label}_{t}"] = f"unix:{n.socket}" if port is None else f"inet:{port}@127.0.0.1"
                 if label == "nolink" and t == "unix":
                     nl = n
         assert nl is not None
@@ -483,15 +492,16 @@ def main() -> int:
             if rspamd.proc is not None:
                 pids["rspamd_unix"] = pids["rspamd_inet"] = rspamd.proc.pid
         pf = Postfix(base, sink, listeners, non_smtpd_milter="")
-        main_cf = pf.conf / "main.cf"
-        main_cf.write_text(
-            main_cf.read_text()
-            + "in_flow_delay = 0\nsmtpd_error_sleep_time = 0\nsmtpd_soft_error_limit = 100000\nsmtpd_hard_error_limit = 100000\n"
-        )
-        past = time.time() - 5
-        os.utime(main_cf, (past, past))
-        pf.start()
-        started.append(pf)
+        if not a.milter_protocol:
+            main_cf = pf.conf / "main.cf"
+            main_cf.write_text(
+                main_cf.read_text()
+                + "in_flow_delay = 0\nsmtpd_error_sleep_time = 0\nsmtpd_soft_error_limit = 100000\nsmtpd_hard_error_limit = 100000\n"
+            )
+            past = time.time() - 5
+            os.utime(main_cf, (past, past))
+            pf.start()
+            started.append(pf)
         clean = [letter(i, False) for i in range(a.messages)]
         links = [letter(i, True) for i in range(a.messages)]
         mix = [links[i] if i % 5 == 0 else clean[i] for i in range(a.messages)]
@@ -499,13 +509,17 @@ def main() -> int:
             k: v for k, v in {"clean": clean, "link": links, "mix": mix}.items() if k in a.loads.split(",")
         }
         res: dict[tuple[str, str], list[tuple[float, list[float], dict[str, float], dict[int, int]]]] = {}
-        paths = list(listeners)
+        paths = list(clients) if a.milter_protocol else list(listeners)
         for r in range(a.rounds):
             for kind, msgs in loads.items():
                 for path in paths[r % len(paths) :] + paths[: r % len(paths)]:  # a new order each round
                     pid = pids.get(path)
                     c0 = cpu_by_process(pid) if pid else {}
-                    rate, lat, codes = load(pf.ports[path], msgs, a.sessions)
+                    if a.milter_protocol:
+                        send = lambda _p, m, ad=clients[path]: milter_one(ad, m)  # noqa: E731
+                        rate, lat, codes = load(0, msgs, a.sessions, send=send)
+                    else:
+                        rate, lat, codes = load(pf.ports[path], msgs, a.sessions)
                     cpu = cpu_delta(c0, cpu_by_process(pid)) if pid else {}
                     per = {k: v / len(msgs) for k, v in cpu.items()}
                     res.setdefault((kind, path), []).append((rate, lat, per, codes))
@@ -545,7 +559,8 @@ def report(
     loads: dict[str, list[bytes]],
 ) -> None:
     print(
-        f"{a.messages} x ~10 KiB DKIM-signed letters per load, {a.sessions} sessions, {a.rounds} "
+        ("milter protocol only (a pure milter client, no Postfix): " if a.milter_protocol else "")
+        + f"{a.messages} x ~10 KiB DKIM-signed letters per load, {a.sessions} sessions, {a.rounds} "
         f"interleaved rounds, nolink workers = {os.cpu_count()} (shared cores: noisy; CPU figures are "
         "utime + stime from /proc, median over the rounds)"
     )
@@ -577,8 +592,8 @@ def report(
         )
     have_c = ("clean", "cfloor_unix") in med if loads else False
     for kind in loads:
-        p = med[(kind, "plain")]
-        parts = [f"Postfix alone {p:.0f} msg/s"]
+        p = med.get((kind, "plain"), float("nan"))
+        parts = [f"Postfix alone {p:.0f} msg/s"] if (kind, "plain") in med else []
         for label in ("nolink", "old"):
             if (kind, f"{label}_unix") not in med:
                 continue
