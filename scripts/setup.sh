@@ -18,6 +18,7 @@ if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base chromium e2fsprogs)  # promtool; systemd-analyze; groff checks the man pages; the report screenshot test; chattr
   pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
   pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
+  pkgs+=(kannel)  # the SMS proxy tests send through a real bearerbox + smsbox (tests/test_sms_kannel.py)
 fi
 
 missing=()
