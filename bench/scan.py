@@ -203,6 +203,25 @@ ADVERSARIAL_HTML = {
     "alt text": '<img alt="' + "a." * (MB // 2) + '">',
     "unclosed script": "<script>" + "</script " * (MB // 9),
     "srcset commas": '<img srcset="' + "a.png 1x," * (MB // 9) + '">',
+    # the rendered text (links/render.py): stylesheets, selectors and hidden pieces in bulk
+    "10,000 style rules": "<style>"
+    + "".join(f".c{i} b{{display:none}}" for i in range(10_000))
+    + "</style>"
+    + "".join(f'<p class="c{i % 10_000}">w<b>x</b>.a</p>' for i in range(MB // 30)),
+    "3,000 matching rules": "<style>"
+    + "".join(f"p .c{i % 50}{{font-size:0}}" for i in range(3_000))
+    + "</style>"
+    + "".join(f'<p><b class="c{i % 50}">x</b>a.</p>' for i in range(MB // 28)),
+    "deep selectors": "<style>"
+    + ("div " * 200 + "b{display:none}\n") * 100
+    + "</style>"
+    + "<div>" * 500
+    + "<b>x</b>y " * (MB // 10),
+    "100,000 hidden spans (1.5 MB)": "x<i hidden>y</i>" * 100_000,
+    "100,000 spans, one rule (1.6 MB)": "<style>.h{display:none}</style>" + "x<i class=h>y</i>" * 100_000,
+    "distinct hidden styles": "".join(f'a<i style="display:none;z-index:{i}">.</i>' for i in range(MB // 40)),
+    "reversed pieces": '<bdo dir="rtl">a.</bdo>' * (MB // 22),
+    "white text pieces": '<font color="#ffffff">a.</font>' * (MB // 30),
 }
 
 

@@ -256,7 +256,7 @@ class Scanner:
         for t in got.texts:
             loc = where.child(t.where)
             if t.html:
-                m.findings.extend(self.html.find(t.text, loc, t.base or base))
+                m.findings.extend(self.html.find(t.text, loc, t.base or base, deadline=m.budget.deadline))
             else:
                 m.findings.extend(self.text.find(t.text, loc))
         for u in got.urls:
