@@ -235,20 +235,14 @@ class Metrics:
         )
         self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
         self.start_time.set(time.time())
-        for a in ACTIONS:
-            for m in MODES:
-                self.messages.labels(a, m)
-        for x in REASONS:
-            self.decisions.labels(x)
-        for loc in LOCATIONS:
-            for k in KINDS:
-                self.links.labels(loc, k)
-        for x in UNSCANNABLE_REASONS:
-            self.unchecked.labels(x)
-        for x in DKIM_RESULTS:
-            self.dkim.labels(x)
-        for x in DNS_OUTCOMES:
-            self.dns.labels(x)
+        # every labelled counter from zero; the children counted per message are kept, since a
+        # labels() lookup (label checks, a lock, a dict) costs several times the inc() itself
+        self._messages = {(a, m): self.messages.labels(a, m) for a in ACTIONS for m in MODES}
+        self._decisions = {x: self.decisions.labels(x) for x in REASONS}
+        self._links = {(loc, k): self.links.labels(loc, k) for loc in LOCATIONS for k in KINDS}
+        self._unchecked = {x: self.unchecked.labels(x) for x in UNSCANNABLE_REASONS}
+        self._dkim = {x: self.dkim.labels(x) for x in DKIM_RESULTS}
+        self._dns = {x: self.dns.labels(x) for x in DNS_OUTCOMES}
         for x in STAGES:
             self.errors.labels(x)
         for x in RELOAD_RESULTS:
@@ -291,21 +285,24 @@ class Metrics:
     def decided(
         self, d: Decision, size: int, seconds: float, result: ScanResult | None, dkim: DkimResult | None
     ) -> None:
-        self.messages.labels(d.action, d.mode if d.mode in MODES else "enforce").inc()
-        self.decisions.labels(d.reason if d.reason in REASONS else "error").inc()
+        c = self._messages.get((d.action, d.mode))
+        if c is None:
+            c = self.messages.labels(d.action, d.mode if d.mode in MODES else "enforce")
+        c.inc()
+        (self._decisions.get(d.reason) or self._decisions["error"]).inc()
         self.size.observe(size)
         if d.in_scope:
             self.decision_duration.observe(seconds)
         if result is not None:
             for link in result.findings:
                 loc = link.location.category
-                self.links.labels(
-                    loc if loc in LOCATIONS else "attachment", link.kind if link.kind in KINDS else "scheme"
-                ).inc()
+                self._links[
+                    (loc if loc in LOCATIONS else "attachment", link.kind if link.kind in KINDS else "scheme")
+                ].inc()
             for u in result.unscannable:
-                self.unchecked.labels(u.reason if u.reason in UNSCANNABLE_REASONS else "unparseable").inc()
+                (self._unchecked.get(u.reason) or self._unchecked["unparseable"]).inc()
         if dkim is not None:
-            self.dkim.labels(dkim.result).inc()
+            (self._dkim.get(dkim.result) or self.dkim.labels(dkim.result)).inc()
         for name in d.exceptions:
             self.exceptions.labels(name).inc()
 
@@ -336,7 +333,7 @@ class Metrics:
         if source == "cache":
             self.dns_cache_hits.inc()
             return
-        self.dns.labels(outcome if outcome in DNS_OUTCOMES else "temp").inc()
+        (self._dns.get(outcome) or self._dns["temp"]).inc()
         self.dns_duration.observe(seconds)
 
     def ocr_observer(self, event: str, seconds: float) -> None:
