@@ -228,6 +228,8 @@ def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Tex
     out.write(f"# effective configuration from {cfg.source}\n")
     table = as_dict(cfg)
     exceptions = table.pop("exceptions", [])
+    if not cfg.central.dsn:
+        table.pop("central", None)  # [central] present means on: off, it is left out
     _toml_table(out, "", table)
     for e in exceptions:  # an array of tables: [[exceptions]], after every other table
         out.write("\n[[exceptions]]\n")
@@ -391,6 +393,38 @@ def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) 
     return 0
 
 
+def cmd_central(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    """nolink central migrate | status: the central PostgreSQL record ([central])."""
+    from ..central import schema
+    from ..central.db import connect
+
+    if not cfg.central.dsn:
+        raise NolinkError("nolink central: [central] is not configured (central.dsn)")
+    with connect(cfg.central, autocommit=True, application="nolink central") as conn:
+        if args.action == "migrate":
+            before, after = schema.migrate(conn, cfg.central.retention_days)
+            out.write(
+                f"schema version {before} -> {after}"
+                if before != after
+                else f"schema version {after}: up to date"
+            )
+            out.write(f"; partitions: {', '.join(p for p in schema.partitions(conn))}\n")
+            return 0
+        schema.check(conn)
+        rows = conn.execute(
+            "SELECT relay_id, shipped_id, shipped_time, last_ship, version FROM relays ORDER BY 1"
+        ).fetchall()
+        now = time.time()
+        if args.json:
+            keys = ("relay_id", "shipped_id", "shipped_time", "last_ship", "version")
+            out.write(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1) + "\n")
+            return 0
+        out.write(f"{'RELAY':<20} {'SHIPPED ID':>10} {'LAST SHIP':>10}  VERSION\n")
+        for relay, mark, _t, last, ver in rows:
+            out.write(f"{relay:<20} {mark:>10} {_age(now - last) if last else '-':>10}  {ver or '-'}\n")
+        return 0
+
+
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:
     for k, v in versions().items():
         out.write(f"{k} {v}\n")
@@ -537,6 +571,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--journal", action="append", metavar="FILE", help="journal file, repeatable to merge several relays"
     )
     rp.set_defaults(func=cmd_report)
+
+    ce = sub.add_parser("central", help="the central PostgreSQL record of several relays ([central])")
+    with_config(ce)
+    ce.add_argument(
+        "action", choices=("migrate", "status"),
+        help="migrate: create or upgrade the schema, partitions ahead, retention; status: each relay's shipping",
+    )  # fmt: skip
+    ce.add_argument("--json", action="store_true")
+    ce.set_defaults(func=cmd_central)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)

@@ -130,6 +130,7 @@ class Service:
             ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
             ("text_api", old.text_api, cfg.text_api),
             ("journal", old.journal, cfg.journal),
+            ("central", old.central, cfg.central),
         ):
             if a != b:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
@@ -590,6 +591,9 @@ def serve(config: Config, path: str | None = None) -> int:
     services.append(service)
     service.stopping = "stop" in requests
     serve_http(service.metrics, config.metrics.listen)
+    from ..central import runtime as central_runtime  # [central]: shipper and requests (or nothing)
+
+    central = central_runtime.start(config, service.metrics)
     # SMS (text_api.listen): texts are checked in this process, by a Scanner built on first use
     textapi.start(config, lambda: _text_finder(service.state.config), service.metrics)
     register(service)
@@ -637,6 +641,7 @@ def serve(config: Config, path: str | None = None) -> int:
     libmilter.stop()
     loop.join(15)
     service.close()
+    central.stop()
     if loop_error:
         log.error("the milter loop failed: %s", loop_error[0])
         return 1
