@@ -238,3 +238,41 @@ def test_postgresql_down_then_up_every_row_arrives_once(pg, tmp_path: Path) -> N
     assert [r[0] for r in rows] == list(range(1, 111))
     assert seen.backlog == (0, 0.0)
     assert set(seen.errors) <= {"connect", "insert"} and seen.errors
+
+
+def test_the_shipped_roles_let_each_do_its_job_and_no_more(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    db = pg.database()
+    owner = config(pg, db, tmp_path)
+    with connect(owner.central, autocommit=True) as c:
+        schema.migrate(c)
+        c.execute((Path(__file__).parent.parent / "config" / "central" / "roles.sql").read_text())
+        for user, role in (
+            ("relay1", "nolink_relay"),
+            ("rev", "nolink_reviewer"),
+            ("audit", "nolink_reader"),
+        ):
+            c.execute(f"DROP ROLE IF EXISTS {user}")
+            c.execute(f"CREATE ROLE {user} LOGIN PASSWORD 'pw-{user}' IN ROLE {role}")
+    relay = parse(
+        f'[journal]\npath = "{tmp_path / "r.sqlite"}"\n[central]\ndsn = "{pg.dsn(db, "relay1")}"\n'
+        f'password_file = "{tmp_path / "relay1.pw"}"\nrelay_id = "relay1"\n'
+    )
+    (tmp_path / "relay1.pw").write_text("pw-relay1\n")
+    add_rows(relay.journal.path, 5)
+    seen = Seen()
+    ship_all(Shipper(relay.central, relay.journal.path, seen))
+    assert seen.backlog == (0, 0.0) and not seen.errors
+    with psycopg.connect(pg.dsn(db, "audit") + " password=pw-audit", autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM decisions").fetchone() == (5,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(
+                "INSERT INTO requests (relay_id, queue_id, action, reason, requested_by, requested_at) VALUES ('relay1', 'ABC123', 'release', 'x', 'audit', 0)"
+            )
+    with psycopg.connect(pg.dsn(db, "rev") + " password=pw-rev", autocommit=True) as c:
+        c.execute(
+            "INSERT INTO requests (relay_id, queue_id, action, reason, requested_by, requested_at) VALUES ('relay1', 'ABC123', 'release', 'x', 'rev', 0)"
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("DELETE FROM decisions")
