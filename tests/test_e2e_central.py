@@ -48,7 +48,7 @@ def test_an_unreachable_database_never_blocks_the_milter(pg, base: Path) -> None
 def test_kill_9_while_shipping_then_restart_every_row_once(pg, base: Path) -> None:  # type: ignore[no-untyped-def]
     db = pg.database()
     n = Nolink(base, "kill", central(pg, db, base))
-    total = 30000
+    total = 20000
     add_rows(str(n.journal), total)
 
     def shipped() -> int:

@@ -50,10 +50,21 @@ class Observer:
     def central_error(self, cause: str) -> None: ...
 
 
-def local_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT rowid AS local_id, * FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)
-    ).fetchall()
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _field(v: object) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, str):
+        return v.translate(_ESCAPES)
+    return repr(v) if isinstance(v, float) else str(v)  # repr: the shortest text of the same double
+
+
+def copy_text(rows: list[tuple[Any, ...]]) -> bytes:
+    """Rows in COPY's text format. Formatting them here rather than row by row through psycopg's
+    Python dumpers triples the rows per second (bench/central.py)."""
+    return "".join("\t".join(map(_field, r)) + "\n" for r in rows).encode()
 
 
 def backlog(conn: sqlite3.Connection, after: int, now: float) -> tuple[int, float]:
@@ -149,7 +160,13 @@ class Shipper:
         return shipped >= self.cfg.batch_size
 
     def _ship(self, pg: psycopg.Connection[Any], local: sqlite3.Connection) -> int:
-        rows = local_rows(local, self.mark, self.cfg.batch_size)
+        have = [str(r[1]) for r in local.execute("PRAGMA table_info(decisions)")]
+        cols = [c for c in have if c in self._columns and c not in SKIP]
+        listed = ", ".join(f'"{c}"' for c in cols)  # names from both schemas, quoted
+        rows = local.execute(
+            f"SELECT ?, rowid, {listed} FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (self.cfg.relay_id, self.mark, self.cfg.batch_size),
+        ).fetchall()
         if not rows:
             top = local.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
             if top is not None and int(top) < self.mark:
@@ -162,21 +179,23 @@ class Shipper:
                 )
                 self._set_mark(pg, 0, 0.0)
             return 0
-        names: list[str] = rows[0].keys()  # sqlite3.Row: the names are keys(), not iteration
-        cols = [c for c in names if c in self._columns and c not in SKIP]
-        insert = sql.SQL(
-            "INSERT INTO decisions (relay_id, local_id, {}) VALUES (%s, %s, {}) "
-            "ON CONFLICT (relay_id, local_id, time) DO NOTHING"
-        ).format(
-            sql.SQL(", ").join(map(sql.Identifier, cols)), sql.SQL(", ").join(sql.Placeholder() * len(cols))
-        )
-        relay = self.cfg.relay_id
-        values = [(relay, r["local_id"], *(r[c] for c in cols)) for r in rows]
-        last = rows[-1]
-        with pg.transaction():
-            with pg.cursor() as cur:
-                cur.executemany(insert, values)
-            self._set_mark(pg, int(last["local_id"]), float(last["time"]))
+        names_sql = sql.SQL(", ").join(map(sql.Identifier, ["relay_id", "local_id", *cols]))
+        last_id, last_time = int(rows[-1][1]), float(rows[-1][2 + cols.index("time")])
+        # COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING: 10x
+        # the rows per second of a row-by-row INSERT (bench/central.py), the same idempotence
+        with pg.transaction(), pg.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS nolink_ship (LIKE decisions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy(sql.SQL("COPY nolink_ship ({}) FROM STDIN").format(names_sql)) as copy:
+                copy.write(copy_text(rows))
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO decisions ({0}) SELECT {0} FROM nolink_ship "
+                    "ON CONFLICT (relay_id, local_id, time) DO NOTHING"
+                ).format(names_sql)
+            )
+            self._set_mark(pg, last_id, last_time)
         self.stats.shipped += len(rows)
         self.stats.batches += 1
         self._backoff = 1.0
