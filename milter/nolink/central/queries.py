@@ -59,12 +59,39 @@ def lookup(conn: psycopg.Connection[Any], key: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _pg(sql: str, where: str) -> str:
-    """A report query of ops/report.py for PostgreSQL, with the filters' conditions."""
-    out = sql.replace(report._W, report._W + where).replace("?", "%s")
-    return out.replace(
-        "date(time, 'unixepoch', 'localtime')",
-        "to_char(to_timestamp(time + %s) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+# Every figure of ops/report.py's QUERIES in ONE pass over the period's partitions: GROUPING SETS
+# (one scan, a hash aggregate per set) instead of one query, and one scan, per figure.
+_EXPRS = {
+    "applied": "applied",
+    "dry": "CASE WHEN mode = 'dry_run' THEN action END",
+    "reasons": "reason",
+    "locations": "NULLIF(category, '')",
+    "kinds": "NULLIF(kind, '')",
+    "hosts": "NULLIF(sample, '')",
+    "exceptions": "NULLIF(exceptions, '')",
+    "dkim": "NULLIF(dkim_result, '')",
+    "dkim_reasons": "CASE WHEN dkim_result NOT IN ('', 'pass') THEN NULLIF(dkim_reason, '') END",
+    "sender": "sender_domain",
+    "day": "to_char(to_timestamp(time + %s) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "relay": "relay_id",
+    "link": "reason = 'link_found'",
+}
+_SETS = {  # figure -> the expressions it is grouped by (report._aggregate's keys)
+    "applied": ("applied",), "dry": ("dry",), "reasons": ("reasons",), "locations": ("locations",),
+    "kinds": ("kinds",), "hosts": ("hosts",), "exceptions": ("exceptions",), "dkim": ("dkim",),
+    "dkim_reasons": ("dkim_reasons",), "senders": ("sender", "applied", "link"),
+    "daily": ("day", "applied", "link"), "relays": ("relay", "applied", "link"),
+}  # fmt: skip
+_NAMES = list(_EXPRS)
+
+
+def _one_pass(where: str) -> str:
+    cols = ", ".join(f"{e} AS {n}" for n, e in _EXPRS.items())
+    sets = ", ".join("(" + ", ".join(v) + ")" for v in _SETS.values())
+    flags = ", ".join(f"GROUPING({n})" for n in _NAMES)
+    return (
+        f"SELECT {', '.join(_NAMES)}, {flags}, count(*) FROM (SELECT {cols} FROM decisions "
+        f"WHERE time >= %s AND time < %s{where}) d GROUP BY GROUPING SETS ({sets})"
     )
 
 
@@ -75,14 +102,21 @@ def aggregate(
     where, args = f.sql()
     out: dict[str, Counter[Any]] = {k: Counter() for k in [*report.QUERIES, "out_of_scope", "relays"]}
     offset = datetime.datetime.fromtimestamp(since).astimezone().utcoffset() or datetime.timedelta()
-    for name, q in report.QUERIES.items():
-        if name == "events":
+    wanted = {frozenset(v): k for k, v in _SETS.items()}
+    k = len(_NAMES)
+    for row in conn.execute(_one_pass(where), [offset.total_seconds(), since, until, *args]):
+        values, flags, n = row[:k], row[k : 2 * k], int(row[-1])
+        grouped = frozenset(name for name, g in zip(_NAMES, flags, strict=True) if g == 0)
+        figure = wanted.get(grouped)
+        if figure is None:
             continue
-        params: list[Any] = [since, until, *args]
-        if name == "daily":
-            params = [offset.total_seconds(), *params]
-        for *key, n in conn.execute(_pg(q, where), params):
-            out[name][key[0] if len(key) == 1 else tuple(key)] += int(n)
+        key = tuple(values[_NAMES.index(x)] for x in _SETS[figure])
+        if len(key) == 1:
+            if key[0] is None:  # the local queries' "!= ''" and mode = 'dry_run' conditions
+                continue
+            out[figure][key[0]] += n
+        else:
+            out[figure][key] += n
     relay_where = " AND relay_id = %s" if f.relay else ""
     relay_args = [f.relay] if f.relay else []
     for event, n in conn.execute(
@@ -107,12 +141,6 @@ def aggregate(
             ],
         ):
             out["out_of_scope"][reason] += int(n)
-    for relay, applied, link, n in conn.execute(
-        f"SELECT relay_id, applied, reason = 'link_found', count(*) FROM decisions WHERE time >= %s AND time < %s{where} "
-        "GROUP BY 1, 2, 3",
-        [since, until, *args],
-    ):
-        out["relays"][(relay, applied, link)] += int(n)
     return out
 
 

@@ -68,9 +68,16 @@ def copy_text(rows: list[tuple[Any, ...]]) -> bytes:
 
 
 def backlog(conn: sqlite3.Connection, after: int, now: float) -> tuple[int, float]:
-    """(rows above the mark, seconds since the oldest of them was decided; 0 when none)."""
-    n, oldest = conn.execute("SELECT count(*), min(time) FROM decisions WHERE rowid > ?", (after,)).fetchone()
-    return int(n), max(0.0, now - float(oldest)) if oldest is not None else 0.0
+    """(rows above the mark, seconds since the oldest of them was decided; 0 when none). Two rowid
+    lookups, no scan: rows above the mark are never deleted (retention deletes the oldest), and
+    SQLite gives rowids in order, so their number is max(rowid) - mark."""
+    top = conn.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
+    if top is None or int(top) <= after:
+        return 0, 0.0
+    first = conn.execute(
+        "SELECT time FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT 1", (after,)
+    ).fetchone()
+    return int(top) - after, max(0.0, now - float(first[0])) if first else 0.0
 
 
 class Shipper:
