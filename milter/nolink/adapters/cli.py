@@ -1,4 +1,4 @@
-"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, version."""
+"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, central, version."""
 
 from __future__ import annotations
 
@@ -580,7 +580,11 @@ EXIT STATUS
   lookup
       0 found; 1 not in the journal; 2 no readable journal
   quarantine, report
-      0 done; 2 a message not in the hold queue, a Postfix tool or the journal failed, a bad date
+      0 done; 2 a message not in the hold queue, a Postfix tool or the journal failed, a bad date;
+      with [central], 2 also when the holding relay answered with an error or not within the timeout
+      (the request stays pending and runs when the relay is back)
+  central
+      0 done; 2 PostgreSQL cannot be reached, refuses the login, or has a newer schema
   any command
       2 a usage error (unknown command or option)
 
