@@ -276,3 +276,26 @@ def test_the_shipped_roles_let_each_do_its_job_and_no_more(pg, tmp_path: Path) -
         )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("DELETE FROM decisions")
+
+
+def test_at_start_a_refused_password_or_a_newer_schema_is_logged_and_retried(
+    pg, tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    bad = config(pg, db, tmp_path, "wrongpw", password="not-the-password")
+    add_rows(bad.journal.path, 3)
+    seen = Seen()
+    Shipper(bad.central, bad.journal.path, seen).step()
+    assert seen.errors == ["connect"] and seen.backlog[0] == 3
+    assert (
+        "refused the password of user nolink_owner" in caplog.text and "not-the-password" not in caplog.text
+    )
+    good = config(pg, db, tmp_path, "newer")
+    with connect(good.central, autocommit=True) as c:
+        schema.migrate(c)
+        c.execute("INSERT INTO nolink_schema (version) VALUES (%s)", (schema.SCHEMA_VERSION + 1,))
+    add_rows(good.journal.path, 2)
+    seen = Seen()
+    Shipper(good.central, good.journal.path, seen).step()
+    assert seen.errors == ["schema"] and seen.backlog == (2, seen.backlog[1])
+    assert "newer than this nolink knows" in caplog.text

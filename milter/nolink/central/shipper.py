@@ -106,6 +106,7 @@ class Shipper:
         self._backoff = 1.0
         self._last_log: dict[str, float] = {}
         self._oos_at = 0.0
+        self._maintained = time.monotonic()  # migrate() at connect did it
 
     # -- the thread --------------------------------------------------------------------------------
 
@@ -150,6 +151,7 @@ class Shipper:
         pg = self._pg_conn()
         if pg is not None:
             try:
+                self._maintain(pg)
                 shipped = self._ship(pg, local)
                 self._ship_out_of_scope(pg, local)
             except psycopg.Error as e:
@@ -216,6 +218,15 @@ class Shipper:
         )
         self.mark = mark
         self._write_mark(mark)
+
+    def _maintain(self, pg: psycopg.Connection[Any]) -> None:
+        """With migrate_at_start: the partitions ahead and retention again once a day, so a relay
+        that runs for months keeps its months partitioned without a timer."""
+        if not self.cfg.migrate_at_start or time.monotonic() - self._maintained < 86400:
+            return
+        self._maintained = time.monotonic()
+        schema.ensure_partitions(pg)
+        schema.drop_old_partitions(pg, self.cfg.retention_days)
 
     def _ship_out_of_scope(self, pg: psycopg.Connection[Any], local: sqlite3.Connection) -> None:
         """The per-day counts of messages not checked: whole counts, so sending them again is harmless.
