@@ -251,6 +251,31 @@ panel(
     desc="Time to answer one POST /v1/check-text request (one text or a batch).",
 )
 panel(
+    "SMS proxy: send requests by verdict",
+    [
+        (f"sum by (dialect, verdict) (rate(nolink_sms_total{{{SEL}}}[5m]))", "{{dialect}} {{verdict}}"),
+        (f"sum(rate(nolink_sms_upstream_errors_total{{{SEL}}}[5m]))", "upstream unreachable"),
+    ],
+    unit="reqps",
+    desc="SMS send requests through [[sms_proxy]]: clean (forwarded), link (refused), error (refused: "
+    "unreadable, nolink's or the upstream's failure), and upstream errors.",
+)
+panel(
+    "SMS proxy: check time p50 / p99",
+    [
+        (
+            f"histogram_quantile(0.5, sum by (le) (rate(nolink_sms_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "p50",
+        ),
+        (
+            f"histogram_quantile(0.99, sum by (le) (rate(nolink_sms_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "p99",
+        ),
+    ],
+    unit="s",
+    desc="Time the SMS proxy adds to a send request: reading and checking it, without the upstream's time.",
+)
+panel(
     "OCR: images read, cache hits, skipped by budget",
     [
         (f"sum(rate(nolink_ocr_calls_total{{{SEL}}}[5m]))", "read by Tesseract"),

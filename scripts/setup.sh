@@ -20,6 +20,7 @@ if [ "$want_test" = 1 ]; then
   pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
   pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
   pkgs+=(postgresql)  # tests/pgserver.py starts a private PostgreSQL 15 (initdb, pg_ctl) for [central]
+  pkgs+=(kannel)  # the SMS proxy tests send through a real bearerbox + smsbox (tests/test_sms_kannel.py)
 fi
 
 missing=()

@@ -33,7 +33,7 @@ def row(
     values.update(
         time=t, ref=ref or f"R{i:08d}", queue_id=queue_id, action=applied, applied=applied, mode="enforce",
         reason="link_found" if applied != "accept" else "clean", findings=1, rcpt_domains=1, size=1000,
-        ms=1.0, sender_domain=sender, category="text_plain", kind="scheme", sample="https://evil.example.com",
+        ms=1.0, sender_domain=sender, channel="mail", category="text_plain", kind="scheme", sample="https://evil.example.com",
     )  # fmt: skip
     return tuple(values[c] for c in journal.COLUMNS)
 

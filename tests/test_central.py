@@ -200,11 +200,11 @@ def test_the_journal_may_have_more_columns_than_the_central_table(pg, tmp_path: 
     path = cfg.journal.path
     add_rows(path, 3)
     with sqlite3.connect(path) as c:
-        c.execute("ALTER TABLE decisions ADD COLUMN channel TEXT NOT NULL DEFAULT 'smtp'")
+        c.execute("UPDATE decisions SET channel = 'sms'")  # the column of issue 21's journal migration
         c.execute("ALTER TABLE decisions ADD COLUMN something_new TEXT NOT NULL DEFAULT 'x'")
     ship_all(Shipper(cfg.central, path, Seen()))
     with pg.admin(db) as c:
-        assert c.execute("SELECT count(*), min(channel) FROM decisions").fetchone() == (3, "smtp")
+        assert c.execute("SELECT count(*), min(channel) FROM decisions").fetchone() == (3, "sms")
 
 
 def test_postgresql_down_then_up_every_row_arrives_once(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

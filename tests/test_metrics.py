@@ -14,7 +14,7 @@ from nolink.metrics import ACTIONS, KINDS, LOCATIONS, MODES, REASONS, Metrics
 from test_service import CITIZEN, CLEAN, INTERNAL, LINK, Session, dkim_service, make, scanner
 
 ALLOWED_LABELS = {
-    "action", "mode", "reason", "location", "kind", "result", "outcome", "stage", "le", "verdict",
+    "action", "mode", "reason", "location", "kind", "result", "outcome", "stage", "le", "verdict", "dialect",
     "version", "python", "pymilter", "dkimpy", "tldextract", "psl_source", "psl_version", "config_hash",
     "header", "cause",
 }  # fmt: skip

@@ -199,6 +199,39 @@ class TextApiConfig:
     token_file: str = ""  # a file holding the bearer token clients must send; "": none
 
 
+SMS_DIALECTS = ("kannel", "jasmin", "json")
+# provider request fields that make the provider add links (URL shortening, click tracking); a
+# request that sets one to anything but an empty/false value is refused. Compared without case,
+# "_" and "-" (so "ShortenUrls" and "shorten_urls" are one name).
+DEFAULT_REFUSE_FIELDS = (
+    "shorten_url",
+    "shorten_urls",
+    "shorturl",
+    "tracking_url",
+    "track_clicks",
+    "click_tracking",
+    "link_tracking",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsProxyConfig:
+    """One [[sms_proxy]] listener: a gateway's own send interface, checked (adapters/smsproxy/)."""
+
+    listen: str = field(default="", metadata={"pattern": "text_listen"})
+    dialect: str = field(default="kannel", metadata=_choice(*SMS_DIALECTS))
+    upstream: str = ""  # the gateway's or provider's base URL, http:// or https://
+    text_field: str = "message"  # json dialect: the field holding the text ("a.b" for nested)
+    # nolink's own error or a request it cannot read: "refuse" (an error to the sender) or
+    # "forward" (sent on unchecked). An upstream that cannot be reached is always an error.
+    on_error: str = field(default="refuse", metadata=_choice("refuse", "forward"))
+    allow_remote: bool = False  # listen on a non-loopback address (put TLS and a firewall in front)
+    refuse_fields: tuple[str, ...] = DEFAULT_REFUSE_FIELDS
+    client_timeout: float = field(default=10.0, metadata=_range(0.1, 600))  # seconds per read from a sender
+    upstream_timeout: float = field(default=30.0, metadata=_range(0.1, 600))
+    max_connections: int = field(default=256, metadata=_range(1, 100_000))  # concurrent senders
+
+
 @dataclass(frozen=True, slots=True)
 class JournalConfig:
     path: str = "/var/lib/nolink/journal.sqlite"  # "" turns the journal off
@@ -265,6 +298,7 @@ class Config:
     journal: JournalConfig = JournalConfig()
     central: CentralConfig = CentralConfig()
     exceptions: tuple[NamedException, ...] = field(default=(), metadata={"exceptions": True})
+    sms_proxy: tuple[SmsProxyConfig, ...] = field(default=(), metadata={"sms_proxy": True})
     source: str = field(default="(defaults)", compare=False, metadata={"internal": True})
     digest: str = field(default="", compare=False, metadata={"internal": True})
 
@@ -368,6 +402,8 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
         key = prefix + name
         if f.metadata.get("exceptions"):
             kwargs[name] = _exceptions(value)
+        elif f.metadata.get("sms_proxy"):
+            kwargs[name] = _sms_proxies(value)
         elif is_dataclass(t) and not f.metadata.get("table"):
             if not isinstance(value, dict):
                 raise ConfigError(f"{key} must be a table: write [{key}] on its own line")
@@ -472,6 +508,42 @@ def _exceptions(value: Any) -> tuple[NamedException, ...]:
                     f'exceptions "{b.name}" and "{a.name}" overlap (one message could match both): '
                     "narrow one of them or merge them, so each use is counted under one name"
                 )
+    return out
+
+
+def _sms_proxy(i: int, entry: Any) -> SmsProxyConfig:
+    where = f"sms_proxy[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: write each SMS proxy as an [[sms_proxy]] table")
+    p: SmsProxyConfig = _build(SmsProxyConfig, entry, where + ".")
+    addr = parse_listen(p.listen, f"{where}.listen")
+    if addr is None:
+        raise ConfigError(f'{where}.listen is missing: write listen = "127.0.0.1:13013" (HOST:PORT)')
+    if not p.allow_remote and not ipaddress.ip_address(addr[0]).is_loopback:
+        raise ConfigError(
+            f"{where}.listen = {p.listen!r} is not a loopback address: applications on this host reach "
+            '"127.0.0.1:PORT"; to accept other hosts, set allow_remote = true (and put TLS in front)'
+        )
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", p.upstream):
+        raise ConfigError(
+            f"{where}.upstream = {p.upstream!r}: write the gateway's base URL, e.g. "
+            '"http://127.0.0.1:13014" (Kannel smsbox) or "https://api.example.com"'
+        )
+    if p.dialect == "json" and (not p.text_field or any(not x for x in p.text_field.split("."))):
+        raise ConfigError(f'{where}.text_field = {p.text_field!r}: name the field, e.g. "message"')
+    return p
+
+
+def _sms_proxies(value: Any) -> tuple[SmsProxyConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("sms_proxy must be a list of tables: write [[sms_proxy]] before each one")
+    out = tuple(_sms_proxy(i, e) for i, e in enumerate(value))
+    seen: set[tuple[str, int] | None] = set()
+    for i, p in enumerate(out):
+        addr = parse_listen(p.listen)
+        if addr in seen:
+            raise ConfigError(f"sms_proxy[{i}].listen = {p.listen!r} is used twice: give each its own port")
+        seen.add(addr)
     return out
 
 
@@ -584,6 +656,8 @@ def as_dict(cfg: Any) -> dict[str, Any]:
             out[f.name] = [
                 {k: getattr(e, k) for k in EXCEPTION_KEYS if getattr(e, k) not in ("", None)} for e in v
             ]
+        elif f.metadata.get("sms_proxy"):
+            out[f.name] = [as_dict(p) for p in v]
         else:
             out[f.name] = as_dict(v) if is_dataclass(v) else list(v) if isinstance(v, tuple) else v
     return out

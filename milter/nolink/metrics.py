@@ -54,6 +54,10 @@ WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
 TEXT_VERDICTS = ("link", "clean")
+SMS_DIALECTS = ("kannel", "jasmin", "json")
+# clean: forwarded; link: refused (a link, or an option that adds links); error: refused because
+# nolink or the upstream failed, or the request could not be read (forwarded: on_error = forward)
+SMS_VERDICTS = ("clean", "link", "error")
 TEXT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 OCR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 DNS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -168,6 +172,23 @@ class Metrics:
             buckets=TEXT_BUCKETS,
             registry=r,
         )
+        self.sms = Counter(
+            "nolink_sms",
+            "SMS send requests decided by the SMS proxy ([[sms_proxy]]), by dialect and verdict.",
+            ["dialect", "verdict"],
+            registry=r,
+        )
+        self.sms_upstream_errors = Counter(
+            "nolink_sms_upstream_errors",
+            "Clean SMS send requests the SMS proxy could not pass on (upstream unreachable or timed out).",
+            registry=r,
+        )
+        self.sms_duration = Histogram(
+            "nolink_sms_duration_seconds",
+            "Time the SMS proxy takes to read and check one send request (without the upstream's time).",
+            buckets=TEXT_BUCKETS,
+            registry=r,
+        )
         self.workers = Gauge(
             "nolink_workers", "Decision worker processes configured (milter.workers).", registry=r
         )
@@ -245,6 +266,9 @@ class Metrics:
             self.headers_removed.labels(x)
         for x in TEXT_VERDICTS:
             self.texts.labels(x)
+        for d in SMS_DIALECTS:
+            for v in SMS_VERDICTS:
+                self.sms.labels(d, v)
         for x in RESTART_CAUSES:
             self.worker_restarts.labels(x)
 

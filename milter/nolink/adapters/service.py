@@ -129,6 +129,7 @@ class Service:
             ("milter.socket_mode", old.milter.socket_mode, cfg.milter.socket_mode),
             ("metrics.listen", old.metrics.listen, cfg.metrics.listen),
             ("text_api", old.text_api, cfg.text_api),
+            ("sms_proxy", old.sms_proxy, cfg.sms_proxy),
             ("journal", old.journal, cfg.journal),
             ("central", old.central, cfg.central),
         ):
@@ -445,6 +446,20 @@ def _text_finder(config: Config) -> TextFinder:
     return scanner_for(config).text
 
 
+def _start_sms_proxies(service: Service) -> None:
+    """[[sms_proxy]] listeners: texts checked in this process, as for the text API."""
+    if not service.state.config.sms_proxy:
+        return
+    from .smsproxy.server import start_all
+
+    start_all(
+        lambda: service.state.config,
+        lambda: _text_finder(service.state.config),
+        service.metrics,
+        service.journal,
+    )
+
+
 def libmilter_address(spec: str) -> str:
     """Config socket syntax to libmilter's: inet:PORT@[v6] becomes inet6:PORT@v6; libmilter's own
     forms (inet6:PORT@ADDR, local:/path, inet:PORT) pass as they are."""
@@ -596,6 +611,7 @@ def serve(config: Config, path: str | None = None) -> int:
     central = central_runtime.start(config, service.metrics)
     # SMS (text_api.listen): texts are checked in this process, by a Scanner built on first use
     textapi.start(config, lambda: _text_finder(service.state.config), service.metrics)
+    _start_sms_proxies(service)
     register(service)
     open_socket(config)
     loop_error: list[BaseException] = []

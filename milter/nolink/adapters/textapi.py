@@ -238,6 +238,18 @@ def start(config: Config, finder: Callable[[], TextFinder], metrics: Metrics) ->
     return server
 
 
+def _start_sms_proxies(config: Config, finder: Callable[[], TextFinder], metrics: Metrics) -> Any:
+    """[[sms_proxy]] listeners of an SMS-only host, with the journal their decisions go to."""
+    if not config.sms_proxy:
+        return None
+    from ..ops.journal import Journal
+    from .smsproxy.server import start_all
+
+    journal = Journal.for_config(config.journal, metrics.journal_errors.inc, metrics.journal_dropped.inc)
+    start_all(lambda: config, finder, metrics, journal.start())
+    return journal
+
+
 def serve_only(config: Config) -> int:
     """nolink serve --no-milter: only the text endpoint (and /metrics), until SIGTERM or SIGINT."""
     import prometheus_client
@@ -245,24 +257,30 @@ def serve_only(config: Config) -> int:
     from ..metrics import serve_http
     from ..scan import Scanner
 
-    if not config.text_api.listen:
-        raise ConfigError('serve --no-milter needs text_api.listen, e.g. "127.0.0.1:9429"')
+    if not config.text_api.listen and not config.sms_proxy:
+        raise ConfigError(
+            'serve --no-milter needs text_api.listen, e.g. "127.0.0.1:9429", or an [[sms_proxy]]'
+        )
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     scanner = Scanner(config)
     metrics = Metrics()
     metrics.configured(config, scanner.psl.source, scanner.psl.version)
     serve_http(metrics, config.metrics.listen)
     server = make_server(config, lambda: scanner.text, metrics)
-    assert server is not None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda s, f: stop.set())
-    thread = threading.Thread(target=server.serve_forever, name="text-api", daemon=True)
-    thread.start()
-    log.info("nolink text API listening on %s%s (no milter)", config.text_api.listen, PATH)
+    if server is not None:
+        thread = threading.Thread(target=server.serve_forever, name="text-api", daemon=True)
+        thread.start()
+        log.info("nolink text API listening on %s%s (no milter)", config.text_api.listen, PATH)
+    journal = _start_sms_proxies(config, lambda: scanner.text, metrics)
     while not stop.wait(1.0):
         pass
-    server.shutdown()
-    server.server_close()
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if journal is not None:
+        journal.close()
     log.info("nolink stopped")
     return 0

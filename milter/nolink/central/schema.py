@@ -39,7 +39,7 @@ CREATE TABLE decisions (
   sender_domain text NOT NULL DEFAULT '', rcpt_domains integer NOT NULL DEFAULT 0,
   size bigint NOT NULL DEFAULT 0, ms double precision NOT NULL DEFAULT 0,
   version text NOT NULL DEFAULT '', config_digest text NOT NULL DEFAULT '',
-  exceptions text NOT NULL DEFAULT '', channel text NOT NULL DEFAULT '',
+  exceptions text NOT NULL DEFAULT '', channel text NOT NULL DEFAULT 'mail',
   PRIMARY KEY (relay_id, local_id, time)
 ) PARTITION BY RANGE (time);
 CREATE TABLE decisions_default PARTITION OF decisions DEFAULT;

@@ -58,6 +58,7 @@ COLUMNS = (
     "version",
     "config_digest",
     "exceptions",  # names of the [[exceptions]] used, comma-separated
+    "channel",  # "mail", or "sms" (the SMS proxy: sender_domain holds the sender name, rcpt_domains the recipients)
 )
 
 # Each step brings a journal from version N-1 to N; a journal is migrated on open.
@@ -92,6 +93,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_queue_id ON events(queue_id);
 CREATE INDEX events_time ON events(time);
+""",
+    3: """
+ALTER TABLE decisions ADD COLUMN channel TEXT NOT NULL DEFAULT 'mail';
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -181,7 +185,57 @@ def row(d: Decision, env: Envelope, queue_id: str, size: int, seconds: float, cf
         __version__,
         cfg.digest,
         ",".join(d.exceptions),
+        "mail",
     )
+
+
+def sms_row(r: SmsRecord, cfg: Config) -> tuple[Any, ...]:
+    """A decisions row (COLUMNS order) for one SMS decision of the SMS proxy: no text, no numbers."""
+    return (
+        time.time(),
+        r.ref,
+        "",
+        safe(r.listener, 40),
+        r.action,
+        r.applied,
+        cfg.mode,
+        r.reason,
+        "sms text" if r.kind else "",
+        "sms_text" if r.kind else "",
+        r.kind,
+        safe(r.sample, 160),
+        r.findings,
+        "",
+        "",
+        "",
+        "",
+        safe(r.sender, 80),
+        r.recipients,
+        r.size,
+        round(r.seconds * 1000, 2),
+        __version__,
+        cfg.digest,
+        "",
+        "sms",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRecord:
+    """What the journal keeps of one SMS decision (adapters/smsproxy)."""
+
+    ref: str
+    listener: str  # the proxy's dialect and port, e.g. "kannel:13013"
+    action: str  # reject (a link, a refused option, an error) or accept
+    applied: str
+    reason: str  # link_found, clean, refused_option, error, upstream_error
+    sender: str  # the sender name ("" when it is a phone number)
+    recipients: int
+    size: int  # bytes of the text as decoded (UTF-8)
+    seconds: float
+    kind: str = ""
+    sample: str = ""  # scheme://host of the first link
+    findings: int = 0
 
 
 def day_of(t: float) -> str:
@@ -255,6 +309,16 @@ class Journal:
                 self._put(("o", (day_of(time.time()), safe(env.daemon_name, 40), d.reason)))
         except Exception:  # the journal never takes a message down with it
             log.exception("journal: cannot queue the entry for ref %s", d.ref)
+            self._dropped(1)
+
+    def sms(self, r: SmsRecord, cfg: Config) -> None:
+        """Queue the journal entry for one SMS decision; never blocks, never raises."""
+        if not self.path:
+            return
+        try:
+            self._put(("d", sms_row(r, cfg)))
+        except Exception:
+            log.exception("journal: cannot queue the entry for ref %s", r.ref)
             self._dropped(1)
 
     def _put(self, item: tuple[str, tuple[Any, ...]]) -> None:

@@ -50,8 +50,12 @@ def parse_when(text: str, now: datetime.datetime, end: bool = False) -> datetime
         raise ReportError(f"{text!r} is not a date: write 7d, 2026-11-01 or 2026-11-01T08:00") from None
 
 
-_W = "FROM decisions WHERE time >= ? AND time < ?"
+_W = "FROM decisions WHERE time >= ? AND time < ? AND channel = 'mail'"
 QUERIES = {
+    # the SMS proxy's decisions (channel sms): counted beside mail, never inside its figures
+    "sms": "SELECT applied, reason, COUNT(*) FROM decisions WHERE time >= ? AND time < ? AND channel = 'sms' GROUP BY 1, 2",
+    "sms_senders": "SELECT sender_domain, applied, reason = 'link_found', COUNT(*) FROM decisions "
+    "WHERE time >= ? AND time < ? AND channel = 'sms' GROUP BY 1, 2, 3",
     "applied": f"SELECT applied, COUNT(*) {_W} GROUP BY 1",
     "dry": f"SELECT action, COUNT(*) {_W} AND mode = 'dry_run' GROUP BY 1",
     "reasons": f"SELECT reason, COUNT(*) {_W} GROUP BY 1",
@@ -134,6 +138,7 @@ def build(
     dk = a["dkim"]
     checked_dkim = sum(dk.values())
     fields = ("checked", "refused", "held", "deferred", "delivered", "with_links")
+    sms = a["sms"]
     return {
         "since": since.isoformat(timespec="seconds"),
         "until": until.isoformat(timespec="seconds"),
@@ -146,6 +151,22 @@ def build(
             "delivered": applied["delivered"],
             "with_links": a["reasons"]["link_found"],
             "out_of_scope": sum(a["out_of_scope"].values()),
+        },
+        "sms": {
+            "checked": sum(sms.values()),
+            "refused": sum(n for (ap, _), n in sms.items() if ap == "reject"),
+            "sent": sum(n for (ap, _), n in sms.items() if ap == "accept"),
+            "with_links": sum(n for (_, r), n in sms.items() if r in ("link_found", "refused_option")),
+            "errors": sum(n for (_, r), n in sms.items() if r in ("error", "unreadable", "upstream_error")),
+            "by_sender": [
+                {"sender": d, "checked": c["checked"], "refused": c["refused"], "with_links": c["with_links"]}
+                for d, c in sorted(
+                    _split(
+                        Counter({(k[0] or "(number)", k[1], k[2]): n for k, n in a["sms_senders"].items()})
+                    ).items(),
+                    key=lambda kv: (-kv[1]["checked"], kv[0]),
+                )
+            ],
         },
         "dry_run": {
             "messages": sum(a["dry"].values()),
@@ -202,6 +223,20 @@ def text(r: dict[str, Any]) -> str:
             ("with links", m["with_links"]),
             ("out of scope (not checked)", m["out_of_scope"]),
         ],
+    )
+    sm = r["sms"]
+    _table(
+        out,
+        "SMS to citizens (the SMS proxy)",
+        [
+            ("checked", sm["checked"]),
+            ("refused", sm["refused"]),
+            ("sent", sm["sent"]),
+            ("with links", sm["with_links"]),
+            ("errors (refused, nothing sent)", sm["errors"]),
+        ]
+        if sm["checked"]
+        else [],
     )
     d = r["dry_run"]
     _table(
