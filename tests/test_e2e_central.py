@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from centralkit import add_rows
-from harness import Nolink, wait_until
+from harness import Nolink, have_postfix, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(have_postfix()), reason=have_postfix() or "ok")]
 
 
 @pytest.fixture
