@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from nolink.scan import Scanner
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_THREAD_LIMIT="1")
+POSTER = "www.antifakenewscenter.com"
 
 
 def _bench_scan() -> Any:
@@ -234,6 +236,33 @@ def main() -> None:
         if not ok:
             print(f"  missed: {kind} {seed} {url}: {got}")
     print(f"  addresses found: {found} of {len(cases)} pictures with an address")
+
+    print("== the second look (faint or tilted pictures whose first reading found no address)")
+    first_only = ocr.OcrFinder(scanner.text, replace(finder.options, second_look=False))
+    pictures = [
+        ("letter with an address (the figure above)", letter),
+        ("clean letter", img.letter(None, seed=3)),
+        ("clean poster", img.poster(None, seed=3)),
+        ("photo", img.photo()),
+        ("poster photographed at 10 degrees", img.photographed(img.poster(POSTER, seed=1), 10)),
+        ("poster photographed at 15 degrees", img.photographed(img.poster(POSTER, seed=1), 15)),
+        ("the same without an address, -8 degrees", img.photographed(img.poster(None, seed=1), -8)),
+        ("faint notice under uneven light", img.shaded(img.faint_poster(POSTER))),
+        ("faint watermark, no address", img.shaded(img.faint_poster(None, seed=2))),
+    ]
+    print(f"  {'':44s} {'first only':>10s} {'with it':>8s}  found (first only / with it)")
+    for label, data in pictures:
+        got = []
+        cpu = []
+        for f in (first_only, finder):
+            ts = []
+            for _ in range(args.runs):
+                ocr.clear_cache()
+                c, _, r = cpu_wall(lambda f=f, data=data: f.find(data, where, ocr.OcrBudget(600)))
+                ts.append(c)
+            cpu.append(statistics.median(ts))
+            got.append(bool(r.links))
+        print(f"  {label:44s} {cpu[0]:10.2f} {cpu[1]:8.2f}  {got[0]} / {got[1]}")
 
 
 if __name__ == "__main__":

@@ -182,6 +182,16 @@ ADVERSARIAL = {
     "ipv4-like": "1.2.3.4:" * (MB // 8),
     "brackets": "[" * (MB // 2) + "]" * (MB // 2),
     "closers": "a.com" + ")" * MB,
+    # issue 19: Thai dot and slash words, spaced letters and paths, a host broken before a dot
+    "thai ดอท words": "a ดอท " * (MB // 12),
+    "thai ดอท คอม glued": "a.b ดอท คอมพิวเตอร์ " * (MB // 48),
+    "thai ทับ words": "a ทับ " * (MB // 12),
+    "host ทับ path": "a.b ทับ a ทับ " * (MB // 24),
+    "spaced single letters": "a . b " * (MB // 6),
+    "spaced www": "w w w . " * (MB // 8),
+    "spaced slashes": "a / " * (MB // 4),
+    "spaced words of letters": "a b c d e f g h i j k l m n o p q r s t u v . " * (MB // 46),
+    "break before dot": "www.a\n.b " * (MB // 9),
 }
 ADVERSARIAL_HEADERS = {
     "From without @": b"From: " + b"a" * MB,
@@ -203,6 +213,25 @@ ADVERSARIAL_HTML = {
     "alt text": '<img alt="' + "a." * (MB // 2) + '">',
     "unclosed script": "<script>" + "</script " * (MB // 9),
     "srcset commas": '<img srcset="' + "a.png 1x," * (MB // 9) + '">',
+    # the rendered text (links/render.py): stylesheets, selectors and hidden pieces in bulk
+    "10,000 style rules": "<style>"
+    + "".join(f".c{i} b{{display:none}}" for i in range(10_000))
+    + "</style>"
+    + "".join(f'<p class="c{i % 10_000}">w<b>x</b>.a</p>' for i in range(MB // 30)),
+    "3,000 matching rules": "<style>"
+    + "".join(f"p .c{i % 50}{{font-size:0}}" for i in range(3_000))
+    + "</style>"
+    + "".join(f'<p><b class="c{i % 50}">x</b>a.</p>' for i in range(MB // 28)),
+    "deep selectors": "<style>"
+    + ("div " * 200 + "b{display:none}\n") * 100
+    + "</style>"
+    + "<div>" * 500
+    + "<b>x</b>y " * (MB // 10),
+    "100,000 hidden spans (1.5 MB)": "x<i hidden>y</i>" * 100_000,
+    "100,000 spans, one rule (1.6 MB)": "<style>.h{display:none}</style>" + "x<i class=h>y</i>" * 100_000,
+    "distinct hidden styles": "".join(f'a<i style="display:none;z-index:{i}">.</i>' for i in range(MB // 40)),
+    "reversed pieces": '<bdo dir="rtl">a.</bdo>' * (MB // 22),
+    "white text pieces": '<font color="#ffffff">a.</font>' * (MB // 30),
 }
 
 

@@ -198,9 +198,12 @@ panel(
     [
         (f"sum(rate(nolink_journal_errors_total{{{SEL}}}[5m]))", "write errors"),
         (f"sum(rate(nolink_journal_dropped_total{{{SEL}}}[5m]))", "entries dropped"),
+        (f"sum(rate(nolink_journal_reopened_total{{{SEL}}}[5m]))", "file deleted or replaced, reopened"),
     ],
     unit="reqps",
-    desc="Mail is not affected; the journal misses these decisions (full disk, read-only or broken file).",
+    desc="Mail is not affected. Write errors are retried (the decisions wait in memory and in the "
+    "write-ahead file); dropped entries are missing from the journal (the queue overflowed while "
+    "writes failed).",
 )
 panel(
     "Named exceptions used",

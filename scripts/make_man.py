@@ -37,9 +37,18 @@ def esc(text: str) -> str:
     return "\n".join("\\&" + line if line.startswith((".", "'")) else line for line in out.split("\n"))
 
 
+# README sections nolink.toml(5) carries itself; a link to any other names the README, which the
+# Debian package installs as /usr/share/doc/nolink/README.md.gz
+MAN_SECTIONS = ("Named exceptions",)
+
+
+def _link(m: re.Match[str]) -> str:
+    return m.group(1) if m.group(1) in MAN_SECTIONS else f"{m.group(1)} in README.md"
+
+
 def md(text: str) -> str:
     """One README table cell (Markdown) to roff: `code` in bold, [text](#anchor) as text."""
-    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text).replace("\\*", "*").replace("\\|", "|")
+    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", _link, text).replace("\\*", "*").replace("\\|", "|")
     parts = re.split(r"`([^`]*)`", text)
     return "".join(esc(p) if i % 2 == 0 else f"\\fB{esc(p)}\\fR" for i, p in enumerate(parts))
 
@@ -154,6 +163,41 @@ def toml_value(v: object) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def readme_section(title: str) -> list[str]:
+    """A README section (paragraphs, ``` blocks, "- " lists) as roff lines, for a man page section
+    the configuration table refers to ("see Named exceptions")."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    out: list[str] = []
+    para: list[str] = []
+    code = False
+
+    def flush() -> None:
+        if para:
+            out.append(md(" ".join(para)))
+            para.clear()
+
+    for line in body.splitlines():
+        if line.startswith("```"):
+            flush()
+            out.append(".fi" if code else ".PP\n.nf")
+            code = not code
+        elif code:
+            out.append(esc(line))
+        elif line.startswith("- "):
+            flush()
+            out.append(".IP \\(bu 2")
+            para.append(line[2:].strip())
+        elif not line.strip():
+            flush()
+        else:
+            if not para and not out[-1:] == [".IP \\(bu 2"]:
+                out.append(".PP")
+            para.append(line.strip())
+    flush()
+    return out
+
+
 def nolink_toml_5() -> str:
     docs = readme_keys()
     defaults = as_dict(Config())
@@ -185,6 +229,7 @@ def nolink_toml_5() -> str:
         if f.default == "" and value != "":  # filled in from another key (dkim.on_* from dkim.action)
             shown = md(written)
         lines += [".TP", f"\\fB{esc(name)}\\fR = {shown}", md(meaning) or "(undocumented)"]
+    lines += [".SH NAMED EXCEPTIONS", *readme_section("Named exceptions")]
     lines += [
         ".SH FILES",
         ".TP",

@@ -20,6 +20,9 @@ if [ "$want_test" = 1 ]; then
   pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
   pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
   pkgs+=(postgresql)  # tests/pgserver.py starts a private PostgreSQL 15 (initdb, pg_ctl) for [central]
+  # tests/test_deb.py: scripts/build-deb.sh (git ls-files, dpkg-deb), then dpkg -i in a mount
+  # namespace (unshare, setpriv) over overlays; postinst's systemd-sysusers/-tmpfiles come with systemd
+  pkgs+=(git dpkg util-linux)
   pkgs+=(kannel)  # the SMS proxy tests send through a real bearerbox + smsbox (tests/test_sms_kannel.py)
 fi
 

@@ -109,10 +109,41 @@ def private_dir() -> Path:
     return d
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+PORTS_VARIABLE = "NOLINK_TEST_PORTS"  # e.g. 30300-30499: the tests take their ports from there only
+_next_port: dict[str, int] = {}  # where in that range the next search starts (round-robin)
+
+
+def port_range(env: dict[str, str] | os._Environ[str] = os.environ) -> range | None:
+    """NOLINK_TEST_PORTS=LOW-HIGH as a range, None when unset (any free port, as the kernel picks)."""
+    spec = env.get(PORTS_VARIABLE, "").strip()
+    if not spec:
+        return None
+    low, sep, high = spec.partition("-")
+    if not (sep and low.isdigit() and high.isdigit() and 1024 <= int(low) <= int(high) <= 65535):
+        raise ValueError(f"{PORTS_VARIABLE}={spec!r}: write LOW-HIGH, e.g. 30300-30499 (ports 1024-65535)")
+    return range(int(low), int(high) + 1)
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A loopback port nothing is bound to: from NOLINK_TEST_PORTS when it is set (each call starts
+    after the port handed out last, so ports are not handed out twice in a row), else any."""
+    ports = port_range()
+    if ports is None:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    key = kind.name
+    start = _next_port.get(key, 0)
+    for i in range(len(ports)):
+        port = ports[(start + i) % len(ports)]
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _next_port[key] = (start + i + 1) % len(ports)
+        return port
+    raise RuntimeError(f"{PORTS_VARIABLE}={os.environ[PORTS_VARIABLE]}: every port in it is in use")
 
 
 def wait_until(check, timeout: float = 10.0, step: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -455,9 +486,7 @@ class Dnsmasq:
 
 
 def free_port_udp() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port(socket.SOCK_DGRAM)
 
 
 def have_dnsmasq() -> str:

@@ -260,3 +260,67 @@ def _encode(im: Image.Image, fmt: str) -> bytes:
         im = im.convert("RGB")
     im.save(buf, fmt, **({"quality": 88} if fmt == "JPEG" else {}))
     return buf.getvalue()
+
+
+def photographed(data: bytes, angle: float, seed: int = 0, fmt: str = "JPEG") -> bytes:
+    """A print photographed with a phone, tilted by angle degrees: the picture turned on a darker
+    desk, a little blur and sensor noise, JPEG."""
+    rng = random.Random(seed)
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    im = im.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(96, 84, 70))
+    im = im.filter(ImageFilter.GaussianBlur(0.8))
+    noise = _noise(im.size, rng, 10)
+    im = Image.merge("RGB", [ImageChops.add(band, noise, 1.0, -128) for band in im.split()])
+    return _encode(im, fmt)
+
+
+CREAM = (250, 244, 222)
+FAINT = (176, 170, 160)  # on CREAM: a contrast ratio of about 2:1 (WCAG), a watermark's grey
+
+
+def faint_poster(url: str | None = None, seed: int = 0, size: tuple[int, int] = (1080, 1350)) -> bytes:
+    """A notice printed light grey on cream (a watermark, a washed-out print), optionally with a web
+    address in the same faint grey."""
+    rng = random.Random(seed)
+    im = Image.new("RGB", size, CREAM)
+    dr = ImageDraw.Draw(im)
+    f = font(rng.choice(("Garuda", "Loma")), 46)
+    y = 200
+    for line in POSTER_LINES:
+        dr.text((100, y), line, font=f, fill=FAINT)
+        y += 110
+    if url:
+        dr.text((100, y + 60), "ตรวจสอบข่าวจริงได้ที่", font=f, fill=FAINT)
+        dr.text((100, y + 170), url, font=font("Garuda", 50, bold=True), fill=FAINT)
+    return _encode(im, "PNG")
+
+
+def poster_lines(
+    lines: list[str],
+    seed: int = 0,
+    size: tuple[int, int] = (1080, 1350),
+    face: tuple[str, bool] = ("Garuda", True),
+) -> bytes:
+    """The poster with its last lines given (a web address printed over two lines), in face
+    (font name, bold)."""
+    rng = random.Random(seed)
+    im = Image.new("RGB", size, (255, 255, 255))
+    dr = ImageDraw.Draw(im)
+    f = font(rng.choice(("Garuda", "Loma", "Kinnari")), 46)
+    y = 200
+    for line in POSTER_LINES[1:]:
+        dr.text((100, y), line, font=f, fill=(20, 20, 60))
+        y += 110
+    bold = font(face[0], 50, bold=face[1])
+    for line in lines:
+        dr.text((100, y + 60), line, font=bold, fill=(200, 0, 0))
+        y += 90
+    return _encode(im, "PNG")
+
+
+def shaded(data: bytes, falloff: float = 0.3, fmt: str = "JPEG") -> bytes:
+    """A print photographed under a lamp: the light falls off by falloff from left to right (the
+    paper on the right is darker than faint ink on the left), JPEG."""
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    light = Image.linear_gradient("L").rotate(90).resize(im.size).point(lambda v: int(255 - falloff * v))
+    return _encode(Image.merge("RGB", [ImageChops.multiply(b, light) for b in im.split()]), fmt)

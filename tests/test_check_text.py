@@ -85,6 +85,32 @@ def test_check_text_stdin_is_plain_text_not_mail() -> None:
     assert (r.returncode, r.stdout) == (0, b"clean\n")
 
 
+@pytest.mark.parametrize(
+    ("sms", "url"),
+    [
+        ("แจ้งคืนเงินภาษี กรอกข้อมูลที่ ktb-refund ดอทคอม ภายในวันนี้", "http://ktb-refund.com"),
+        ("ยืนยันสิทธิ์ที่ dla ดอท โก ดอท ทีเอช", "http://dla.go.th"),
+        ("กดลิงก์ cutt ดอท ly ทับ abc เพื่อรับเงิน", "http://cutt.ly/abc"),
+        ("h t t p s : / / p e a - t h . c c", "https://pea-th.cc"),
+        ("w w w . d l a . g o . t h", "http://www.dla.go.th"),
+        ("tinyurl . com / dla527", "http://tinyurl.com/dla527"),
+    ],
+)
+def test_check_text_reads_spelled_and_spaced_addresses(sms: str, url: str) -> None:
+    """Issue 19: the SMS channel reads Thai dot words and spaced letters as mail bodies do."""
+    rc, out, _ = run("check-text", "--json", sms)
+    assert rc == 1
+    assert [f["url"] for f in json.loads(out)["findings"]] == [url]
+
+
+@pytest.mark.parametrize(
+    "sms",
+    ["รถบรรทุกทับรถเก๋งที่แยกดอนเมือง", "S A L E ลดราคา 50%", "ตารางสอบทับซ้อนกัน แจ้ง e-mail: saraban at dla.go.th"],
+)
+def test_check_text_look_alikes_stay_clean(sms: str) -> None:
+    assert run("check-text", sms)[:2] == (0, "clean\n")
+
+
 def test_check_text_usage_and_input_errors() -> None:
     r = cli("check-text", stdin=b"\xff\xfe not utf-8")
     assert r.returncode == 2
@@ -124,9 +150,9 @@ def test_token_file(tmp_path: Path) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from harness import free_port as port  # honours NOLINK_TEST_PORTS
+
+    return port()
 
 
 @pytest.fixture()

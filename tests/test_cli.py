@@ -305,3 +305,22 @@ def test_sniff_keeps_messages_as_messages() -> None:
     assert sniff_not_mail(b"\r\nX-Header : v\r\n\r\n") == ""
     assert sniff_not_mail(b"") == "an empty file"
     assert sniff_not_mail(b"%PDF-1.7\n") == "a PDF document"
+
+
+def test_scan_warns_on_text_without_mail_headers() -> None:
+    """issue 22 item 7: text that happens to start "Word: ..." passed as a header-only message,
+    clean, without a word; now scan warns and points to check-text (and stays quiet for mail)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "nolink", "scan", "-"],
+        input=b"Note: see www.dopa.go.th today\n",
+        capture_output=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "milter"), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert b"has no mail header" in r.stderr and b"nolink check-text" in r.stderr
+    from nolink.adapters.sources import lacks_mail_headers
+
+    assert not lacks_mail_headers(LINK) and not lacks_mail_headers(CLEAN)
+    assert not lacks_mail_headers(b"From a@b Mon Jan  1 00:00:00 2026\nSubject: x\n\nhi")
+    assert lacks_mail_headers(b"Dear: citizen\n\nvisit www.dopa.go.th\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image, ImageDraw
@@ -150,3 +151,80 @@ def test_svg_data_uri_in_html_is_read_not_refused() -> None:
         src = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
         r = scan_message(message(f'<p>ข่าว</p><img src="{src}">', "text/html; charset=utf-8"))
         assert r.verdict == verdict, (r.findings, r.unscannable)
+
+
+SVG_ENTITY = (
+    '<?xml version="1.0"?>\n'
+    '<!DOCTYPE svg [<!ENTITY e "https://evil.example.com/x">]>\n'
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="200" height="40">'
+    '<a xlink:href="&e;"><text y="20">&e;</text></a></svg>'
+)
+
+
+@pytest.mark.parametrize(
+    "svg",
+    [
+        SVG_ENTITY,
+        # nested entities, a "]>" inside a quoted value, a comment in the subset
+        SVG_ENTITY.replace(
+            '<!ENTITY e "https://evil.example.com/x">',
+            '<!-- ] --><!ENTITY h "https://"><!ENTITY e "&h;evil.example.com/x"><!ENTITY z "]>">',
+        ),
+        # the value spelled with character references
+        SVG_ENTITY.replace("https://evil", "&#104;ttps://evil"),
+    ],
+)
+def test_svg_internal_entity_is_expanded_as_a_browser_does(svg: str) -> None:
+    r = scanned(attachment(svg.encode(), "image/svg+xml", "banner.svg"))
+    assert r.verdict != "clean"
+    assert "https://evil.example.com/x" in [x.url for x in r.findings], [str(x) for x in r.findings]
+
+
+def test_svg_billion_laughs_is_unscannable_quickly() -> None:
+    decls = '<!ENTITY l0 "https://lol.example.com/ ">' + "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    svg = (
+        f'<?xml version="1.0"?><!DOCTYPE svg [{decls}]>'
+        '<svg xmlns="http://www.w3.org/2000/svg"><text y="9">&l9;</text></svg>'
+    )
+    t = time.monotonic()
+    r = scanned(attachment(svg.encode(), "image/svg+xml", "lol.svg"))
+    assert time.monotonic() - t < 5
+    assert r.verdict != "clean"
+    assert any(u.reason == "budget" for u in r.unscannable), r.unscannable
+
+
+@pytest.mark.parametrize(
+    "decl",
+    [
+        '<!ENTITY e SYSTEM "https://ext.example.com/e.xml">',  # external: nolink does not fetch it
+        '<!ENTITY % p "x">',  # parameter entities: not expanded
+        '<!ENTITY a "&b;"><!ENTITY b "&a;">',  # a loop
+    ],
+)
+def test_svg_entities_nolink_will_not_expand_are_unscannable(decl: str) -> None:
+    svg = SVG_ENTITY.replace('<!ENTITY e "https://evil.example.com/x">', decl).replace(
+        "&e;", "&a;" if "&b;" in decl else "x"
+    )
+    r = scanned(attachment(svg.encode(), "image/svg+xml", "odd.svg"))
+    assert r.verdict != "clean"
+    assert r.unscannable
+
+
+def test_svg_without_entities_is_still_clean() -> None:
+    svg = b'<?xml version="1.0"?><!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><circle cx="8" cy="8" r="6"/></svg>'
+    r = scanned(attachment(svg, "image/svg+xml", "icon.svg"))
+    assert r.verdict == "clean", [str(x) for x in r.findings]
+
+
+def test_illustrator_svg_with_namespace_entities_is_clean() -> None:
+    svg = b"""<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" [
+	<!ENTITY ns_extend "http://ns.adobe.com/Extensibility/1.0/">
+	<!ENTITY ns_svg "http://www.w3.org/2000/svg">
+	<!ENTITY ns_xlink "http://www.w3.org/1999/xlink">
+]>
+<svg version="1.1" xmlns:x="&ns_extend;" xmlns="&ns_svg;" xmlns:xlink="&ns_xlink;" width="16" height="16"><circle cx="8" cy="8" r="6"/></svg>"""
+    r = scanned(attachment(svg, "image/svg+xml", "logo.svg"))
+    assert r.verdict == "clean", ([str(x) for x in r.findings], r.unscannable)

@@ -427,3 +427,35 @@ def test_word_mht_as_a_base64_forwarded_message_is_clean_and_its_links_found() -
         body, ctype = multipart([part("ดูเอกสารแนบ", "text/plain; charset=utf-8"), p])
         r = scan_message(message(body, ctype))
         assert r.verdict == verdict, [str(x) for x in r.findings]
+
+
+# -- issue 19: an attachment name in raw UTF-8 (RFC 6532) ------------------------------------------
+
+
+def raw_named_attachment(name: bytes, filename_param: bool = True) -> bytes:
+    from mail import pdf
+
+    body = base64.encodebytes(pdf(text="visit www.pdftext.example.com"))
+    disposition = b'Content-Disposition: attachment; filename="' + name + b'"\r\n' if filename_param else b""
+    return (
+        b"From: a@example.com\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b'--b\r\nContent-Type: application/pdf; name="' + name + b'"\r\n' + disposition + b""
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n--b--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "filename_param"),
+    [
+        ("แบบฟอร์ม.pdf".encode(), True),  # RFC 6532: UTF-8 as it is, no encoded-word
+        ("แบบฟอร์ม.pdf".encode(), False),  # only Content-Type's name=
+        ("แบบฟอร์ม.pdf".encode("tis-620"), True),  # an older client's raw Thai code page
+        (b"=?utf-8?b?" + base64.b64encode("แบบฟอร์ม.pdf".encode()) + b"?=", True),  # RFC 2047 as before
+    ],
+)
+def test_attachment_name_in_raw_8bit_is_shown_as_sent(name: bytes, filename_param: bool) -> None:
+    r = scan_message(raw_named_attachment(name, filename_param))
+    assert [str(x.location).split(" › ")[0] for x in r.findings] == [
+        "2 application/pdf attachment แบบฟอร์ม.pdf"
+    ]

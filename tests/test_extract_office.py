@@ -478,3 +478,119 @@ def test_rtf_stops_at_the_time_budget() -> None:
     with pytest.raises(BudgetExceeded):
         rtf.parse(data, "", Budget(seconds=0.0))
     assert rtf.parse(data, "", Budget()).texts
+
+
+# -- issue 19: what an XLSX viewer shows beyond the cells -----------------------------------------
+
+SHEET_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def sheet(extra: str) -> str:
+    return (
+        f'<worksheet {SHEET_NS}><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>ชื่อ</t></is></c>'
+        f"</row></sheetData>{extra}</worksheet>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("part", "xml", "url", "where"),
+    [
+        (
+            "xl/worksheets/sheet1.xml",
+            sheet(
+                '<dataValidations count="1"><dataValidation type="list" sqref="B2" showInputMessage="1" '
+                'promptTitle="วิธีกรอก" prompt="ดูคำอธิบายที่ www.prompt.example.com"><formula1>"a,b"</formula1>'
+                "</dataValidation></dataValidations>"
+            ),
+            "http://www.prompt.example.com",
+            "data validation prompt",
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            sheet(
+                '<dataValidations count="1"><dataValidation type="whole" sqref="C2" showErrorMessage="1" '
+                'errorTitle="ผิดพลาด" error="แจ้งปัญหาได้ที่ https://error.example.com/help">'
+                "<formula1>1</formula1></dataValidation></dataValidations>"
+            ),
+            "https://error.example.com/help",
+            "data validation error",
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            sheet(
+                '<hyperlinks><hyperlink ref="A1" location="Sheet2!A1" tooltip="www.tooltip.example.com"/></hyperlinks>'
+            ),
+            "http://www.tooltip.example.com",
+            "tooltip",
+        ),
+        (
+            "xl/drawings/drawing1.xml",
+            '<xdr:wsDr xmlns:xdr="x" xmlns:a="a"><xdr:twoCellAnchor><xdr:pic><xdr:nvPicPr>'
+            '<xdr:cNvPr id="2" name="Picture 1" descr="สแกนเพื่อไปที่ www.alt.example.com" title="QR"/>'
+            "</xdr:nvPicPr></xdr:pic></xdr:twoCellAnchor></xdr:wsDr>",
+            "http://www.alt.example.com",
+            "alternative text",
+        ),
+        (
+            "xl/drawings/drawing1.xml",
+            '<xdr:wsDr xmlns:xdr="x" xmlns:a="a"><xdr:sp><xdr:txBody><a:p><a:r><a:t>www.shape.example.com</a:t>'
+            "</a:r></a:p></xdr:txBody></xdr:sp></xdr:wsDr>",
+            "http://www.shape.example.com",
+            "xl/drawings/drawing1.xml",
+        ),
+        (
+            "xl/charts/chart1.xml",
+            '<c:chartSpace xmlns:c="c" xmlns:a="a"><c:chart><c:title><c:tx><c:rich><a:p><a:r>'
+            "<a:t>ที่มา: stats.example.go.th</a:t></a:r></a:p></c:rich></c:tx></c:title></c:chart></c:chartSpace>",
+            "http://stats.example.go.th",
+            "xl/charts/chart1.xml",
+        ),
+        (
+            "docProps/core.xml",
+            '<cp:coreProperties xmlns:cp="cp" xmlns:dc="dc" xmlns:dcterms="t"><dc:title>แบบฟอร์ม</dc:title>'
+            "<dc:subject>ดาวน์โหลดที่ www.core.example.com</dc:subject><dc:description>-</dc:description>"
+            "<cp:keywords>form.example.net</cp:keywords>"
+            '<dcterms:created xsi:type="dcterms:W3CDTF">2026-02-16T10:00:00Z</dcterms:created></cp:coreProperties>',
+            "http://www.core.example.com",
+            "docProps/core.xml › properties",
+        ),
+        (
+            "docProps/app.xml",
+            '<Properties xmlns="p"><Application>Microsoft Excel</Application>'
+            "<HyperlinkBase>https://base.example.com/</HyperlinkBase><Company>กรม</Company></Properties>",
+            "https://base.example.com/",
+            "docProps/app.xml › properties",
+        ),
+    ],
+)
+def test_what_a_spreadsheet_viewer_shows(
+    part: str, xml: str, url: str, where: str, finder: TextFinder
+) -> None:
+    e = office.parse(ooxml({part: xml}))
+    assert url in found(e, finder)
+    hits = [t.where for t in e.texts for x in finder.find(t.text, HERE) if x.url == url]
+    assert any(w.endswith(where) for w in hits), hits
+
+
+def test_prompts_alt_text_and_properties_without_links_are_clean(finder: TextFinder) -> None:
+    e = office.parse(
+        ooxml(
+            {
+                "xl/worksheets/sheet1.xml": sheet(
+                    '<dataValidations count="1"><dataValidation type="list" sqref="B2" promptTitle="วิธีกรอก" '
+                    'prompt="เลือก ก.พ. หรือ มี.ค." errorTitle="ผิด" error="กรอกเลข 1.5 ถึง 2.5"/></dataValidations>'
+                ),
+                "xl/drawings/drawing1.xml": '<xdr:wsDr xmlns:xdr="x"><xdr:cNvPr id="2" name="Logo" descr="ตราครุฑ" '
+                'title="logo.png"/></xdr:wsDr>',
+                "docProps/core.xml": '<cp:coreProperties xmlns:cp="cp" xmlns:dc="dc"><dc:title>รายงาน</dc:title>'
+                "<dc:creator>สมชาย</dc:creator></cp:coreProperties>",
+                "docProps/app.xml": "<Properties><Application>Microsoft Excel</Application><AppVersion>16.0300"
+                "</AppVersion><Company>กรมส่งเสริมการปกครองท้องถิ่น</Company></Properties>",
+                "meta.xml": "<office:document-meta><office:meta><meta:generator>LibreOffice/7.4.7.2$Linux_X86_64 "
+                "LibreOffice_project/723314e595e8007d3cf785c16538505a1c878ca5</meta:generator>"
+                "<dc:title>แบบ</dc:title></office:meta></office:document-meta>",
+            }
+        )
+    )
+    assert found(e, finder) == []
+    assert any("properties" in t.where for t in e.texts)

@@ -396,3 +396,99 @@ def test_the_same_picture_on_every_page_is_decoded_once() -> None:
     r = pdfx.extract(buf.getvalue(), "application/pdf", "t.pdf", b)
     assert r.unscannable == ()
     assert len([i for i in r.images if "image" in i.where]) == 1
+
+
+# -- issue 19: bookmarks, XFA forms, text placed glyph by glyph -----------------------------------
+
+
+def test_bookmark_with_a_uri_action() -> None:
+    """An outline entry a viewer lists beside the pages: a click on it opens its /URI."""
+    data = doc(
+        catalog="/Outlines 3 0 R",
+        extra=[
+            "<< /Type /Outlines /First 4 0 R /Last 5 0 R /Count 2 >>",
+            "<< /Title (Chapter 1) /Parent 3 0 R /Next 5 0 R /Dest [0 /Fit] >>",
+            "<< /Title (Form) /Parent 3 0 R /Prev 4 0 R /First 6 0 R /Last 6 0 R "
+            "/A << /S /URI /URI (https://bookmark.example.com/form527) >> >>",
+            "<< /Title (see www.child-bookmark.example.com) /Parent 5 0 R >>",
+        ],
+    )
+    assert extracted_urls(data) == [("https://bookmark.example.com/form527", "bookmark Form")]
+    r = scanned(data)
+    assert sorted(x.url for x in r.findings) == [
+        "http://www.child-bookmark.example.com",
+        "https://bookmark.example.com/form527",
+    ]
+
+
+def test_bookmarks_without_links_and_a_bookmark_loop_stay_clean() -> None:
+    data = doc(
+        catalog="/Outlines 3 0 R",
+        extra=[
+            "<< /Type /Outlines /First 4 0 R /Count 2 >>",
+            "<< /Title (บทที่ 1 ความเป็นมา) /Parent 3 0 R /Next 5 0 R /Dest [0 /Fit] >>",
+            "<< /Title (บทที่ 2) /Parent 3 0 R /Next 4 0 R /A << /S /GoTo /D [0 /Fit] >> >>",  # a loop
+        ],
+    )
+    r = scanned(data)
+    assert r.findings == () and r.unscannable == ()
+
+
+def xfa_pdf(packets: list[bytes]) -> bytes:
+    refs = " ".join(f"(p{i}) {4 + i} 0 R" for i in range(len(packets)))
+    streams = [b"<< /Length %d >>\nstream\n" % len(p) + p + b"\nendstream" for p in packets]
+    return doc(
+        catalog="/AcroForm 3 0 R",
+        extra=[f"<< /Fields [] /XFA [{refs}] >>", *streams],
+    )
+
+
+XDP_HEAD = b'<xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/">'
+TEMPLATE = (
+    b'<template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform name="form1">'
+    b"<draw><value><text>%s</text></value></draw>"
+    b'<field name="b"><event activity="click"><script contentType="application/x-javascript">'
+    b"%s</script></event></field></subform></template>"
+)
+
+
+def test_xfa_form_text_and_script_urls_are_found() -> None:
+    template = TEMPLATE % (
+        "กรอกแบบฟอร์มที่ www.xfa-text.example.com".encode(),
+        b"app.launchURL('https://xfa-script.example.com/x');",
+    )
+    r = scanned(xfa_pdf([XDP_HEAD, template, b"</xdp:xdp>"]))
+    assert sorted(x.url for x in r.findings) == [
+        "http://www.xfa-text.example.com",
+        "https://xfa-script.example.com/x",
+    ]
+    assert all("XFA form" in str(x.location) for x in r.findings)
+
+
+def test_xfa_form_without_links_is_clean() -> None:
+    template = TEMPLATE % ("แบบคำร้องทั่วไป ลงวันที่ ๑๖ ก.พ. ๒๕๖๙".encode(), b"this.rawValue = 1.5;")
+    r = scanned(xfa_pdf([XDP_HEAD, template, b"</xdp:xdp>"]))
+    assert r.findings == () and r.unscannable == ()
+
+
+def glyph_by_glyph(line: str, advance: int) -> bytes:
+    """A page whose every character is its own text-show operation at a fixed advance (a space is
+    a skipped slot), as some producers write text."""
+    ops = " ".join(f"{advance} 0 Td" if c == " " else f"({c}) Tj {advance} 0 Td" for c in line)
+    return doc(texts=[f") Tj {ops} ("])
+
+
+@pytest.mark.parametrize("advance", [7, 12])
+def test_text_placed_glyph_by_glyph_reads_as_words(advance: int) -> None:
+    data = glyph_by_glyph("Visit www.dla.go.th/form527 now", advance)
+    r = pdfx.extract(data, "application/pdf", "t.pdf", Budget())
+    assert "Visit www.dla.go.th/form527 now" in [t.text for t in r.texts]
+    assert [x.url for x in scanned(data).findings] == ["http://www.dla.go.th/form527"]
+
+
+def test_text_placed_glyph_by_glyph_without_a_link_is_clean() -> None:
+    data = glyph_by_glyph("S A L E   Price list 2026", 7)
+    assert scanned(data).findings == ()
+    # an ordinary line of text is read once
+    r = pdfx.extract(doc(texts=["Visit the office on Monday"]), "application/pdf", "t.pdf", Budget())
+    assert [t.where for t in r.texts] == ["page 1"]

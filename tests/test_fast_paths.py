@@ -432,3 +432,18 @@ def test_trigger_codes_are_the_class() -> None:
     from nolink.links import normalize as nm
 
     assert sorted(nm._TRIGGER_AB_CODES) == [c for c in range(0x110000) if nm._TRIGGER_AB.match(chr(c))]
+
+
+C_PIECES = ["ดอท", "ทับ", " /", "\t/", " .", "\t.", "ก", "a", " ", "w w w . d l a", "คอม", "ไทย", "\u0514"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES + WORD_PIECES + C_PIECES), max_size=30).map("".join))
+def test_c_words_miss_no_word(text: str) -> None:
+    """normalize's third pass looks only for the words _c_words says the text holds: read off the
+    B pass's hits and the UTF-16 low bytes, it never misses one a plain search finds."""
+    from nolink.links import normalize as nm
+
+    _p, _t, lows = nm._start_utf16(text)
+    got = set(nm._c_words(text, nm._word_hits(text), lows))
+    assert {w for w in nm._C_WORDS if w in text} <= got

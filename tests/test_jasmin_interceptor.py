@@ -4,7 +4,6 @@ the attributes the script reads (pdu.params, nextPdu), as Jasmin's smpp.pdu obje
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,9 +37,9 @@ class Udhi:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from harness import free_port as port  # honours NOLINK_TEST_PORTS
+
+    return port()
 
 
 @pytest.fixture(scope="module")

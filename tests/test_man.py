@@ -91,3 +91,15 @@ def test_set_up_scripts_install_the_pages(tmp_path: Path) -> None:
     assert (man / "man5" / "nolink.toml.5").read_text() == (ROOT / "man" / "nolink.toml.5").read_text()
     for script in ("setup.sh", "install-systemd.sh"):
         assert "bash scripts/install-man.sh" in (ROOT / "scripts" / script).read_text(), script
+
+
+def test_every_section_a_page_refers_to_is_in_it() -> None:
+    """issue 22 item 11: nolink.toml(5) said "see Named exceptions", a README section it lacked."""
+    import re
+
+    for page in ("nolink.toml.5", "nolink.8"):
+        text = (ROOT / "man" / page).read_text(encoding="utf-8")
+        titles = {t.strip().strip('"').upper() for t in re.findall(r"^\.SH (.+)$", text, re.M)}
+        for ref in re.findall(r"\(see ([A-Z][a-z][^)]*)\)", text):
+            assert ref.upper() in titles or ref.endswith(" in README.md"), f"{page} refers to {ref!r}"
+    assert "NAMED EXCEPTIONS" in (ROOT / "man" / "nolink.toml.5").read_text()

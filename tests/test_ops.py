@@ -186,6 +186,10 @@ def test_inet_socket_check() -> None:
         ("inet:8890@::1", False, False, "write inet6:8890@::1 or inet:8890@[::1]"),
         ("inet:99999@127.0.0.1", False, False, "the port must be 1-65535"),
         ("inet:8890@", False, False, "nothing after @"),
+        # issue 22 item 4: the suggestion keeps the configured port
+        ("inet:30040", True, True, "to keep it local write inet:30040@127.0.0.1"),
+        ("inet6:30040", True, True, "to keep it local write inet6:30040@::1"),
+        ("inet:30040@", False, False, "write e.g. inet:30040@127.0.0.1"),
         ("tcp:8890", False, False, "write unix:/path (or local:/path)"),
     ],
 )

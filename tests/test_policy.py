@@ -173,3 +173,27 @@ def test_thai_idn_in_a_real_message_is_logged_as_idna() -> None:
     line = log_line(decide(Config(), CITIZEN, r, "REF0000004"), "Q", 1, 0.0)
     assert dict(fields(line))["sample"] == "https://" + "กรมการปกครอง.ไทย".encode("idna").decode()
     assert "?" not in dict(fields(line))["sample"]
+
+
+def test_unscannable_location_is_written_losslessly_in_log_and_header() -> None:
+    """issue 22 item 3: a "›" and a quote in an unscannable location were "?" in both the log line
+    and the header; now both carry the same escaped, reversible text a link location gets."""
+    from nolink.findings import Unscanned
+    from nolink.ops.quarantine import parse_verdict
+    from nolink.policy import header_value, unquote
+
+    loc = Location("2", "application/zip", 'attachment "a›b.zip" › inner.docx')
+    u = Unscanned("encrypted", 'encrypted ZIP "a›b.zip"', loc)
+    d = Decision("reject", "unscannable", "enforce", "REF0000002", 1, unscanned=u, unscannable=1)
+    line = log_line(d, "4AbC", 100, 0.001)
+    assert "?" not in line
+    f = dict(fields(line))
+    assert unquote(f["where"]) == str(loc) and unquote(f["detail"]) == u.detail
+    header = header_value(d)
+    assert header.isascii() and "?" not in header
+    assert f"where={f['where']};" in header  # the same encoding in both
+    assert parse_verdict(header)["where"] == str(loc)
+    link = Link("www.x.go.th", "http://www.x.go.th", "www", loc)
+    dl = Decision("reject", "link_found", "enforce", "REF0000003", 1, finding=link, findings=1)
+    assert dict(fields(log_line(dl, "4AbC", 1, 0.0)))["where"] == f["where"]
+    assert parse_verdict(header_value(dl))["where"] == str(loc)

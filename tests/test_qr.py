@@ -89,3 +89,31 @@ def test_qr_scanning_can_be_switched_off() -> None:
         scanned(attachment(qr_png("https://evil.example.com/"), "image/png", "scan.png"), config=cfg).verdict
         == "clean"
     )
+
+
+def pdf417_png(text: str) -> bytes:
+    """A PDF417 code (boarding passes, ID cards, invoices) on a white page, as a scanner gives it."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.PDF417).to_image(scale=3)
+    mv = memoryview(code)
+    im = Image.frombytes("L", (mv.shape[1], mv.shape[0]), bytes(mv))
+    page = Image.new("L", (im.width + 400, im.height + 300), 255)
+    page.paste(im, (200, 150))
+    buf = io.BytesIO()
+    page.convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_pdf417_code_with_a_link() -> None:
+    r = scanned(attachment(pdf417_png("https://evil.example.com/pay?ref=527"), "image/png", "invoice.png"))
+    assert [(x.kind, x.url) for x in r.findings] == [("qr", "https://evil.example.com/pay?ref=527")]
+
+
+@pytest.mark.parametrize("text", ["0105548012345|1500.00|20260216", "1234567890123"])
+def test_pdf417_code_of_numbers_is_clean(text: str) -> None:
+    r = scanned(attachment(pdf417_png(text), "image/png", "invoice.png"))
+    assert r.verdict == "clean", (r.findings, r.unchecked)

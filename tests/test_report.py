@@ -26,6 +26,9 @@ LOC = {
     "attachment": Location("3", "application/pdf", "attachment a.pdf"),
 }
 
+# dkimpy's own words for a changed body, as DkimResult.reason keeps them for the log
+BODY_HASH = "body hash mismatch (got b'Vq2YmZ9ahx3ZUqAEtFY1uRk2ZA==', expected b'47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=')"
+
 
 def at(day: int, month: int = 11) -> float:
     return datetime.datetime(2026, month, day, 12, 0).timestamp()
@@ -46,7 +49,7 @@ def put(
     qid: str = "",
 ) -> None:  # type: ignore[no-untyped-def]
     f = Link(url, url, "scheme", LOC[where]) if where else None
-    dk = DkimResult(dkim, "bad" if dkim != "pass" else "", sender, "s1") if dkim else None  # type: ignore[arg-type]
+    dk = DkimResult(dkim, BODY_HASH if dkim != "pass" else "", sender, "s1") if dkim else None  # type: ignore[arg-type]
     d = Decision(action, reason, mode, ref, 1, f, 1 if f else 0, dkim=dk, exceptions=exceptions)  # type: ignore[arg-type]
     r = list(
         journal.row(
@@ -283,8 +286,35 @@ def test_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
 def test_exception_reasons_and_dkim_failure_reasons_are_shown(journals: tuple[str, str]) -> None:
     r = report.build(list(journals), *period(), {"tax-portal": "memo 0823/512", "unused": "x"})
     assert r["exception_reasons"] == {"tax-portal": "memo 0823/512"}  # only the exceptions used
-    assert r["dkim"]["failure_reasons"] == {"bad": 2}
+    # issue 22 item 5: nolink's reason names, not dkimpy's texts with body hashes in them
+    assert r["dkim"]["failure_reasons"] == {"body_changed": 2}
     t = report.text(r)
     assert re.search(r"^  tax-portal\s+1  memo 0823/512$", t, re.M)
-    assert re.search(r"^  why: bad\s+2$", t, re.M)
-    assert '<td class="">memo 0823/512</td>' in report_html.html(r)
+    assert re.search(r"^  why: body_changed\s+2$", t, re.M) and "expected b'" not in t
+    h = report_html.html(r)
+    assert '<td class="">memo 0823/512</td>' in h
+    assert '<td class="">body_changed</td><td class="n">2</td>' in h and "expected b'" not in h
+    assert "overflow-wrap: anywhere" in h  # long cells wrap inside the page instead of overflowing
+
+
+@pytest.mark.parametrize(
+    ("reason", "name"),
+    [
+        ("no DKIM signature", "no_signature"),
+        (BODY_HASH, "body_changed"),
+        ("signature does not verify", "signature_mismatch"),
+        ("the From header is not signed (not in h=)", "from_not_signed"),
+        ("d=evil.example is not aligned with the From domain example.go.th", "not_aligned"),
+        ("signature expired (x=)", "expired"),
+        ("no key record at s1._domainkey.example.go.th (NXDOMAIN)", "no_key"),
+        ("key lookup for s1._domainkey.example.go.th failed: timeout", "key_lookup_failed"),
+        ("key at s1._domainkey.example.go.th is revoked (empty p=)", "key_revoked"),
+        ("RSA key of 512 bits is below dkim.min_rsa_bits = 1024", "weak_key"),
+        ("rsa-sha1 signatures are not accepted (RFC 8301)", "rsa_sha1"),
+        ("something new", "other"),
+    ],
+)
+def test_dkim_reason_names(reason: str, name: str) -> None:
+    from nolink.dkim.reasons import NAMES, reason_name
+
+    assert reason_name(reason) == name and name in NAMES

@@ -307,7 +307,26 @@ def test_dkim_unaligned_signature_is_5_7_22() -> None:
     s = Session(svc)
     assert s.send(sign(CLEAN, rsa_key(2048), domain="mailer.example.net"), CITIZEN) == Milter.REJECT
     assert s.reply[1] == "5.7.22"  # type: ignore[index]
-    assert "not aligned" in s.reply[2]  # type: ignore[index]
+    assert "(d=) is not the From domain" in s.reply[2]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("tags", "untrusted"),
+    [
+        ("d=pay-here.example.com/login; s=s1; a=rsa-sha256", "pay-here"),  # unaligned: 5.7.22
+        ("d=example.go.th; s=www.evil-portal.example.net; a=rsa-sha256", "evil-portal"),  # no key there
+        ("d=example.go.th; s=s1; a=http://algo.example.org/", "algo.example"),  # unknown algorithm
+    ],
+)
+def test_dkim_reply_never_repeats_the_signature_tags(tags: str, untrusted: str) -> None:
+    """The signature's d=, s= and a= are the sender's text: the log quotes them, the reply does not."""
+    svc = dkim_service()
+    s = Session(svc)
+    sig = f"DKIM-Signature: v=1; {tags}; c=relaxed/relaxed; h=from:to:subject; bh=AAAA; b=AAAA\r\n"
+    assert s.send(sig.encode() + CLEAN, CITIZEN) == Milter.REJECT
+    code, xcode, text = s.reply  # type: ignore[misc]
+    assert code == "550" and xcode.startswith("5.7.2"), s.reply
+    assert untrusted not in text and "DKIM" in text, text
 
 
 def test_dkim_temperror_is_tempfail() -> None:
@@ -377,7 +396,7 @@ def test_dkim_results_per_signature() -> None:
     data = sign(signed(CLEAN), other, domain="mailer.example.net")
     assert s.send(data, CITIZEN) == Milter.ACCEPT
     ar = s.added["Authentication-Results"].split("; ")
-    assert ar[1].startswith('dkim=fail reason="d=mailer.example.net is not aligned')
+    assert ar[1].startswith('dkim=fail reason="its signing domain (d=) is not the From domain')
     assert ar[1].endswith("header.d=mailer.example.net header.s=s1 header.a=rsa-sha256")
     assert ar[2] == "dkim=pass header.d=example.go.th header.s=s1 header.a=rsa-sha256"
 
@@ -480,10 +499,11 @@ def test_sessions_accepted_on_an_inet_listener_get_tcp_nodelay() -> None:
     delayed ACK: the option set on the listener is inherited by each accepted session."""
     import socket
 
+    from harness import free_port  # honours NOLINK_TEST_PORTS
     from nolink.adapters.service import no_delay_on_listener
 
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+        listener.bind(("127.0.0.1", free_port()))
         listener.listen()
         assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
         no_delay_on_listener()

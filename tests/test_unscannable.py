@@ -60,7 +60,7 @@ def test_the_configured_action_decides(action: str) -> None:
     assert "unscannable=encrypted" in header_value(d)
     line = log_line(d, "QID", 100, 0.01)
     assert "reason=unscannable" in line and "unscannable=encrypted" in line
-    assert 'detail="encrypted ZIP ?forms.zip?"' in line  # the log keeps its own quoting safe
+    assert r'detail="encrypted ZIP \"forms.zip\""' in line  # quoted and escaped, as link locations
 
 
 def test_reply_says_what_could_not_be_checked() -> None:

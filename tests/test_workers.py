@@ -35,6 +35,7 @@ class Seen:
         self.busy = 0
         self.max_busy = 0
         self.waits: list[float] = []
+        self.recycled = 0
         self.lock = threading.Lock()
 
     def worker_busy(self, delta: int) -> None:
@@ -47,6 +48,9 @@ class Seen:
 
     def queue_wait(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+    def worker_recycled(self) -> None:
+        self.recycled += 1
 
 
 def pool(text: str = "", workers: int = 2, memory: int = 0) -> tuple[WorkerPool, Seen]:
@@ -171,6 +175,22 @@ def test_memory_bomb_under_worker_memory_is_replaced() -> None:
         p.terminate()
 
 
+def test_a_worker_over_worker_max_rss_answers_and_is_recycled() -> None:
+    """issue 22 item 9: a worker that keeps a big heap after a message (OCR, PDF) is replaced by a
+    fresh one after answering: the message is decided normally, and it is no failure."""
+    p, seen = pool("worker_max_rss = 100000000\n", workers=1)
+    try:
+        (old,) = p.pids
+        assert p.submit(Job(CLEAN)).result(10).result.verdict == "clean"
+        assert p.pids == [old] and seen.recycled == 0  # small: kept
+        keep = message("ดูที่ https://evil.example.com/x", headers="X-Fault: keep\r\n")
+        assert p.submit(Job(keep)).result(20).result.verdict == "link"  # answered as usual
+        assert p.submit(Job(LINK)).result(20).result.verdict == "link"
+        assert p.pids != [old] and seen.recycled == 1 and not seen.restarts
+    finally:
+        p.terminate()
+
+
 def test_the_deadline_counts_from_submit() -> None:
     p, _ = pool(workers=1)
     try:
@@ -206,3 +226,51 @@ def test_a_config_the_workers_cannot_load_fails_the_pool(tmp_path) -> None:  # t
     bad.write_bytes(b"\xff\xfe not a list")
     with pytest.raises(Exception, match="worker could not start"):
         WorkerPool(parse(f'[milter]\nworkers = 1\n[links]\npsl_file = "{tmp_path}/missing.dat"\n'))
+
+
+def test_an_outcome_crosses_the_pipe_as_plain_tuples_and_comes_back_equal() -> None:
+    from nolink.adapters import workers
+    from nolink.findings import Link, Location, ScanResult, Unscanned
+
+    # _FLAT is off when ScanResult, DkimResult & co. gain a field: extend flat()/unflat() then
+    assert workers._FLAT
+    loc = Location("1.2", "text/html", "attr a href", 7)
+    sig = DkimResult("fail", "body hash", "a.go.th", "s1", "rsa-sha256", 2048, True, "a.go.th", "changed")
+    out = Outcome(
+        ScanResult(
+            (Link("evil.example", "http://evil.example", "bare_domain", loc),),
+            ("oops",),
+            3,
+            4096,
+            (Unscanned("encrypted", 'encrypted ZIP "f.zip"', loc),),
+        ),
+        DkimResult("pass", "", "a.go.th", "s1", "rsa-sha256", 2048, True, "a.go.th", "", (sig, sig)),
+        0.0,
+        (("ok", "dns", 0.01),),
+        1,
+        (("call", 0.2),),
+    )
+    wire = pickle.loads(pickle.dumps(workers.flat(out)))
+    assert not isinstance(wire, Outcome)
+    back = workers.unflat(wire, 0.25)
+    assert back == Outcome(out.result, out.dkim, 0.25, out.dns, out.pinned_mismatches, out.ocr)
+    assert workers.unflat(
+        pickle.loads(pickle.dumps(workers.flat(Outcome(ScanResult(), None)))), 0.0
+    ) == Outcome(ScanResult(), None)
+
+
+def test_a_worker_busy_past_spill_does_not_hold_the_next_message() -> None:
+    # two workers: one stuck on a slow message, the next message goes to the other at once
+    from nolink.adapters.workers import SPILL
+
+    p, _ = pool(workers=2)
+    try:
+        stuck = p.submit(Job(faulty("spin")))
+        time.sleep(SPILL * 5)
+        t = time.monotonic()
+        assert p.decide(Job(CLEAN)).result.verdict == "clean"
+        assert time.monotonic() - t < 1.0  # not behind the stuck one (milter.timeout here)
+        with pytest.raises(WorkerFailure):
+            stuck.result(10)
+    finally:
+        p.terminate()

@@ -2,7 +2,7 @@
 
 A message with the header X-Fault: spin loops on the CPU forever, segv dereferences NULL through
 ctypes (a real SIGSEGV), eat allocates until the address space runs out, exit leaves; any other
-message is decided normally."""
+message is decided normally; keep holds on to 120 MB (resident) and then decides normally."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import ctypes
 import os
 
 from nolink.adapters.workers import Decider, Job, Outcome
+
+_KEPT: list[bytes] = []  # what "keep" holds on to: the heap a worker keeps after OCR or PDF work
 
 
 class FaultyDecider(Decider):
@@ -25,6 +27,8 @@ class FaultyDecider(Decider):
             hoard = []
             while True:
                 hoard.append(bytearray(16 * 1024 * 1024))
+        if fault == b"keep":
+            _KEPT.append(b"k" * (120 * 1024 * 1024))  # written, so resident
         if fault == b"pid":
             raise RuntimeError(f"pid {os.getpid()}")
         return super().__call__(job)

@@ -73,6 +73,11 @@ class MilterConfig:
     worker_memory: int = field(
         default=2 * 1024**3, metadata={"range": (0, 1 << 44), "min_nonzero": 256 * 1024**2}
     )
+    # a worker whose resident size is above this after a message is replaced (it gives memory back:
+    # OCR and PDF rendering leave a worker's heap large), bytes; 0: never
+    worker_max_rss: int = field(
+        default=256 * 1024**2, metadata={"range": (0, 1 << 44), "min_nonzero": 64 * 1024**2}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,10 @@ class TextApiConfig:
     listen: str = field(default="", metadata={"pattern": "text_listen"})  # "": off
     allow_remote: bool = False  # listen on a non-loopback address (put a token in front)
     token_file: str = ""  # a file holding the bearer token clients must send; "": none
+    # seconds a connection may take to send each part of a request, or stay idle between two
+    timeout: float = field(default=15.0, metadata=_range(0.1, 3600))
+    # connections served at once; one more is answered 503 and closed
+    max_connections: int = field(default=128, metadata=_range(1, 100_000))
 
 
 SMS_DIALECTS = ("kannel", "jasmin", "json")

@@ -148,7 +148,13 @@ class Metrics:
         )
         self.journal_dropped = Counter(
             "nolink_journal_dropped",
-            "Journal entries not written: the queue was full or the write failed.",
+            "Journal entries not written: the queue was full while writes failed, or nolink stopped "
+            "with a failing journal and the entry was in no write-ahead file.",
+            registry=r,
+        )
+        self.journal_reopened = Counter(
+            "nolink_journal_reopened",
+            "The journal file was deleted or replaced while open, and opened again at journal.path.",
             registry=r,
         )
         self.exceptions = Counter(
@@ -202,6 +208,12 @@ class Metrics:
             ["cause"],
             registry=r,
         )
+        self.worker_recycles = Counter(
+            "nolink_worker_recycles",
+            "Decision workers replaced after a message because their resident size was over "
+            "milter.worker_max_rss (planned: the message was answered normally).",
+            registry=r,
+        )
         self.queue_wait_seconds = Histogram(
             "nolink_queue_wait_seconds",
             "Time a message waited for a free decision worker.",
@@ -244,20 +256,14 @@ class Metrics:
             self.central_errors.labels(x)
         self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
         self.start_time.set(time.time())
-        for a in ACTIONS:
-            for m in MODES:
-                self.messages.labels(a, m)
-        for x in REASONS:
-            self.decisions.labels(x)
-        for loc in LOCATIONS:
-            for k in KINDS:
-                self.links.labels(loc, k)
-        for x in UNSCANNABLE_REASONS:
-            self.unchecked.labels(x)
-        for x in DKIM_RESULTS:
-            self.dkim.labels(x)
-        for x in DNS_OUTCOMES:
-            self.dns.labels(x)
+        # every labelled counter from zero; the children counted per message are kept, since a
+        # labels() lookup (label checks, a lock, a dict) costs several times the inc() itself
+        self._messages = {(a, m): self.messages.labels(a, m) for a in ACTIONS for m in MODES}
+        self._decisions = {x: self.decisions.labels(x) for x in REASONS}
+        self._links = {(loc, k): self.links.labels(loc, k) for loc in LOCATIONS for k in KINDS}
+        self._unchecked = {x: self.unchecked.labels(x) for x in UNSCANNABLE_REASONS}
+        self._dkim = {x: self.dkim.labels(x) for x in DKIM_RESULTS}
+        self._dns = {x: self.dns.labels(x) for x in DNS_OUTCOMES}
         for x in STAGES:
             self.errors.labels(x)
         for x in RELOAD_RESULTS:
@@ -300,21 +306,24 @@ class Metrics:
     def decided(
         self, d: Decision, size: int, seconds: float, result: ScanResult | None, dkim: DkimResult | None
     ) -> None:
-        self.messages.labels(d.action, d.mode if d.mode in MODES else "enforce").inc()
-        self.decisions.labels(d.reason if d.reason in REASONS else "error").inc()
+        c = self._messages.get((d.action, d.mode))
+        if c is None:
+            c = self.messages.labels(d.action, d.mode if d.mode in MODES else "enforce")
+        c.inc()
+        (self._decisions.get(d.reason) or self._decisions["error"]).inc()
         self.size.observe(size)
         if d.in_scope:
             self.decision_duration.observe(seconds)
         if result is not None:
             for link in result.findings:
                 loc = link.location.category
-                self.links.labels(
-                    loc if loc in LOCATIONS else "attachment", link.kind if link.kind in KINDS else "scheme"
-                ).inc()
+                self._links[
+                    (loc if loc in LOCATIONS else "attachment", link.kind if link.kind in KINDS else "scheme")
+                ].inc()
             for u in result.unscannable:
-                self.unchecked.labels(u.reason if u.reason in UNSCANNABLE_REASONS else "unparseable").inc()
+                (self._unchecked.get(u.reason) or self._unchecked["unparseable"]).inc()
         if dkim is not None:
-            self.dkim.labels(dkim.result).inc()
+            (self._dkim.get(dkim.result) or self.dkim.labels(dkim.result)).inc()
         for name in d.exceptions:
             self.exceptions.labels(name).inc()
 
@@ -329,6 +338,9 @@ class Metrics:
     def queue_wait(self, seconds: float) -> None:
         self.queue_wait_seconds.observe(seconds)
 
+    def worker_recycled(self) -> None:
+        self.worker_recycles.inc()
+
     def worker_outcome(self, out: Outcome) -> None:
         """What a worker saw that the milter process counts: its DKIM key lookups and OCR reads."""
         for outcome, source, seconds in out.dns:
@@ -342,7 +354,7 @@ class Metrics:
         if source == "cache":
             self.dns_cache_hits.inc()
             return
-        self.dns.labels(outcome if outcome in DNS_OUTCOMES else "temp").inc()
+        (self._dns.get(outcome) or self._dns["temp"]).inc()
         self.dns_duration.observe(seconds)
 
     def ocr_observer(self, event: str, seconds: float) -> None:

@@ -16,6 +16,8 @@ from email.message import Message
 
 from .decode import decode_bytes, header_text, not_base64, transfer_decode
 
+_RAW_BYTE = re.compile("[\udc80-\udcff]")  # raw 8-bit header bytes, kept by the parser as surrogates
+
 
 @dataclass(frozen=True, slots=True)
 class HeaderBlock:
@@ -161,6 +163,29 @@ def _safe(call: object, default: str = "") -> str:
     return v if isinstance(v, str) else default
 
 
+def _raw_utf8_param(part: Message, header: str, param: str) -> str | None:
+    """A parameter of a header sent in raw 8-bit (RFC 6532: filename="แบบฟอร์ม.pdf" in UTF-8, no
+    encoding): the parser keeps its bytes as surrogates, which get_param turns into U+FFFD. The
+    header's bytes are decoded first (UTF-8, else like a body), then its parameters read. None when
+    the header is plain ASCII (get_param reads it as it is) or has no such parameter."""
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if not isinstance(raw, str) or not _RAW_BYTE.search(raw):
+        return None
+    data = raw.encode("ascii", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = decode_bytes(data)
+    one = Message()
+    one[header] = text
+    value = one.get_param(param, None, header)
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        value = value[2]
+    return header_text(str(value))
+
+
 def filename(part: Message) -> str:
     """The part's file name as a client shows it (RFC 2231 and RFC 2047 decoded); never raises.
 
@@ -169,6 +194,9 @@ def filename(part: Message) -> str:
     """
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         try:
+            raw8 = _raw_utf8_param(part, header, param)
+            if raw8 is not None:
+                return raw8
             value = part.get_param(param, None, header)
         except Exception:
             continue

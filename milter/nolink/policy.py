@@ -58,6 +58,16 @@ def logval(text: str, limit: int = 160) -> str:
     return '"' + "".join(out) + '"'
 
 
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)")
+
+
+def unquote(value: str) -> str:
+    """logval()'s inverse: the text a quoted value (from the log line or the header) stands for."""
+    if not (len(value) >= 2 and value.startswith('"') and value.endswith('"')):
+        return value
+    return _ESCAPE.sub(lambda m: chr(int(m[1][1:], 16)) if len(m[1]) > 1 else m[1], value[1:-1])
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: Action  # what the policy says (in dry_run: what would have been done)
@@ -220,9 +230,10 @@ def smtp_reply(cfg: Config, d: Decision) -> tuple[str, str, str] | None:
 
 
 def header_value(d: Decision) -> str:
-    where = f'; where="{safe(str(d.finding.location), 160)}"' if d.finding is not None else ""
+    # where= as the log line writes it: quoted, escaped, lossless (a "›" or a quote is \u203a, \")
+    where = f"; where={_quoted(str(d.finding.location))}" if d.finding is not None else ""
     if d.unscanned is not None:
-        where = f'; where="{safe(str(d.unscanned.location), 160)}"; unscannable={d.unscanned.reason}'
+        where = f"; where={_quoted(str(d.unscanned.location))}; unscannable={d.unscanned.reason}"
     dk = f"; dkim={d.dkim.result}" if d.dkim is not None else ""
     mode = "" if d.mode == "enforce" else f"; mode={d.mode}"
     return f"{d.action}; reason={d.reason}{where}{dk}; ref={d.ref}{mode}"
@@ -394,9 +405,9 @@ def log_line(d: Decision, queue_id: str, size: int, seconds: float) -> str:
         ]
     if d.unscanned is not None:
         fields += [
-            f'where="{safe(str(d.unscanned.location), 160)}"',
+            f"where={_quoted(str(d.unscanned.location))}",
             f"unscannable={d.unscanned.reason}",
-            f'detail="{safe(d.unscanned.detail, 120)}"',
+            f"detail={_quoted(d.unscanned.detail, 120)}",
             f"unscannable_parts={d.unscannable}",
         ]
     if d.dkim is not None:

@@ -36,6 +36,7 @@ FORMAT_NAMES = {
     "office": "office document",
     "image": "image",
     "svg": "SVG image",
+    "metafile": "picture (EMF/WMF)",
     "ole": "Office 97-2003 document",
     "msg": "Outlook message",
     "tnef": "TNEF attachment",
@@ -256,7 +257,7 @@ class Scanner:
         for t in got.texts:
             loc = where.child(t.where)
             if t.html:
-                m.findings.extend(self.html.find(t.text, loc, t.base or base))
+                m.findings.extend(self.html.find(t.text, loc, t.base or base, deadline=m.budget.deadline))
             else:
                 m.findings.extend(self.text.find(t.text, loc))
         for u in got.urls:

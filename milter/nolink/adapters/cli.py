@@ -1,4 +1,5 @@
-"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, central, version."""
+"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, central,
+setup, version."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ..errors import ConfigError, InputError, NolinkError
 from ..findings import ScanResult
 from ..scope import citizen_domains
 from ..versions import versions
-from .sources import count_messages, iter_path, sniff_not_mail
+from .sources import count_messages, iter_path, lacks_mail_headers, sniff_not_mail
 
 if TYPE_CHECKING:
     from ..central.requests import Request
@@ -101,6 +102,12 @@ def cmd_scan(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) ->
         try:
             for item in iter_path(arg):
                 not_mail = "" if not citizen else sniff_not_mail(item.data)
+                if not not_mail and lacks_mail_headers(item.data):
+                    err.write(
+                        f"nolink scan: warning: {item.name} has no mail header (From, To, Subject, ...): "
+                        "it is read as a mail message, so text in it may not be checked as a citizen "
+                        "would see it; for plain text (an SMS) use: nolink check-text\n"
+                    )
                 if not_mail:
                     r = ScanResult(errors=(f"not a mail message ({not_mail})",))
                 elif citizen:
@@ -270,6 +277,17 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -
         from .textapi import serve_only  # an SMS-only host: no pymilter, no socket for Postfix
 
         return serve_only(cfg)
+    # OCR that cannot run would tempfail every message with an image, for days: refuse now, with
+    # check-config's words. A journal that cannot be written must not stop mail (it never does):
+    # said loudly at start instead of nothing at all.
+    from ..ops.checks import journal_checks, serve_checks
+
+    bad = [c.what for c in serve_checks(cfg) if not c.ok]
+    if bad:
+        raise ConfigError(f"{bad[0]} (serve refuses to start: see nolink check-config)")
+    for c in journal_checks(cfg):
+        if not c.ok:
+            logging.getLogger("nolink").error("%s; decisions are not journaled until it is fixed", c.what)
     from .service import serve  # imports pymilter: only the milter needs it
 
     return serve(cfg, args.config)  # builds the Scanner, so a bad PSL fails before the socket opens
@@ -401,7 +419,7 @@ def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
             out.write(json.dumps([h.to_json() for h in held], ensure_ascii=False, indent=1) + "\n")
             return 0
         out.write(
-            f"{'QUEUE ID':<12} {'AGE':>7} {'SIZE':>8}  {'SENDER DOMAIN':<24} {'REASON':<14} {'REF':<10}  WHERE\n"
+            f"{'QUEUE ID':<12} {'AGE':>7} {'Q.BYTES':>8}  {'SENDER DOMAIN':<24} {'REASON':<14} {'REF':<10}  WHERE\n"
         )
         for h in held:
             out.write(
@@ -409,6 +427,11 @@ def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: Text
                 f"{h.reason or '-':<14} {h.ref or '-':<10}  {h.where or '-'}\n"
             )
         out.write(f"{len(held)} message(s) held\n")
+        if held:  # the two sizes differ, and both are right: say which is which
+            out.write(
+                "Q.BYTES: Postfix's queue file (envelope and the headers added after nolink decided); "
+                "the journal (lookup, show) has the size of the message as nolink checked it\n"
+            )
         return 0
     if args.action == "show":
         return _quarantine_show(args, cfg, q, out)
@@ -445,10 +468,11 @@ def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextI
         out.write(json.dumps(obj, ensure_ascii=False, indent=1) + "\n")
         return 0
     out.write(
-        f"Queue id {qid}, held {_age(held.age)}, {held.size} bytes, {held.recipients} recipient(s)\n\nHeaders:\n"
+        f"Queue id {qid}, held {_age(held.age)}, {held.size} bytes in the queue (Postfix's queue file), "
+        f"{held.recipients} recipient(s)\n\nHeaders:\n"
     )
     for k, v in headers:
-        out.write(f"  {k}: {' '.join(v.split())}\n")
+        out.write(f"  {k}: {_readable(k, v)}\n")
     out.write("\nJournal:\n")
     if held.entry:
         out.write(describe({**held.entry, "events": []}) + "\n")
@@ -460,6 +484,20 @@ def _quarantine_show(args: argparse.Namespace, cfg: Config, q: Queue, out: TextI
     for u in unchecked:
         out.write(f"  not checked: {u}\n")
     return 0
+
+
+# headers a reviewer reads as text: RFC 2047 encoded words decoded (Thai in base64 is unreadable)
+_DECODED = frozenset(("from", "to", "cc", "reply-to", "sender", "subject"))
+
+
+def _readable(name: str, value: str) -> str:
+    from ..decode import header_text
+
+    text = " ".join(value.split())
+    if name.lower() not in _DECODED or "=?" not in text:
+        return text
+    decoded = " ".join(header_text(value).split())
+    return "".join(c if c.isprintable() else "?" for c in decoded)  # no terminal control characters
 
 
 def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
@@ -535,8 +573,40 @@ def cmd_central(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO)
         return 0
 
 
+def cmd_setup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    """nolink setup postfix [--apply]: the main.cf lines (Postfix's syntax) that attach nolink."""
+    from ..ops import postfix_setup as ps
+
+    pc = ps.Postconf(args.config_dir or "")
+    ours, changes = ps.plan(pc, cfg.milter.socket)
+    where = f" -c {args.config_dir}" if args.config_dir else ""
+    if not changes:
+        out.write(f"Postfix{where} already passes mail to nolink ({ours}); nothing to change\n")
+        return 0
+    if not args.apply:
+        same = ours == cfg.milter.socket
+        out.write(
+            f"# main.cf lines for nolink at {ours}"
+            + ("" if same else f" (milter.socket {cfg.milter.socket} in Postfix's syntax)")
+            + ":\n"
+        )
+        for c in changes:
+            out.write(f"{c.line}\n")
+        out.write(f"# apply them with: nolink setup postfix --apply{where} (main.cf is backed up first)\n")
+        return 0
+    main_cf = pc.main_cf()
+    saved = ps.backup(main_cf)
+    pc.set(changes)
+    for c in changes:
+        out.write(f"set {c.line}  (was: {c.old or '(empty)'})\n")
+    out.write(f"backup of the previous main.cf: {saved}\nnow run: postfix{where} reload\n")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace, cfg: Config | None, out: TextIO, err: TextIO) -> int:
-    for k, v in versions().items():
+    from ..links.ocr import describe_install
+
+    for k, v in {**versions(), **describe_install()}.items():
         out.write(f"{k} {v}\n")
     return 0
 
@@ -579,6 +649,9 @@ EXIT STATUS
       socket is in use by a running process
   lookup
       0 found; 1 not in the journal; 2 no readable journal
+  setup postfix
+      0 printed, applied, or nothing to change; 2 postconf failed or main.cf could not be
+      backed up (nothing changed)
   quarantine, report
       0 done; 2 a message not in the hold queue, a Postfix tool or the journal failed, a bad date;
       with [central], 2 also when the holding relay answered with an error or not within the timeout
@@ -709,6 +782,19 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ce.add_argument("--json", action="store_true")
     ce.set_defaults(func=cmd_central)
+    su = sub.add_parser("setup", help="attach nolink to Postfix: print (or --apply) the main.cf lines")
+    su.add_argument("what", choices=("postfix",), help="what to set up")
+    su.add_argument("--config", metavar="FILE", help="nolink's config file (default /etc/nolink/nolink.toml)")
+    su.add_argument(
+        "-c",
+        "--config-dir",
+        metavar="DIR",
+        help="Postfix instance's configuration directory, as postconf -c (default: the default instance)",
+    )
+    su.add_argument(
+        "--apply", action="store_true", help="set them with postconf -e, after a backup of main.cf"
+    )
+    su.set_defaults(func=cmd_setup)
 
     v = sub.add_parser("version", help="print the versions of nolink and its libraries")
     v.set_defaults(func=cmd_version, config=None)

@@ -22,12 +22,13 @@ import os
 import signal
 import socket
 import stat
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import Milter
 import prometheus_client
@@ -80,6 +81,7 @@ class State:
 
     config: Config
     pool: Pool
+    authserv: str = ""  # authserv_id(config), looked up once (the host name is a system call)
 
 
 class Service:
@@ -93,7 +95,7 @@ class Service:
     ) -> None:
         self.metrics = metrics or Metrics()
         self.pool_factory = pool_factory or (lambda cfg, m: WorkerPool(cfg, observer=m))
-        self.state = State(config, self.pool_factory(config, self.metrics))
+        self.state = State(config, self.pool_factory(config, self.metrics), authserv_id(config))
         self.metrics.configured(config, self.state.pool.psl_source, self.state.pool.psl_version)
         self._lock = threading.Lock()
         self._inflight = 0
@@ -104,7 +106,10 @@ class Service:
         # over a unix socket the steps that always continue get no reply (see NolinkMilter.negotiate)
         self.no_reply = libmilter_address(config.milter.socket).startswith(("unix:", "local:"))
         self.journal = Journal.for_config(
-            config.journal, self.metrics.journal_errors.inc, self.metrics.journal_dropped.inc
+            config.journal,
+            self.metrics.journal_errors.inc,
+            self.metrics.journal_dropped.inc,
+            on_reopen=self.metrics.journal_reopened.inc,
         ).start()
 
     def reload(self, path: str | None) -> bool:
@@ -121,7 +126,7 @@ class Service:
                 "READY=1", f"STATUS=reload refused ({type(e).__name__}); serving the previous configuration"
             )
             return False
-        new = State(cfg, pool)
+        new = State(cfg, pool, authserv_id(cfg))
         old_state = self.state
         old = old_state.config
         for key, a, b in (
@@ -211,7 +216,12 @@ class NolinkMilter(Milter.Base):
         self.from_domains: list[str] = []
         self.seen: dict[str, int] = {}  # header name (lower case) -> occurrences so far
         self.strip: list[tuple[str, int]] = []  # arriving headers only nolink may write: (name, index)
-        self.spool: tempfile.SpooledTemporaryFile[bytes] | None = None
+        # the body: chunks in memory, or a file past milter.spool_threshold (chunks is None then,
+        # and between messages)
+        self.chunks: list[bytes] | None = None
+        self.buffered = 0
+        self.spool: IO[bytes] | None = None
+        self.scoped: bool | None = None  # in scope, as eoh found it (None: not looked at yet)
         self.size = 0
 
     def _finish(self) -> None:
@@ -258,8 +268,7 @@ class NolinkMilter(Milter.Base):
             self.setreply("451", "4.3.2", STOPPING_TEXT)
             return Milter.TEMPFAIL
         self.sender = mailfrom
-        # closed in _finish(), at the end of the message, whichever callback ends it
-        self.spool = tempfile.SpooledTemporaryFile(max_size=self.state.config.milter.spool_threshold)  # noqa: SIM115
+        self.chunks = []
         return Milter.CONTINUE
 
     def envrcpt(self, to: str, *params: str) -> int:
@@ -272,9 +281,11 @@ class NolinkMilter(Milter.Base):
         v = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
         if not getattr(self, "_protocol", 0) & Milter.P_HDR_LEADSPC:
             v = b" " + v
-        v = v.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        self.headers.append(n.encode("ascii", "replace") + b":" + v + b"\r\n")
-        self.size += len(self.headers[-1])
+        if b"\n" in v:  # folded: CRLF folds (DKIM's canonical form)
+            v = v.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        line = n.encode("ascii", "replace") + b":" + v + b"\r\n"
+        self.headers.append(line)
+        self.size += len(line)
         low = n.lower()
         if low == "from":
             self.from_domains.append(domain_of(v.decode("utf-8", "replace").rpartition("<")[2]))
@@ -282,7 +293,7 @@ class NolinkMilter(Milter.Base):
         if low == "x-nolink-verdict" or (
             low == "authentication-results"
             and self.state is not None
-            and authserv_of(v.decode("ascii", "replace")) == authserv_id(self.state.config).lower()
+            and authserv_of(v.decode("ascii", "replace")) == self.state.authserv.lower()
         ):
             self.strip.append((HEADER if low == "x-nolink-verdict" else AUTH_RESULTS, index))
         return self._continue(Milter.P_NR_HDR)
@@ -299,7 +310,8 @@ class NolinkMilter(Milter.Base):
             st = self.state
             if st is None:
                 return Milter.CONTINUE
-            if out_of_scope(self._envelope(), st.config.scope) and not self.strip:
+            self.scoped = not out_of_scope(self._envelope(), st.config.scope)
+            if not self.scoped and not self.strip:
                 rc = self._decide(False)  # decided now: Postfix then skips sending the body
                 self._finish()
                 return rc
@@ -310,11 +322,26 @@ class NolinkMilter(Milter.Base):
         return Milter.CONTINUE
 
     def body(self, chunk: bytes) -> int:
-        if self.spool is not None:
+        st = self.state
+        if st is not None:
             self.size += len(chunk)
-            if self.state is None or self.size <= self.state.config.milter.max_message_size:
-                self.spool.write(chunk)
+            if self.size <= st.config.milter.max_message_size:
+                self._keep(chunk, st.config.milter.spool_threshold)
         return self._continue(Milter.P_NR_BODY)
+
+    def _keep(self, chunk: bytes, threshold: int) -> None:
+        """A body chunk in memory, or in the spool file once the body passes the threshold
+        (closed in _finish(), at the end of the message, whichever callback ends it)."""
+        if self.chunks is None:
+            if self.spool is not None:
+                self.spool.write(chunk)
+            return
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        if self.buffered > threshold:
+            self.spool = tempfile.TemporaryFile()  # noqa: SIM115
+            self.spool.writelines(self.chunks)
+            self.chunks = None
 
     def eom(self) -> int:
         try:
@@ -351,14 +378,14 @@ class NolinkMilter(Milter.Base):
     def _job(self) -> Job:
         """The message for a worker: in memory, or the header block and the path of the spooled
         body (a worker of this process can open /proc/PID/fd/N; nothing big goes through a pipe)."""
-        spool = self.spool
-        assert spool is not None
-        head = b"".join(self.headers) + b"\r\n"
-        if getattr(spool, "_rolled", False):
-            spool.flush()
-            return Job(head, f"/proc/{os.getpid()}/fd/{spool.fileno()}")
-        spool.seek(0)
-        return Job(head + spool.read())
+        self.headers.append(b"\r\n")
+        try:
+            if self.spool is not None:
+                self.spool.flush()
+                return Job(b"".join(self.headers), f"/proc/{os.getpid()}/fd/{self.spool.fileno()}")
+            return Job(b"".join(self.headers + (self.chunks or [])))  # one copy of the message
+        finally:
+            self.headers.pop()
 
     def _check(self, st: State) -> tuple[ScanResult | None, DkimResult | None, str]:
         """The one place where a decision comes back from a worker: (scan, DKIM, error)."""
@@ -387,7 +414,8 @@ class NolinkMilter(Milter.Base):
         dkim_result: DkimResult | None = None
         error = ""
         # out-of-scope mail is decided without a scan (at end of headers, unless headers must go)
-        if scan and not out_of_scope(env, cfg.scope) and self.size <= cfg.milter.max_message_size:
+        scoped = self.scoped if self.scoped is not None else not out_of_scope(env, cfg.scope)
+        if scan and scoped and self.size <= cfg.milter.max_message_size:
             result, dkim_result, error = self._check(st)
         d = decide(cfg, env, result, ref, self.size, error, dkim_result)
         rc = self._apply(cfg, d)
@@ -406,13 +434,17 @@ class NolinkMilter(Milter.Base):
         self._strip_headers()
         if d.in_scope:  # accepted or held: say what nolink found, above the other headers
             lead = " " if getattr(self, "_protocol", 0) & Milter.P_HDR_LEADSPC else ""
-            self.addheader(AUTH_RESULTS, lead + auth_results(authserv_id(cfg), d), 0)
+            self.addheader(AUTH_RESULTS, lead + auth_results(self._authserv(cfg), d), 0)
         if applied == "quarantine":
             self._add_header(d)  # Postfix 3.7 drops the hold reason: keep it where postcat shows it
             self.quarantine(f"nolink {d.reason} ref={d.ref}")
         elif d.in_scope and d.reason != "clean" and (d.mode == "enforce" or cfg.milter.dry_run_header):
             self._add_header(d)
         return Milter.ACCEPT
+
+    def _authserv(self, cfg: Config) -> str:
+        st = self.state
+        return st.authserv if st is not None and st.authserv else authserv_id(cfg)
 
     def _strip_headers(self) -> None:
         """Remove arriving X-Nolink-Verdict headers and Authentication-Results under our
@@ -501,7 +533,8 @@ def register(service: Service, name: str = "nolink") -> None:
     libmilter.set_helo_callback(lambda ctx, host: ctx.getpriv().hello(host))
     libmilter.set_envfrom_callback(lambda ctx, *b: ctx.getpriv().envfrom_bytes(*b))
     libmilter.set_envrcpt_callback(lambda ctx, *b: ctx.getpriv().envrcpt_bytes(*b))
-    libmilter.set_header_callback(lambda ctx, f, v: ctx.getpriv().header_bytes(f, v))
+    # straight to header(): its @Milter.decode("bytes") means header_bytes would only pass it on
+    libmilter.set_header_callback(lambda ctx, f, v: ctx.getpriv().header(f, v))
     libmilter.set_eoh_callback(lambda ctx: ctx.getpriv().eoh())
     libmilter.set_body_callback(lambda ctx, chunk: ctx.getpriv().body(chunk))
     libmilter.set_eom_callback(lambda ctx: ctx.getpriv().eom())
@@ -543,6 +576,32 @@ def open_socket(config: Config) -> None:
         os.umask(old)
     if address.startswith(("inet:", "inet6:")):
         no_delay_on_listener()
+
+
+def socket_identity(config: Config) -> tuple[int, int] | None:
+    """(device, inode) of the unix socket file this process just created; None for inet sockets."""
+    address = libmilter_address(config.milter.socket)
+    if not address.startswith(("unix:", "local:")):
+        return None
+    try:
+        st = os.stat(address.split(":", 1)[1])
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISSOCK(st.st_mode) else None
+
+
+def remove_socket(config: Config, identity: tuple[int, int] | None) -> None:
+    """Remove our socket file at exit (libmilter leaves it), but never one another process made
+    since (a new nolink that took the path over)."""
+    if identity is None:
+        return
+    path = libmilter_address(config.milter.socket).split(":", 1)[1]
+    try:
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) == identity:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def no_delay_on_listener() -> None:
@@ -614,6 +673,7 @@ def serve(config: Config, path: str | None = None) -> int:
     _start_sms_proxies(service)
     register(service)
     open_socket(config)
+    ours = socket_identity(config)
     loop_error: list[BaseException] = []
 
     stop_sent: list[bool] = []
@@ -654,12 +714,26 @@ def serve(config: Config, path: str | None = None) -> int:
     service.stopping = True
     drained = service.drain(config.milter.timeout + 5)
     stop_sent.append(True)
-    libmilter.stop()
-    loop.join(15)
+    # libmilter's stop returns only once its loop has seen it, at the loop's next poll: up to 5 s.
+    # With nothing in flight there is nothing to wait for: it runs in a daemon thread, which goes
+    # with the process, and the socket file is removed below (libmilter leaves it).
+    idle = drained and service.inflight == 0
+    stopper = threading.Thread(target=libmilter.stop, name="libmilter-stop", daemon=True)
+    stopper.start()
+    stopper.join(0.2 if idle else 15)
+    loop.join(0.2 if idle else 15)
     service.close()
     central.stop()
+    remove_socket(config, ours)
     if loop_error:
         log.error("the milter loop failed: %s", loop_error[0])
         return 1
     log.info("nolink stopped%s", "" if drained else " (some messages were still being decided)")
+    if idle:
+        # nothing left to do: the interpreter's own shutdown would spend about 0.8 s more in C
+        # (libmilter's threads, measured), so leave now; the workers are gone, the journal closed
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

@@ -95,6 +95,29 @@ def sniff_not_mail(data: bytes) -> str:
     return "no header at its start"
 
 
+# Header fields every real message has at least one of (RFC 5322 origination/destination fields,
+# MIME, trace fields): text "Note: see www.x.go.th" parses as a header block, but has none of them.
+MAIL_FIELDS = frozenset(
+    (b"from", b"to", b"cc", b"bcc", b"subject", b"date", b"message-id", b"sender", b"reply-to",
+     b"mime-version", b"content-type", b"received", b"return-path", b"delivered-to")
+)  # fmt: skip
+
+
+def lacks_mail_headers(data: bytes) -> bool:
+    """True when the header block names none of MAIL_FIELDS: plain text, not a message (scan reads it
+    as one, and a link in a made-up "header" is then not where a mail client would show it)."""
+    head = data.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
+    if head.startswith(b"From "):
+        return False  # an mbox separator: a message follows
+    end = re.search(rb"\r?\n\r?\n", head)
+    block = head[: end.start()] if end else head
+    for line in block.splitlines():
+        m = _HEADER.match(line)
+        if m and line[: m.end()].rstrip(b": \t").lower() in MAIL_FIELDS:
+            return False
+    return True
+
+
 def count_messages(paths: list[str]) -> int | None:
     """How many messages the paths hold, when that is known without reading them: .eml files,
     directories and Maildirs; None when one is an mbox (or stdin), which is read as it streams."""

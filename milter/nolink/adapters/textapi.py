@@ -8,6 +8,15 @@ texts and its body at most MAX_BODY_BYTES. Bad JSON or a wrong shape is 400 with
 {"error": "..."}; too large is 413; a missing or wrong bearer token (text_api.token_file) is 401.
 HTTP/1.1 with keep-alive on a ThreadingHTTPServer (one thread per connection): a gateway keeps
 its connection open and pays no handshake per SMS. Nothing of the texts is logged.
+
+Bounded, because it runs in the milter's own process (``nolink serve``): at most
+text_api.max_connections connections at once (one more is answered 503 at once and closed, by the
+accepting thread), each read or idle wait at most text_api.timeout seconds (a half-sent request
+does not hold a thread), a listen backlog of 1024, and the connection threads at a lower CPU
+priority (nice +10, per thread on Linux) so that under load the kernel runs the milter's threads
+first. A body is checked by at most CHECKERS threads at once: a flood of texts takes at most that
+share of the process's interpreter lock from the milter's threads. A host with heavy SMS traffic
+runs the endpoint as its own process and unit: ``nolink serve --no-milter``.
 """
 
 from __future__ import annotations
@@ -15,11 +24,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +48,9 @@ PATH = "/v1/check-text"
 MAX_TEXT_BYTES = 64 * 1024
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a full batch of SMS-sized texts, JSON-escaped, fits with room
+CHECKERS = 2  # bodies checked at once
+BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
+NICE = 10  # added to the connection threads' nice value
 log = logging.getLogger("nolink")
 
 
@@ -67,6 +81,8 @@ def _texts(body: bytes) -> tuple[list[str], bool]:
         raise BadInput(HTTPStatus.BAD_REQUEST, "the body is not UTF-8") from None
     except ValueError as e:
         raise BadInput(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {e}") from None
+    except RecursionError:  # [[[[... nested deeper than the parser goes
+        raise BadInput(HTTPStatus.BAD_REQUEST, "the body is JSON nested too deep") from None
     if not isinstance(obj, dict) or ("text" in obj) == ("texts" in obj):
         raise BadInput(HTTPStatus.BAD_REQUEST, 'send {"text": "..."} or {"texts": ["...", ...]}')
     batch = "texts" in obj
@@ -92,15 +108,17 @@ class TextApi:
         self.finder = finder  # the current configuration's finder (nolink serve reloads it)
         self.metrics = metrics
         self.token = token
+        self.checkers = threading.BoundedSemaphore(CHECKERS)
 
     def answer(self, body: bytes) -> tuple[HTTPStatus, object]:
         t0 = time.perf_counter()
-        try:
-            texts, batch = _texts(body)
-        except BadInput as e:
-            return e.status, {"error": str(e)}
-        finder = self.finder()
-        results = [check_text(t, finder) for t in texts]
+        with self.checkers:
+            try:
+                texts, batch = _texts(body)
+            except BadInput as e:
+                return e.status, {"error": str(e)}
+            finder = self.finder()
+            results = [check_text(t, finder) for t in texts]
         for r in results:
             self.metrics.texts.labels(r.verdict).inc()
         self.metrics.text_duration.observe(time.perf_counter() - t0)
@@ -119,6 +137,7 @@ MAX_HEADERS = 100
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    timeout = 15.0  # the socket's: each read, and the idle wait between requests (text_api.timeout)
     server_version = "nolink"
     sys_version = ""
     disable_nagle_algorithm = True  # an answer is one write: send it now
@@ -157,6 +176,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return True
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (OSError, ValueError):  # timed out half-way (TimeoutError), reset, closed: drop it
+            self.close_connection = True
+
     def _reply(self, status: HTTPStatus, obj: object, close: bool = False) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
         head = [
@@ -188,7 +213,15 @@ class Handler(BaseHTTPRequestHandler):
         if n > MAX_BODY_BYTES:
             self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"}, close=True)
             return
-        status, obj = self.api.answer(self.rfile.read(n))
+        body = self.rfile.read(n)
+        if len(body) < n:  # the client closed before sending what it announced
+            self.close_connection = True
+            return
+        try:
+            status, obj = self.api.answer(body)
+        except Exception:  # a bug must cost one answer, not the connection without one
+            log.exception("text API: cannot answer a request")
+            status, obj = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error; see the log"}
         self._reply(status, obj)
 
     def do_GET(self) -> None:
@@ -205,10 +238,62 @@ class Handler(BaseHTTPRequestHandler):
         return
 
 
+def _busy_reply() -> bytes:
+    body = b'{"error": "too many connections (text_api.max_connections); retry"}'
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+        b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = BACKLOG
+    max_connections = 128  # text_api.max_connections
+    block_on_close = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.active = 0
+        self._count = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count:
+            full = self.active >= self.max_connections
+            if not full:
+                self.active += 1
+        if full:  # answered here, by the accepting thread, without blocking it
+            try:
+                request.setblocking(False)
+                request.send(_busy_reply())
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread could be started
+            self._release()
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            with suppress(OSError):  # Linux: a thread's own nice value
+                os.setpriority(
+                    os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + NICE
+                )
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._count:
+            self.active -= 1
 
 
 class Server6(Server):
@@ -222,9 +307,11 @@ def make_server(config: Config, finder: Callable[[], TextFinder], metrics: Metri
     if addr is None:
         return None
     api = TextApi(finder, metrics, read_token(t))
-    handler = type("BoundHandler", (Handler,), {"api": api})
+    handler = type("BoundHandler", (Handler,), {"api": api, "timeout": t.timeout})
+    cls = Server6 if ":" in addr[0] else Server
     try:
-        return (Server6 if ":" in addr[0] else Server)(addr, handler)
+        bound: type[Server] = type(cls.__name__, (cls,), {"max_connections": t.max_connections})
+        return bound(addr, handler)
     except OSError as e:
         raise NolinkError(f"text_api.listen = {t.listen!r}: cannot listen there: {e.strerror}") from None
 
@@ -245,7 +332,12 @@ def _start_sms_proxies(config: Config, finder: Callable[[], TextFinder], metrics
     from ..ops.journal import Journal
     from .smsproxy.server import start_all
 
-    journal = Journal.for_config(config.journal, metrics.journal_errors.inc, metrics.journal_dropped.inc)
+    journal = Journal.for_config(
+        config.journal,
+        metrics.journal_errors.inc,
+        metrics.journal_dropped.inc,
+        on_reopen=metrics.journal_reopened.inc,
+    )
     start_all(lambda: config, finder, metrics, journal.start())
     return journal
 

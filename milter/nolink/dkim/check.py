@@ -52,7 +52,9 @@ class DkimResult:
     key_bits: int = 0
     aligned: bool = False
     from_domain: str = ""
-    # what is wrong in words fit for the sender (no library internals); "" when reason says it
+    # what is wrong in words fit for the sender: no library internals and none of the signature's
+    # or the key record's own text (d=, s=, a=, k= are the sender's words; the log quotes them);
+    # "" when reason says it in nolink's words only
     problem: str = ""
     # every signature's own result, in header order (for Authentication-Results)
     signatures: tuple[DkimResult, ...] = ()
@@ -212,7 +214,11 @@ class DkimVerifier:
         if alg == b"rsa-sha1":
             return res("fail", "rsa-sha1 signatures are not accepted (RFC 8301)")
         if alg not in ALGORITHMS:
-            return res("permerror", f"unknown algorithm {alg.decode('ascii', 'replace')}")
+            return res(
+                "permerror",
+                f"unknown algorithm {alg.decode('ascii', 'replace')}",
+                problem="the signature uses an unknown algorithm (a=)",
+            )
         signed = [h.strip().lower() for h in _H_SEPARATOR.split(tags[b"h"])]
         if b"from" not in signed:
             return res("fail", "the From header is not signed (not in h=)")
@@ -224,7 +230,11 @@ class DkimVerifier:
         except ValueError:
             return res("permerror", "malformed t= or x=")
         if not self.aligned(dom, fdom):
-            return res("fail", f"d={dom} is not aligned with the From domain {fdom}")
+            return res(
+                "fail",
+                f"d={dom} is not aligned with the From domain {fdom}",
+                problem="its signing domain (d=) is not the From domain nor a parent of it",
+            )
 
         name = f"{sel}._domainkey.{dom}"
         ans = self.resolver.lookup(name, deadline)
@@ -236,20 +246,24 @@ class DkimVerifier:
             return res(
                 "permerror",
                 f"no key record at {name} ({ans.detail})",
-                problem=f"there is no key record at {name}",
+                problem="there is no key record for its selector (s=) in its signing domain (d=)",
             )
         if ans.source == "pinned":
             self._compare_pinned(name, ans.record, deadline)
-        bad_key = f"the key record at {name} does not hold a usable key"
+        bad_key = "the key record for its selector (s=) does not hold a usable key"
         key = _tags(ans.record)
         if not key:
-            return res("permerror", f"key record at {name} cannot be parsed")
+            return res("permerror", f"key record at {name} cannot be parsed", problem=bad_key)
         if not key.get(b"p", b"").strip():
-            return res("permerror", f"key at {name} is revoked (empty p=)")
+            return res(
+                "permerror", f"key at {name} is revoked (empty p=)", problem="its key is revoked (empty p=)"
+            )
         ktype = key.get(b"k", b"rsa").strip().lower()
         if ktype != ALGORITHMS[alg]:
             return res(
-                "permerror", f"key type k={ktype.decode('ascii', 'replace')} does not match a={alg.decode()}"
+                "permerror",
+                f"key type k={ktype.decode('ascii', 'replace')} does not match a={alg.decode()}",
+                problem="its key type (k=) does not match its algorithm (a=)",
             )
         if b"h" in key and b"sha256" not in [x.strip().lower() for x in key[b"h"].split(b":")]:
             return res("permerror", "key record h= does not allow sha256")

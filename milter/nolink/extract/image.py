@@ -20,6 +20,7 @@ from typing import Any
 
 from ..decode import decode_bytes
 from .base import Budget, Extracted, ImagePiece, TextPiece, Unscannable
+from .xml import expand_internal_entities
 
 _MAGIC = (
     b"\x89PNG\r\n\x1a\n",
@@ -52,7 +53,9 @@ def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
 
 
 def extract_svg(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
-    markup = decode_bytes(data, None)
+    markup, bad_entities = expand_internal_entities(decode_bytes(data, None), budget)
+    if bad_entities is not None:  # never clean: what a browser would expand, nolink did not read
+        return Extracted(texts=(TextPiece(markup, "", html=True),), unscannable=(bad_entities,))
     images: tuple[ImagePiece, ...] = ()
     bad: tuple[Unscannable, ...] = ()
     try:

@@ -22,6 +22,7 @@ import io
 import re
 import zipfile
 
+from . import metafile
 from ._out import Out, at, named
 from .base import Budget, Extracted
 
@@ -29,7 +30,7 @@ MAX_MEMBERS = 2000
 MAX_MEMBER_BYTES = 50 * 1024 * 1024
 _RASTER = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 _NOT_TEXT = re.compile(
-    r"^(\[Content_Types\]\.xml|docProps/.*|customXml/.*|.*/_rels/.*|_rels/.*|META-INF/.*|meta\.xml"
+    r"^(\[Content_Types\]\.xml|customXml/.*|.*/_rels/.*|_rels/.*|META-INF/.*|meta\.xml"
     r"|settings\.xml|.*/settings\.xml|manifest\.rdf|word/(fontTable|webSettings|numbering|stylesWithEffects)\.xml"
     r"|.*/theme/.*|.*/printerSettings/.*|Configurations2/.*|.*/presProps\.xml|.*/viewProps\.xml"
     r"|.*/tableStyles\.xml|xl/styles\.xml|word/styles\.xml|.*/calcChain\.xml)$",
@@ -43,6 +44,30 @@ _XLINK = re.compile(rb"""xlink:href\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 # attributes that hold a target the program opens or fetches: Excel web queries and data connections
 # (<webPr url=...>), online video (wp15:webVideoPr embeddedHtml="<iframe src=...>")
 _URL_ATTR = re.compile(rb"""\s(?:\w+:)?(url|sourceFile|embeddedHtml)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# attributes a viewer shows as text: data-validation input and error messages (Excel shows them on a
+# cell), pictures' and shapes' alternative text (descr, title), hyperlink tooltips
+_SHOWN_ATTR = re.compile(
+    rb"""\s(?:\w+:)?(promptTitle|prompt|errorTitle|error|descr|title|tooltip)\s*=\s*(?:"([^"]*)"|'([^']*)')"""
+)
+_SHOWN_WHERE = {
+    b"promptTitle": "data validation prompt",
+    b"prompt": "data validation prompt",
+    b"errorTitle": "data validation error",
+    b"error": "data validation error",
+    b"descr": "alternative text",
+    b"title": "alternative text",
+    b"tooltip": "tooltip",
+}
+# document properties a viewer shows (File > Properties, the Explorer's details pane): OOXML
+# docProps/core.xml, app.xml and custom.xml, ODF meta.xml; only these elements, not the producer's
+# name and version (meta:generator) nor dates
+_PROPERTIES = re.compile(
+    rb"<((?:dc:)?(?:title|subject|description|creator)|cp:(?:keywords|category|contentStatus|lastModifiedBy)"
+    rb"|(?:ep:)?(?:Company|Manager|HyperlinkBase)|meta:(?:keyword|user-defined|initial-creator)|vt:lpwstr)"
+    rb"\b[^>]*>(.*?)</\1\s*>",
+    re.S,
+)
+_PROPERTY_PARTS = re.compile(r"^(docProps/(core|app|custom)\.xml|meta\.xml)$", re.I)
 _INSTR_ATTR = re.compile(rb"""\b(?:w:)?instr\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _INSTR_TEXT = re.compile(rb"<w:instrText\b[^>]*>(.*?)</w:instrText>", re.S)
 _DEL_INSTR = re.compile(
@@ -194,9 +219,14 @@ def parse(data: bytes, where: str = "", budget: Budget | None = None) -> Extract
                     out.image(body, loc)
                 elif body.lstrip()[:5] in (b"<?xml", b"<svg ") or low.endswith(".svg"):
                     out.child(body, name.rsplit("/", 1)[-1], "image/svg+xml", loc)
-                # EMF/WMF/SVM pictures: vector metafiles, no reader here (documented in README)
+                elif metafile.is_metafile(body) or body[:2] == b"\x1f\x8b":
+                    # EMF/WMF pictures (EMZ/WMZ: gzipped): their bitmaps and drawing (extract/metafile.py)
+                    out.child(body, name.rsplit("/", 1)[-1], "", loc)
+                # SVM (StarView metafile) pictures: no reader here (documented in README)
             elif _EMBEDDED.search(name) or low.endswith((".bin", ".ole")):
                 out.child(body, name.rsplit("/", 1)[-1], "application/octet-stream", loc)
+            elif _PROPERTY_PARTS.match(name):
+                _properties(body, out, at(loc, "properties"))
             elif low.endswith((".xml", ".vml")) and not _NOT_TEXT.match(name):
                 _xml_part(body, out, loc)
             elif not low.endswith((".xml", ".vml", ".rdf", ".odttf", ".ttf", ".fntdata")):
@@ -221,7 +251,29 @@ def _odf_encrypted(z: zipfile.ZipFile) -> bool:
         return False
 
 
+def _properties(body: bytes, out: Out, loc: str) -> None:
+    """The document properties a viewer shows, one per line."""
+    values = [xml_text(m.group(2)).strip() for m in _PROPERTIES.finditer(body)]
+    text = "\n".join(v for v in values if v)
+    if text:
+        out.text(text, loc)
+
+
+def _shown_attributes(body: bytes, out: Out, loc: str) -> None:
+    """Attribute values a viewer shows as text (_SHOWN_ATTR), one text per kind of place."""
+    if not any(w in body for w in (b"prompt", b"rror", b"descr", b"title", b"tooltip")):
+        return  # (a quick look first: a sheet of a million cells holds none)
+    found: dict[str, list[str]] = {}
+    for m in _SHOWN_ATTR.finditer(body):
+        value = html.unescape((m.group(2) or m.group(3) or b"").decode("utf-8", "replace")).strip()
+        if value:
+            found.setdefault(_SHOWN_WHERE[m.group(1)], []).append(value)
+    for where, values in found.items():
+        out.text("\n".join(values), at(loc, where))
+
+
 def _xml_part(body: bytes, out: Out, loc: str) -> None:
+    _shown_attributes(body, out, loc)
     for m in _INSTR_ATTR.finditer(body):
         field_instruction(
             html.unescape((m.group(1) or m.group(2)).decode("utf-8", "replace")), out, at(loc, "field")

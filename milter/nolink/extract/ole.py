@@ -27,9 +27,10 @@ from __future__ import annotations
 import io
 import re
 import struct
+import zlib
 from typing import Any
 
-from . import office
+from . import metafile, office
 from ._out import Out, at, named
 from .base import Budget, Extracted
 
@@ -43,6 +44,9 @@ _ASCII_RUN = re.compile(rb"[\x09\x0a\x0d\x20-\x7e]{5,}")
 _FIELD = re.compile(r"\x13([^\x13\x14\x15]*)(?=[\x14\x15])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _IMAGE_SIGS = re.compile(rb"\x89PNG\r\n\x1a\n|\xff\xd8\xff[\xc0-\xfe]|GIF8[79]a")
+# OfficeArt BLIP records of metafile pictures (the drawing layer of .doc, .xls and .ppt): the record
+# header's version/instance and type, EMF (0xF01A, instance 0x3D4/0x3D5) and WMF (0xF01B, 0x216/0x217)
+_METAFILE_BLIP = re.compile(rb"[\x40\x50]\x3d\x1a\xf0|[\x60\x70]\x21\x1b\xf0")
 _XLS_TEXT_RECORDS = frozenset((0x003C, 0x0204, 0x01B8, 0x01B6, 0x0207, 0x0018, 0x0800))
 _PPT_TEXT = {0x0FA0: "utf-16-le", 0x0FA8: "latin-1", 0x0FBA: "utf-16-le"}
 
@@ -68,6 +72,44 @@ def carve_pictures(data: bytes, out: Out, where: str, count: list[int]) -> None:
             end = iend + 8 if iend > 0 else end
         count[0] += 1
         out.image(data[start:end], at(where, f"picture {count[0]}"))
+    for m in _METAFILE_BLIP.finditer(data):
+        if count[0] >= MAX_PICTURES:
+            out.cannot("budget", f"more than {MAX_PICTURES} pictures", where)
+            return
+        picture = _metafile_blip(data, m.start())
+        if picture is not None:
+            count[0] += 1
+            out.child(picture, "", "", at(where, f"picture {count[0]}"))
+
+
+def _metafile_blip(data: bytes, start: int) -> bytes | None:
+    """The EMF or WMF inside an OfficeArt BLIP record (MS-ODRAW OfficeArtBlipEMF/WMF): after the
+    record header, one or two 16-byte UIDs and a 34-byte metafile header whose compression byte says
+    whether the picture is deflated (0x00) or stored (0xFE); None when it is not one."""
+    if start + 8 > len(data):
+        return None
+    ver_instance, _, length = struct.unpack_from("<HHI", data, start)
+    instance = ver_instance >> 4
+    body = data[start + 8 : start + 8 + length]
+    if len(body) != length:
+        return None
+    at_header = 32 if instance & 1 else 16  # 0x3D5, 0x217: a second UID
+    if len(body) < at_header + 34:
+        return None
+    size, _, _, _, _, _, _, saved, compression = struct.unpack_from("<I4i2iIB", body, at_header)
+    payload = body[at_header + 34 : at_header + 34 + saved]
+    if compression == 0x00:
+        try:
+            picture = zlib.decompressobj().decompress(
+                payload, min(size, MAX_STREAM_BYTES) or MAX_STREAM_BYTES
+            )
+        except zlib.error:
+            return None
+    elif compression == 0xFE:
+        picture = payload
+    else:
+        return None
+    return picture if metafile.is_metafile(picture) else None
 
 
 def _doc_text(word: bytes, table: bytes) -> str | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import re
 import threading
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Budget, BudgetExceeded, ChildPiece, Extracted, ImagePiece, TextPiece, Unscannable, UrlPiece
+from .pdfbounds import heavy_pages, render_until
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 MAX_STREAM_BYTES = 25 * 1024 * 1024  # one decompressed stream (embedded file, JavaScript) at most
@@ -105,11 +107,16 @@ class _Out:
     actions: int = 0
     drawn_annotations: set[int] = field(default_factory=set)  # pages whose annotations draw something
     images_seen: set[bytes] = field(default_factory=set)  # digests: a letterhead on every page is read once
+    heavy_pages: dict[int, str] = field(default_factory=dict)  # pages PDFium is not given (pdfbounds.py)
 
     def result(self) -> Extracted:
         return Extracted(
             tuple(self.texts), tuple(self.urls), tuple(self.images), tuple(self.children), tuple(self.bad)
         )
+
+
+class _OutOfTime(Exception):
+    """The scan's deadline passed inside a page (listing its objects, rendering it)."""
 
 
 def _quoted(name: str) -> str:
@@ -137,6 +144,7 @@ def extract(data: bytes, declared: str, name: str, budget: Budget) -> Extracted:
             _structure(reader, pages, out, budget)
         except Exception as e:  # a damaged object: what was read so far stands, the rest is not clean
             out.bad.append(Unscannable("unparseable", f"damaged {_quoted(name)} ({type(e).__name__})", ""))
+        out.heavy_pages = heavy_pages(pages, budget, budget.pdf_pages_per_file)
     _pages(data, out, budget, broken)
     return out.result()
 
@@ -290,6 +298,66 @@ def _fields(node: Any, prefix: str, out: _Out, depth: int = 0) -> None:
             _fields(_deref(k), name, out, depth + 1)
 
 
+MAX_OUTLINE = 10_000  # bookmark entries read per file
+
+
+def _outline(node: Any, out: _Out) -> None:
+    """The bookmarks (outline) a viewer lists beside the pages: each entry's title is text a reader
+    sees, its /A action (a /URI) leads where a click goes. /First children and /Next siblings,
+    without recursion; a loop or a huge outline stops at MAX_OUTLINE entries."""
+    if node is None or not hasattr(node, "get"):
+        return
+    stack = [_get(node, "/First")]
+    seen: set[int] = set()
+    while stack and len(seen) < MAX_OUTLINE:
+        item = stack.pop()
+        if item is None or not hasattr(item, "get") or id(item) in seen:
+            continue
+        seen.add(id(item))
+        title = _text(_get(item, "/Title"))
+        where = f"bookmark {title.strip()[:60]}".rstrip() if title.strip() else "bookmark"
+        if title.strip():
+            out.texts.append(TextPiece(title, where))
+        _actions_of(item, where, out)
+        stack.append(_get(item, "/Next"))
+        stack.append(_get(item, "/First"))
+    if stack and any(x is not None for x in stack):
+        out.bad.append(
+            Unscannable("budget", f"{_quoted(out.name)} has more than {MAX_OUTLINE} bookmarks", "bookmarks")
+        )
+
+
+def _xfa(form: Any, out: _Out, budget: Budget) -> None:
+    """An XFA form (the dynamic form Adobe Reader draws from XML in /AcroForm /XFA, a stream or an
+    array of packet names and streams): its XML, read by the XML reader as a child document
+    (element text, href-like attributes and scripts are what the reader sees or follows)."""
+    xfa = _get(form, "/XFA")
+    if xfa is None:
+        return
+    streams = [xfa] if hasattr(xfa, "get_data") else [_deref(x) for x in xfa] if isinstance(xfa, list) else []
+    parts: list[bytes] = []
+    try:
+        for st in streams:
+            if hasattr(st, "get_data"):
+                parts.append(_stream_data(st))
+                if sum(map(len, parts)) > MAX_STREAM_BYTES:
+                    raise BudgetExceeded(f"an XFA form larger than {MAX_STREAM_BYTES} bytes")
+    except BudgetExceeded as e:
+        out.bad.append(Unscannable("budget", f"XFA form in {_quoted(out.name)}: {e.what}", "XFA form"))
+        return
+    except Exception as e:
+        why = f"XFA form in {_quoted(out.name)} could not be read ({type(e).__name__})"
+        out.bad.append(Unscannable("unparseable", why, "XFA form"))
+        return
+    data = b"".join(parts)
+    if not data.strip():
+        return
+    if not budget.take_bytes(len(data)):
+        out.bad.append(Unscannable("budget", budget.bytes_note(), "XFA form"))
+        return
+    out.children.append(ChildPiece(data, "xfa.xml", "application/xml", "XFA form"))
+
+
 def _structure(reader: Any, pages: list[Any], out: _Out, budget: Budget) -> None:
     root = reader.trailer.get("/Root")
     root = root.get_object() if root is not None else None
@@ -308,6 +376,8 @@ def _structure(reader: Any, pages: list[Any], out: _Out, budget: Budget) -> None
         if form is not None:
             for f in _get(form, "/Fields") or []:
                 _fields(_deref(f), "", out)
+            _xfa(form, out, budget)
+        _outline(_get(root, "/Outlines"), out)
     for i, page in enumerate(pages):
         if i >= budget.pdf_pages_per_file:
             break
@@ -382,8 +452,16 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
                         Unscannable("budget", f"{budget.time_note()}; pages {i + 1}-{n} not read", where)
                     )
                     break
+                if i in out.heavy_pages:  # never loaded: PDFium parses all of a page's content on load
+                    out.bad.append(Unscannable("budget", f"{_quoted(out.name)}: {out.heavy_pages[i]}", where))
+                    continue
                 try:
                     _page(doc[i], where, out, budget, raw, i in out.drawn_annotations)
+                except _OutOfTime:
+                    out.bad.append(
+                        Unscannable("budget", f"{budget.time_note()}; pages {i + 1}-{n} not read", where)
+                    )
+                    break
                 except Exception as e:
                     out.bad.append(
                         Unscannable(
@@ -397,15 +475,22 @@ def _pages(data: bytes, out: _Out, budget: Budget, broken: Exception | None) -> 
 def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotations: bool) -> None:
     textpage = page.get_textpage()
     text = textpage.get_text_range()
-    textpage.close()
-    if text.strip():
+    try:
+        glyphs = _glyph_text(textpage, raw, text)
+    finally:
+        textpage.close()
+    if glyphs:  # (read instead: PDFium's reading glues "V i s i t w w w" as one spaced run)
+        out.texts.append(TextPiece(glyphs, f"{where} › text placed glyph by glyph"))
+    elif text.strip():
         out.texts.append(TextPiece(text, where))
     segments = 0
     text_objects = 0
     modules = 0  # filled paths shaped like one module of a code, or like a whole code
     images: list[Any] = []
     page_w, page_h = page.get_size()
-    for obj in page.get_objects(max_depth=4):
+    for k, obj in enumerate(page.get_objects(max_depth=4)):
+        if k % 4096 == 4095 and not budget.check_time():
+            raise _OutOfTime
         t = obj.type
         if t == raw.FPDF_PAGEOBJ_PATH:
             n = max(0, raw.FPDFPath_CountSegments(obj.raw))
@@ -424,9 +509,64 @@ def _page(page: Any, where: str, out: _Out, budget: Budget, raw: Any, annotation
         if not budget.take_pixels(px):
             out.bad.append(Unscannable("budget", budget.pixels_note(), f"{where} › rendering"))
             return
-        bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
+        bitmap = render_until(page, scale, budget.deadline)  # stopped at the deadline
+        if bitmap is None:
+            raise _OutOfTime
         out.images.append(ImagePiece(b"", f"{where} › rendering", bitmap.to_pil().convert("L")))
         bitmap.close()
+
+
+GLYPH_MAX_CHARS = 200_000  # a page's characters read one by one, at most
+_GLYPH_GAP = 1.6  # an advance this many times the line's usual one is a space between words
+
+
+def _glyph_text(textpage: Any, raw: Any, text: str) -> str:
+    """The text of a page whose characters are placed one by one at a fixed advance (each glyph
+    its own text-show operation), read from the glyph origins: "", unless PDFium's own reading
+    broke words apart with spaces it generated from the gaps between narrow glyphs
+    ("www. dl a. go. t h"). A space is an advance much wider than the line's usual one (a
+    skipped slot); a new line starts where the baseline moves."""
+    n = textpage.count_chars()
+    if n < 8 or n > GLYPH_MAX_CHARS or " " not in text:
+        return ""
+    tokens = text.split()
+    if sum(1 for t in tokens if len(t) <= 2) * 3 < len(tokens):  # words, not glyphs: most are longer
+        return ""
+    tp = textpage.raw
+    generated = sum(1 for i in range(n) if raw.FPDFText_IsGenerated(tp, i) == 1)
+    if generated * 8 < n:  # fewer than one generated space in 8 characters: words as written
+        return ""
+    import ctypes
+
+    x, y = ctypes.c_double(), ctypes.c_double()
+    lines: list[list[tuple[float, str]]] = []
+    last_y: float | None = None
+    for i in range(n):
+        if raw.FPDFText_IsGenerated(tp, i) == 1:
+            continue
+        ch = chr(raw.FPDFText_GetUnicode(tp, i) or 32)
+        if ch in "\r\n":
+            last_y = None
+            continue
+        if not raw.FPDFText_GetCharOrigin(tp, i, ctypes.byref(x), ctypes.byref(y)):
+            continue
+        size = raw.FPDFText_GetFontSize(tp, i) or 10.0
+        if last_y is None or abs(y.value - last_y) > size / 2 or not lines:
+            lines.append([])
+        last_y = y.value
+        lines[-1].append((x.value, ch))
+    out: list[str] = []
+    for line in lines:
+        advances = sorted(b[0] - a[0] for a, b in itertools.pairwise(line) if b[0] > a[0])
+        usual = advances[len(advances) // 2] if advances else 0.0
+        words = [line[0][1]] if line else []
+        for a, b in itertools.pairwise(line):
+            if usual > 0 and b[0] - a[0] > _GLYPH_GAP * usual and a[1] != " " and b[1] != " ":
+                words.append(" ")
+            words.append(b[1])
+        out.append("".join(words))
+    joined = "\n".join(out)
+    return joined if joined.split() != text.split() else ""
 
 
 def _code_like(obj: Any, segments: int, page_w: float, page_h: float, raw: Any) -> int:

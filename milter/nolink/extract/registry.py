@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from . import archive, calendar, image, mhtml, office, ole, pdf, rtf, smime, text, tnef
+from . import archive, calendar, image, metafile, mhtml, office, ole, pdf, rtf, smime, text, tnef
 from .base import Extractor, extension, media_type
 
 EXTRACTORS: dict[str, Extractor] = {
@@ -30,6 +30,7 @@ EXTRACTORS: dict[str, Extractor] = {
     "office": office.extract,  # OOXML (docx xlsx pptx) and OpenDocument (odt ods odp): issue 9b extends
     "image": image.extract,
     "svg": image.extract_svg,
+    "metafile": metafile.extract,  # EMF/WMF pictures: their bitmaps, vector drawing and text records
     "text": text.extract,
     "html": text.extract_html,
     # --- issue 9b registers its formats here (sniff below already names them) ---
@@ -137,6 +138,8 @@ def magic(data: bytes) -> str:
         return "rtf"
     if image.image_magic(data):
         return "image"
+    if metafile.is_metafile(data):
+        return "metafile"
     if head.startswith(b"RIFF") and data[8:12] in (b"WAVE", b"AVI "):
         return "media"
     if data[4:8] == b"ftyp" and data[8:12] not in (b"heic", b"heix", b"avif", b"mif1"):

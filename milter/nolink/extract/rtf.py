@@ -16,6 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 
+from . import metafile
 from ._out import Out, at, named
 from .base import Budget, BudgetExceeded, Extracted
 
@@ -504,7 +505,10 @@ def _end_destination(r: _Reader, dest: str) -> None:
         data = _blob(r)
         if data:
             r.pictures += 1
-            r.out.image(data, at(r.where, f"picture {r.pictures}"))
+            if metafile.is_metafile(data):  # \wmetafile, \emfblip: drawn by extract/metafile.py
+                r.out.child(data, "", "", at(r.where, f"picture {r.pictures}"))
+            else:
+                r.out.image(data, at(r.where, f"picture {r.pictures}"))
     elif dest == "objdata":
         data = _blob(r)
         if data:

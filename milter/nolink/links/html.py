@@ -11,7 +11,10 @@ What it reports:
 - <meta http-equiv=refresh>, CSS url() and @import in style attributes and <style>;
 - URLs inside javascript: and non-image data: values;
 - Outlook conditional comments (<!--[if mso]>...), which Outlook renders; other comments are skipped;
-- the visible text, through the text finder.
+- the visible text, through the text finder: the source text (hidden text included: a client
+  that ignores CSS shows it) and, where styles, ``hidden``, ``<bdo>`` or colours could make the
+  drawn text differ, the text as a client draws it (render.py: hidden text left out, reversed text
+  turned, ::before/::after content put in), reported at "rendered text" when only it holds a link.
 Not links: #fragments, mailto: (unless count_email), tel:, javascript:void(0), data: images, cid:.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 from html import unescape
 from urllib.parse import unquote, urljoin
@@ -29,6 +33,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from ..decode import b64decode
 from ..findings import Link, Location
 from .normalize import normalize
+from .render import HINT_ATTRS, Hints, Rendered, render
 from .text import TextFinder, local_file_url
 
 URL_ATTRS = frozenset(
@@ -156,7 +161,10 @@ class HtmlFinder:
         self.text = text
         self.image = image  # QR codes in data: images
 
-    def find(self, html: str, where: Location, base: str = "", depth: int = 0) -> list[Link]:
+    def find(
+        self, html: str, where: Location, base: str = "", depth: int = 0, deadline: float | None = None
+    ) -> list[Link]:
+        """deadline: time.monotonic() past which the rendering pass gives up (the message's budget)."""
         if too_deep(html):
             return self._find_flat(html, where, base, depth)
         tree = LexborHTMLParser(html)
@@ -175,6 +183,7 @@ class HtmlFinder:
         visible: list[str] = []
         block_of_last = -1
         locs: dict[tuple[str, str], Location] = {}  # one Location per tag and attribute name
+        hints = Hints()  # what may make the drawn text differ (render.py)
         for node in root.traverse(include_text=True):
             tag = node.tag
             if tag == "-text":
@@ -193,20 +202,68 @@ class HtmlFinder:
                         block_of_last = bid
                     visible.append(node.text_content or "")
             elif tag == "-comment":
-                self._comment(node, where, base, depth, out)
+                self._comment(node, where, base, depth, out, deadline)
             elif tag is not None and tag[0] != "-":
                 if tag in BLOCK:
                     visible.append("\n")
-                self._element(node.attributes, tag, where, base, depth, out, locs)
+                attrs = node.attributes
+                if attrs:
+                    style = attrs.get("style")
+                    if style:
+                        hints.styles.add(style)
+                        hints.elements += 1
+                    if not HINT_ATTRS.isdisjoint(attrs):
+                        hints.special = True
+                        hints.elements += 1
+                    self._element(attrs, tag, where, base, depth, out, locs)
+                if tag == "style":
+                    hints.sheet = True
+                elif tag == "bdo":
+                    hints.special = True
+                    hints.elements += 1
         text_where = Location(where.part, where.content_type, _field(where, "text"))
         out.extend(self.text.find("".join(visible), text_where))
+        try:
+            drawn = render(tree, html, BLOCK, hints, deadline)
+        except Exception:  # the drawing is an addition: a fault in it never costs the source's findings
+            drawn = None
+        if drawn is not None and drawn.spans:
+            self._rendered(drawn, where, out)
         return out
 
-    def _comment(self, node: LexborNode, where: Location, base: str, depth: int, out: list[Link]) -> None:
+    def _rendered(self, drawn: Rendered, where: Location, out: list[Link]) -> None:
+        """Links in the text as drawn that the source gave not (their URL is new)."""
+        text, starts = drawn.windows()
+        loc = Location(where.part, where.content_type, _field(where, "rendered text"))
+        seen = {x.url for x in out}
+        # where each window begins in the joined text, to give offsets in the rendered text
+        begins: list[int] = []
+        pos = 0
+        for a, b in drawn.spans:
+            begins.append(pos)
+            pos += b - a + 3
+        for link in self.text.find(text, loc):
+            if link.url in seen:
+                continue
+            seen.add(link.url)
+            at = link.location.offset
+            i = bisect_right(begins, at) - 1 if at >= 0 else -1
+            offset = starts[i] + at - begins[i] if i >= 0 else -1
+            out.append(Link(link.text, link.url, link.kind, loc.with_offset(offset)))
+
+    def _comment(
+        self,
+        node: LexborNode,
+        where: Location,
+        base: str,
+        depth: int,
+        out: list[Link],
+        deadline: float | None,
+    ) -> None:
         content = node.comment_content or ""
         if content.lstrip().lower().startswith("[if") and depth < MAX_EMBED_DEPTH:
             inner = content.split("]>", 1)[-1]
-            out.extend(self.find(inner, where, base, depth + 1))
+            out.extend(self.find(inner, where, base, depth + 1, deadline))
 
     def _find_flat(self, html: str, where: Location, base: str, depth: int) -> list[Link]:
         """Without a tree, for markup nested deeper than a browser builds (see too_deep)."""

@@ -1,7 +1,8 @@
 """Links in QR codes (and other matrix codes a phone camera reads) inside images.
 
 Why zxing-cpp: the maintained C++ port of ZXing, with wheels on PyPI (no system library), reads
-QR, Micro QR, Data Matrix and Aztec in a few milliseconds; pyzbar needs libzbar and has not been
+QR, Micro QR, Data Matrix, Aztec and PDF417 (boarding passes, ID cards, invoices; stacked rows
+that also hold a URL) in a few milliseconds; pyzbar needs libzbar and has not been
 released since 2022. Decoding the image formats (Pillow) and the pixel budget live in
 extract/image.py; this finder gets grey-scale PIL images.
 """
@@ -25,7 +26,7 @@ def _read(image: Any) -> list[str]:
     import zxingcpp
 
     f = zxingcpp.BarcodeFormat
-    formats = [f.QRCode, f.MicroQRCode, f.DataMatrix, f.Aztec]
+    formats = [f.QRCode, f.MicroQRCode, f.DataMatrix, f.Aztec, f.PDF417]
     try:
         # try_rotate turns the image for 1D barcodes; 2D codes are found in any orientation anyway
         codes = zxingcpp.read_barcodes(image, formats=formats, try_rotate=False)  # type: ignore[arg-type]

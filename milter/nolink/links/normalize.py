@@ -43,7 +43,7 @@ def may_hold_link(text: str) -> bool:
     if "." in text or ":" in text:  # as written (no look-alike is "." or ":" itself): no translate
         return True
     plain = text.translate(_FULLWIDTH)
-    return "." in plain or ":" in plain or "dot" in plain.lower() or "จุด" in plain
+    return "." in plain or ":" in plain or "dot" in plain.lower() or "จุด" in plain or "ดอท" in plain
 
 
 # Letters and digits that NFKC turns into ASCII, one for one: mathematical bold/italic/script/...
@@ -68,13 +68,121 @@ _COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 # (a 1 MB run of "p:" took 0.5 s in the alternation, 15 ms with this look-ahead).
 _SUBST_FIRST = (
     "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c"
-    f"{_COMBINING}hHfF \t\\[({{.dDจwW]"
+    f"{_COMBINING}hHfF \t\\[({{.dDจwWดท]"
 )
 # Where a _SUBST match could begin, as one character class (the "." branches need "]" after or a
 # Thai letter before): a text with none of it ("a.png" in a srcset, an href) is as written.
 # (one class first, which the regex engine skips to at C speed; then a "." only before "]" or
 # after a Thai letter)
 _MAYBE_SUBST = re.compile(f"{_SUBST_FIRST}(?:(?<!\\.)|(?=\\])|(?<=[\u0e01-\u0e4e]\\.))")
+# Common file extensions that are also TLDs or look like one (links.text: "report.zip" is a file
+# name, not a link, unless a www., a scheme, a path or a third label makes it one)
+FILE_EXTENSIONS = frozenset(
+    [
+        "zip",
+        "mov",
+        "md",
+        "sh",
+        "py",
+        "pl",
+        "rs",
+        "ps",
+        "ai",
+        "cc",
+        "mp",
+        "js",
+        "json",
+        "css",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "ppt",
+        "pptx",
+        "pdf",
+        "txt",
+        "csv",
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "bmp",
+        "tif",
+        "tiff",
+        "svg",
+        "mp3",
+        "mp4",
+        "avi",
+        "mkv",
+        "wav",
+        "exe",
+        "msi",
+        "dmg",
+        "iso",
+        "rar",
+        "tar",
+        "gz",
+        "7z",
+        "bz2",
+        "xz",
+        "tgz",
+        "html",
+        "htm",
+        "xml",
+        "log",
+        "bak",
+        "tmp",
+        "ini",
+        "cfg",
+        "conf",
+        "yml",
+        "yaml",
+        "toml",
+        "sql",
+        "db",
+        "dat",
+        "bin",
+        "apk",
+        "ipa",
+        "epub",
+        "odt",
+        "ods",
+        "odp",
+        "rtf",
+        "eml",
+        "msg",
+        "ics",
+        "vcf",
+        "java",
+        "go",
+        "php",
+        "rb",
+        "cs",
+        "ts",
+        "swift",
+        "kt",
+        "sc",
+        "pm",
+    ]
+)
+# Labels spelled in Thai after "ดอท": what a reader types them as
+THAI_LABELS = {
+    "คอม": "com",
+    "โก": "go",
+    "ทีเอช": "th",
+    "เน็ต": "net",
+    "ออร์ก": "org",
+    "โค": "co",
+    "แอค": "ac",
+    "อินโฟ": "info",
+    "แอป": "app",
+    "แอพ": "app",
+    "ไอโอ": "io",
+}
+_THAI_LABELS = "|".join(sorted(THAI_LABELS, key=len, reverse=True))
+_AFTER_THAI_LABEL = "".join(f"|(?<={w})" for w in THAI_LABELS)
+# a path segment after a spaced or spelled slash: no "." in it ("www.a.com / www.b.com" are two)
+_SEGMENT = r"[A-Za-z0-9][\w\-~%]*+(?![.:@\w\-~%])"
 _BRANCHES = [
             r"(?P<zw>[\u200b\u200c\u200d\u2060\ufeff\u00ad]+)",
             # bidi controls (LRM, RLM, embeddings, overrides, isolates) show as nothing, anywhere
@@ -104,6 +212,26 @@ _BRANCHES = [
             # fixed length, and "www," then 1 MB of "a," was one rewrite and a 1 MB name)
             r"(?P<commas>(?<![A-Za-z0-9])(?i:www),[A-Za-z0-9\-]+(?:,[A-Za-z0-9\-]+){1,127}+)",
 ]  # fmt: skip
+# A third kind, read around its own words ("ดอท", "ทับ", a spaced "." or "/") and matched at each
+# one (_rewrites_c), not searched for in windows: a text made of "a ทับ " costs a find per word.
+_C_BRANCHES = [
+            # letters spaced one by one: "w w w . d l a . g o . t h", "h t t p s : / / p e a - t h . c c"
+            # (single characters, the same one to three blanks apart: a wider gap is a space between
+            # words; only a run holding a "." is joined, in _replacement: "S A L E" stays as written)
+            r"(?P<letters>(?<![^\s(<\[\"'])[A-Za-z0-9](?P<sep>[ \t]{1,3})[A-Za-z0-9.\-/:]"
+            r"(?:(?P=sep)[A-Za-z0-9.\-/:]){3,300}(?![^\s)>\]\"',;]))",
+            # Thai "ดอท" (dot) between ASCII labels or before a label spelled in Thai ("dla ดอท go ดอท th",
+            # "ktb-refund ดอทคอม", "dla ดอท โก ดอท ทีเอช"); a Thai label glued to Thai words counts only
+            # when the word breaker cuts it off as a word of its own (_thai_label_ends)
+            rf"(?P<thword>(?=[ \t]*ดอท)(?:(?<=[A-Za-z0-9]){_AFTER_THAI_LABEL})[ \t]*ดอท[ \t]*"
+            rf"(?:({_THAI_LABELS})|(?=[A-Za-z0-9])))",
+            # Thai "ทับ" (slash) and a spaced "/" between a host and a path segment ("cutt ดอท ly ทับ abc",
+            # "tinyurl . com / dla527"): only after a host (_host_before), so the verb stays a verb
+            rf"(?P<thslash>(?=[ \t]*[ท/])(?:(?<=[A-Za-z0-9]){_AFTER_THAI_LABEL})(?:[ \t]*ทับ[ \t]*|[ \t]+/[ \t]*)(?={_SEGMENT}))",
+            # "กรมที่ดิน ดอท ไทย": as จุด before ไทย
+            r"(?P<thdotthai>(?<=[\u0e01-\u0e4e])[ \t]*ดอท[ \t]*(?=ไทย))",
+]  # fmt: skip
+_SUBST_C = re.compile("|".join(_C_BRANCHES))
 # Two patterns: the runs of invisible and combining characters (the first three branches, each one
 # character class) and the disguises made of visible ASCII (the others). No match of one holds a
 # character the other's matches are made of, so the matches of the two, merged by position, are
@@ -183,6 +311,7 @@ _SPAN = 256  # how far after its trigger a disguise may end ("www,a,b,c,...")
 
 
 MAX_REWRITES = 20_000  # per text; past it the rest is searched as written (see normalize)
+MAX_REFUSED = 20_000  # matches read as no disguise in context, per text (see _rewrites_b)
 
 # Every BMP character that the translation table rewrites or _TRIGGER_AB looks for, in one class:
 # a text without any (a Thai letter) is known to need neither in one pass instead of two, and
@@ -221,14 +350,22 @@ assert _NEEDS_ANY_CODES.intersection(range(0x80)) == set(map(ord, "[\\]{}"))  # 
 def _plain_text(s: str) -> bool:
     """True when s holds no _NEEDS_ANY character and no astral one: a Thai letter, read with
     a UTF-16 encoding and byte translations (~8 us for 10 KiB, where the regex takes ~20)."""
+    return _plain_utf16(s)[0]
+
+
+def _plain_utf16(s: str) -> tuple[bool, bytes | None]:
+    """_plain_text, and the low bytes of the UTF-16 encoding it read (None for ASCII and astral
+    text): the Thai words of _SUBST_C are looked for in them, where bytes.find is several times
+    faster than str.find in a Thai text (its high bytes, all 0x0E, defeat the search's skips)."""
     if s.isascii():
-        return "[" not in s and "]" not in s and "{" not in s and "}" not in s and "\\" not in s
+        return "[" not in s and "]" not in s and "{" not in s and "}" not in s and "\\" not in s, None
     if not _PLAIN_OK:
-        return False  # pragma: no cover - no plain character is one of _NEEDS_ANY's
+        return False, None  # pragma: no cover - no plain character is one of _NEEDS_ANY's
     b = s.encode("utf-16-le", "surrogatepass")
     if len(b) != 2 * len(s):
-        return False  # astral characters
-    return not b[1::2].translate(None, b"\x00\x0e") and not b[0::2].translate(None, _PLAIN_LOW)
+        return False, None  # astral characters
+    lows = b[0::2]
+    return not b[1::2].translate(None, b"\x00\x0e") and not lows.translate(None, _PLAIN_LOW), lows
 
 
 def _has_astral(s: str) -> bool:
@@ -266,7 +403,7 @@ def _word_hits(s: str) -> list[int]:
     return hits
 
 
-def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
+def _windows(s: str, chars: re.Pattern[str] | None, hits: list[int] | None = None) -> list[tuple[int, int]]:
     """Spans around every character or word a disguise is made of.
 
     The triggers (chars, and the trigger words) are found with a pure character-class regex and
@@ -275,7 +412,7 @@ def _windows(s: str, chars: re.Pattern[str] | None) -> list[tuple[int, int]]:
     costs one pass, not one per trigger.
     """
     out: list[tuple[int, int]] = []
-    hits = _word_hits(s)
+    hits = _word_hits(s) if hits is None else hits
     wi = 0
     pos = 0
     m = chars.search(s) if chars is not None else None  # None: the trigger words only
@@ -343,7 +480,7 @@ class Normalized:
         return any(seg[4] and seg[0] + seg[2] > start and seg[0] < end for seg in self._segments[i:j])
 
 
-def _replacement(m: re.Match[str], s: str) -> str | None:
+def _replacement(m: re.Match[str], s: str, memo: dict[str, bool] | None = None) -> str | None:
     kind = m.lastgroup
     if kind == "zw":
         before = s[m.start() - 1] if m.start() else " "
@@ -361,8 +498,18 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
         return None if m.group().lower() == canon else canon
     if kind == "spaced":
         return "https://" if m.group(m.lastindex + 1) else "http://"  # type: ignore[operator]
-    if kind in ("dot", "wdot", "sdot", "thdot"):
+    if kind in ("dot", "wdot", "sdot", "thdot", "thdotthai"):
         return "."
+    if kind == "letters":
+        joined = "".join(m.group().split())
+        return joined if "." in joined or "://" in joined else None
+    if kind == "thword":
+        label = m.group(m.lastindex + 1)  # type: ignore[operator]
+        if label is None:
+            return "."
+        return "." + THAI_LABELS[label] if _thai_label_ends(s, m.end(), label, memo) else None
+    if kind == "thslash":
+        return "/" if _host_before(s, m.start()) else None
     if kind == "slash":
         return "/"
     if kind == "colon":
@@ -370,6 +517,63 @@ def _replacement(m: re.Match[str], s: str) -> str | None:
     if kind == "commas":
         return m.group().replace(",", ".")
     return None  # pragma: no cover - every alternative is named
+
+
+def _thai_label_ends(s: str, end: int, label: str, memo: dict[str, bool] | None = None) -> bool:
+    """True when a Thai-spelled label ending at end is a word of its own: followed by no Thai
+    letter, or cut there by the word breaker ("คอมนะคะ": คอม, นะ, คะ; "คอมพิวเตอร์" is one word)."""
+    if end >= len(s) or not "\u0e01" <= s[end] <= "\u0e4e":
+        return True
+    from . import thai
+
+    run = _THAI_RUN.match(s, end - len(label))
+    key = run.group()[:64] if run else ""
+    if memo is not None and key in memo:
+        return memo[key]  # (memo: one text's runs, "x ดอท คอมพิวเตอร์" repeated asks once)
+    ws = thai.words(key) if key else None
+    ends = False
+    n = 0
+    for w in ws or ():
+        n += len(w)
+        if n >= len(label):
+            ends = n == len(label)
+            break
+    if memo is not None:
+        memo[key] = ends
+    return ends
+
+
+_THAI_RUN = re.compile("[\u0e01-\u0e4e]+")
+# What stands before a spelled or spaced slash, read backwards (the text reversed, so the match is
+# anchored where the slash is and costs at most _HOST_REACH characters): path segments, then a
+# host of two labels or more, its dots as written or spelled ("tinyurl . com", "cutt ดอท ly")
+_RLABEL = "(?:[A-Za-z0-9\\-]++|" + "|".join(w[::-1] for w in THAI_LABELS) + ")"
+_RSEP = "(?:[ \t]*\\.[ \t]*|[ \t]*(?:ดุจ|ทอด)[ \t]*|[ \t]+(?:tod|TOD|toD)[ \t]+|\\][ \t]*\\.[ \t]*\\[)"
+_HOST_BACK = re.compile(
+    "[ \t]*+(?:[A-Za-z0-9_\\-~%]++[ \t]*(?:/|บัท)[ \t]*)*"
+    f"(?P<tld>{_RLABEL})(?P<rest>(?:{_RSEP}{_RLABEL}){{1,126}})(?![A-Za-z0-9\\-])"
+)
+_ONE_MORE_LABEL = re.compile(f"{_RSEP}{_RLABEL}")  # the name has two labels only
+_HOST_REACH = 160
+# (no possessive group repeats here: Python 3.11.2 fails "(?:x+ *(?:/))*+y" on "y", a bug of its
+# own; the labels inside are possessive, so backtracking stays within the _HOST_REACH characters)
+
+
+def _host_before(s: str, pos: int) -> bool:
+    """True when a host name ends the text before pos (after path segments joined by slashes):
+    "tinyurl . com", "cutt ดอท ly ทับ abc". A two-label name with a file extension for TLD
+    ("report.zip / backup") is a file name; "and / or" is no host."""
+    lo = max(0, pos - _HOST_REACH)
+    if all(s.find(w, lo, pos) < 0 for w in (".", "ดอท", "จุด", "dot", "DOT", "Dot")):
+        return False  # no dot of any kind: no host ("a ทับ b" repeated)
+    m = _HOST_BACK.match(s[lo:pos][::-1])
+    if m is None:
+        return False
+    tld = m.group("tld")[::-1].lower()
+    tld = THAI_LABELS.get(tld, tld)
+    if tld.isdigit():
+        return False
+    return _ONE_MORE_LABEL.fullmatch(m.group("rest")) is None or tld not in FILE_EXTENSIONS
 
 
 _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
@@ -389,32 +593,152 @@ def _rewrites_a(s: str, pos: int) -> Iterator[tuple[int, int, str]]:
 
 
 def _rewrites_b(s: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int, str]]:
-    """(start, end, replacement) of the _SUBST_B matches in the spans of s, in order."""
+    """(start, end, replacement) of the _SUBST_B matches in the spans of s, in order.
+
+    Bounded work: past MAX_REFUSED matches that are no disguise after all ("รถทับ", "S A L E",
+    read in context by _replacement), the rest of the text is searched as written (no letter
+    has that many; 1 MB of "a ทับ " does)."""
+    refused = 0
     for a, b in spans:
         for m in _SUBST_B.finditer(s, a, b):
             rep = _replacement(m, s)
             if rep is not None:
                 yield m.start(), m.end(), rep
+            else:
+                refused += 1
+                if refused > MAX_REFUSED:
+                    return
+
+
+_C_WORDS = ("ดอท", "ทับ", " /", "\t/", " .", "\t.")
+_C_ASCII = _C_WORDS[2:]  # trigger words of _SUBST_B too: where they are, _word_hits says
+
+
+_C_THAI_LOWS = tuple(w.encode("utf-16-le")[0::2] for w in _C_WORDS[:2])  # b"\x14-\x17", b"\x171\x1a"
+
+
+def _c_words(s: str, hits: list[int], b16: bytes | None) -> list[str]:
+    """The _C_WORDS that s holds: the ASCII ones read off _word_hits (one hit per _REACH of each
+    word it found), the Thai ones in b16, the low bytes of s's UTF-16 encoding, when there is one
+    (other characters with the same low bytes may match too: _rewrites_c then finds nothing),
+    else by str.find."""
+    if s.isascii():
+        words = []
+    elif b16 is not None:
+        words = [w for w, b in zip(_C_WORDS[:2], _C_THAI_LOWS, strict=True) if b in b16]
+    else:
+        words = [w for w in _C_WORDS[:2] if w in s]
+    for w in _C_ASCII:
+        if any(s.startswith(w, p) for p in hits):
+            words.append(w)
+    return words
+
+
+# " ." opens a run of spaced letters only after a letter or digit: found by one regex (a class
+# first, at C speed), not one Python step per " ." ("ก . " repeated, Thai abbreviations)
+_LETTERS_DOT = re.compile(r"[A-Za-z0-9][ \t]{1,3}\.[ \t]")
+_LETTER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-/:")
+_LETTERS_MAX = 300  # letters of one run (the pattern's bound)
+_BLANKS = " \t"
+
+
+def _c_start(s: str, i: int, word: str, floor: int) -> int:
+    """Where a _SUBST_C match may begin for the word found at i (not before floor, the end of the
+    last disguise)."""
+    if word[-1] == ".":  # the "." of a run of spaced letters: back to the run's first letter
+        j = i + 1  # the "."
+        k = i
+        while k > 0 and s[k - 1] in _BLANKS and i - k < 2:
+            k -= 1
+        sep = s[k:j]
+        if s[j + 1 : j + 1 + len(sep)] != sep:
+            return -1
+        lo = max(floor, j - 2 * _LETTERS_MAX)
+        pos, first = k - 1, -1
+        while pos >= lo and s[pos] in _LETTER_CHARS:  # a letter, the same blanks before it, ...
+            if s[pos].isalnum():  # (a run begins with a letter or digit)
+                first = pos
+            b = pos - len(sep)
+            if b < 1 or s[b:pos] != sep:
+                break
+            pos = b - 1
+        return first
+    if word[0] in _BLANKS or word in ("ดอท", "ทับ"):
+        while i > 0 and s[i - 1] in _BLANKS:
+            i -= 1
+    return i
+
+
+def _found(s: str, word: str, refused: dict[str, int]) -> Iterator[tuple[int, str]]:
+    """Where word is in s, until it has been refused more than MAX_REFUSED times."""
+    if word[-1] == ".":
+        for m in _LETTERS_DOT.finditer(s):
+            if refused.get(word, 0) > MAX_REFUSED:
+                return
+            yield m.end() - 3, word  # (where " ." is: the last blank before the ".")
+        return
+    i = s.find(word)
+    while i >= 0 and refused.get(word, 0) <= MAX_REFUSED:
+        yield i, word
+        i = s.find(word, i + 1)
+
+
+def _rewrites_c(s: str, words: list[str]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of the _SUBST_C matches of s, in order: each of its words found
+    by str.find, the pattern matched where the disguise would begin. Bounded as _rewrites_b, per
+    word: past MAX_REFUSED refusals of one word ("a / b" repeated), that word's places are passed
+    over, and the others are still read (padding of "x ทับ y" hides no "ดอทคอม" after it)."""
+    last = 0
+    refused: dict[str, int] = {}
+    tried = -1
+    memo: dict[str, bool] = {}
+    prev_dot = 0  # a run's letters before the last "." tried were read back from there already
+    if " ." in words and "\t." in words:
+        words.remove("\t.")  # (one regex finds both)
+    for i, w in heapq.merge(*(_found(s, w, refused) for w in words)):
+        if i < last or refused.get(w, 0) > MAX_REFUSED:
+            continue  # inside the last disguise ("w w w . d l a . g o": its second ".")
+        dot = w[-1] == "."
+        a = _c_start(s, i, w, max(last, prev_dot) if dot else last)
+        if dot:
+            prev_dot = i
+        if a < last or a == tried:
+            continue
+        tried = a
+        m = _SUBST_C.match(s, a)
+        rep = _replacement(m, s, memo) if m is not None else None
+        if m is not None and rep is not None:
+            last = m.end()
+            yield m.start(), m.end(), rep
+        else:
+            refused[w] = refused.get(w, 0) + 1
 
 
 def _start(original: str) -> tuple[int, bool]:
     """(p, translate): no character of the table or of _TRIGGER_AB is before p, and translate
     says whether the table rewrites any character (_NEEDS_TRANSLATE.search) of original."""
-    if _plain_text(original):
-        return len(original), False
+    p, translate, _b = _start_utf16(original)
+    return p, translate
+
+
+def _start_utf16(original: str) -> tuple[int, bool, bytes | None]:
+    """_start, and original's UTF-16 encoding when _plain_utf16 made one."""
+    plain, b16 = _plain_utf16(original)
+    if plain:
+        return len(original), False, b16
     if original.isascii():  # (no ASCII character is in the table, and no A character is ASCII)
         b = _TRIGGER_B.search(original)
-        return len(original) if b is None else b.start(), False
+        return len(original) if b is None else b.start(), False, None
     any_ = _NEEDS_ANY.search(original)
     p = len(original) if any_ is None else any_.start()
     translate = (p < len(original) and _NEEDS_BMP.search(original, p) is not None) or (
         _has_astral(original) and _NEEDS_ASTRAL.search(original) is not None
     )
-    return p, translate
+    return p, translate, b16
 
 
 def normalize(original: str) -> Normalized:
-    p, translate = _start(original)
+    p, translate, b16 = _start_utf16(original)
     s = original.translate(_TRANSLATE) if translate else original
     if _MAYBE_SUBST.search(s) is None:
         return Normalized(original, s, (), ())
@@ -425,11 +749,21 @@ def normalize(original: str) -> Normalized:
     # lazily: past MAX_REWRITES the rest is not searched
     # (in s[:p] the table rewrites astral letters and digits at most, none of _TRIGGER_AB's)
     first = _TRIGGER_AB.search(s, p) if p < len(s) else None
-    spans_b = _windows(s, _TRIGGER_B if first is not None else None)
+    hits = _word_hits(s)
+    spans_b = _windows(s, _TRIGGER_B if first is not None else None, hits)
     found_a = _rewrites_a(s, first.start()) if first is not None else iter(())
-    rewrites = heapq.merge(found_a, _rewrites_b(s, spans_b)) if spans_b else found_a
+    streams = [found_a, _rewrites_b(s, spans_b)] if spans_b else [found_a]
+    c_words = _c_words(s, hits, b16)
+    if c_words:
+        streams.append(_rewrites_c(s, c_words))
+    # (at one start the longest first: a run of spaced letters holds a spaced scheme, "h t t p")
+    rewrites = heapq.merge(*streams, key=lambda r: (r[0], -r[1])) if len(streams) > 1 else found_a
+    overlapped = 0
     for start, end, rep in rewrites:
         if start < last:
+            overlapped += 1  # inside a longer one: 1 MB of "w w w . " holds as many " . " as runs
+            if overlapped > MAX_REFUSED:
+                break
             continue
         if len(segments) >= 2 * MAX_REWRITES:
             break

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from blake3 import blake3
 
 from ..findings import Link, Location
+from . import ocrprep
 from .text import TextFinder
 
 # Before libtesseract (and its libgomp) is loaded: the import of tesserocr is lazy, below.
@@ -98,6 +99,8 @@ class Reading:
     page: OcrText  # the whole image, in the page languages
     latin: OcrText  # the words that could be addresses, read again in the Latin language
     seconds: float  # what reading it cost
+    legible: bool = False  # many words read with confidence: the page is level and clear
+    again: tuple[OcrText, ...] = ()  # the second look (turned level, contrast stretched), if one was taken
 
 
 @dataclass(slots=True)
@@ -139,11 +142,52 @@ def passes(languages: tuple[str, ...]) -> tuple[str, str]:
     return "+".join(page), (LATIN if LATIN in languages else "")
 
 
+# Where Debian's tesseract-ocr-LANG packages put the language data (5.x; 4.x on older releases)
+DEBIAN_TESSDATA = ("/usr/share/tesseract-ocr/5/tessdata/", "/usr/share/tesseract-ocr/4.00/tessdata/")
+
+
+def debian_languages() -> tuple[str, list[str]]:
+    """(Debian's tessdata directory, languages in it), ("", []) when there is none."""
+    for d in DEBIAN_TESSDATA:
+        langs = sorted(n.removesuffix(".traineddata") for n in _listdir(d) if n.endswith(".traineddata"))
+        if langs:
+            return d, langs
+    return "", []
+
+
+def _listdir(d: str) -> list[str]:
+    try:
+        return os.listdir(d)
+    except OSError:
+        return []
+
+
+def data_path() -> str:
+    """The tessdata directory the engine loads from: tesserocr's own default when it holds a
+    language, else Debian's. A tesserocr wheel from PyPI (a plain `pip install`) bundles a Tesseract
+    that looks elsewhere and finds nothing; without this every image would fail to OCR (issue 22)."""
+    path, langs = _module().get_languages()
+    if any(x != "osd" for x in langs):
+        return str(path)
+    return debian_languages()[0] or str(path)
+
+
 def installed_languages() -> tuple[str, list[str]]:
     """(tessdata directory, languages installed there); raises OcrUnavailable without tesserocr."""
     tesserocr = _module()
-    path, langs = tesserocr.get_languages()
-    return str(path), sorted(str(x) for x in langs)
+    path = data_path()
+    _, langs = tesserocr.get_languages(path)
+    return path, sorted(str(x) for x in langs)
+
+
+def describe_install() -> dict[str, str]:
+    """For `nolink version`: the Tesseract the engine uses, its data directory and languages."""
+    try:
+        version = str(_module().tesseract_version()).split("\n", 1)[0].removeprefix("tesseract ").strip()
+        path, langs = installed_languages()
+    except OcrUnavailable as e:
+        return {"tesseract": f"unavailable ({e})"}
+    return {"tesseract": version, "tessdata": path, "tesseract-languages": "+".join(langs) or "none"}
 
 
 def _module() -> Any:
@@ -173,7 +217,10 @@ class Engine:
         # hands every mark on the page to the recogniser: a 600 dpi scan with graphics took 6 s
         # instead of 0.2 s (tests/test_extract_image.py), and ran out of the OCR budget.
         try:
-            self.page = tesserocr.PyTessBaseAPI(lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm)
+            path = data_path()
+            self.page = tesserocr.PyTessBaseAPI(
+                path=path, lang=self.page_langs, psm=tesserocr.PSM.AUTO, oem=lstm
+            )
             # Work the page pass does not need (counted with callgrind on the bench letter, the text
             # read unchanged): paragraph detection after recognition re-reads every line's text
             # (before it, from the geometry only, it costs next to nothing), and the fixed-pitch
@@ -181,7 +228,9 @@ class Engine:
             self.page.SetVariable("paragraph_text_based", "0")
             self.page.SetVariable("textord_disable_pitch_test", "1")
             self.latin = (
-                tesserocr.PyTessBaseAPI(lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm)
+                tesserocr.PyTessBaseAPI(
+                    path=path, lang=self.latin_lang, psm=tesserocr.PSM.SINGLE_BLOCK, oem=lstm
+                )
                 if self.latin_lang
                 else None
             )
@@ -212,6 +261,7 @@ class Engine:
             return None
         text: list[str] = []
         conf = bytearray()
+        words: list[int] = []  # each word's confidence
         # the whitespace-separated tokens of the page pass: [start in text, x1, y1, x2, y2, line]
         tokens: list[list[int]] = []
         line = 0
@@ -238,19 +288,44 @@ class Engine:
                     max(tok[4], box[3]),
                 ]
             c = max(0, min(100, round(r.Confidence(level))))
+            words.append(c)
             text.extend(w)
             conf.extend([c] * len(w))
         page_text = "".join(text)
         page = OcrText(page_text, bytes(conf))
+        legible = _legible(words, len(page_text))
         latin = OcrText()
         if self.latin is not None:
             boxes = _candidate_boxes(page_text, tokens)
             if boxes:
-                latin = self._latin(image, boxes, start + timeout)
+                digits = _thai_digit_runs(t, api, k, boxes) if _digits_in(page_text, tokens, boxes) else []
+                latin = self._latin(image, boxes, start + timeout, digits)
         api.Clear()
-        return Reading(page, latin, time.perf_counter() - start)
+        return Reading(page, latin, time.perf_counter() - start, legible)
 
-    def _latin(self, image: Any, boxes: list[tuple[int, int, int, int]], deadline: float) -> OcrText:
+    def look_again(self, image: Any, first: Reading, timeout: float) -> Reading:
+        """The second look at an image whose first reading found no address (README "Text in
+        pictures"): when the page is faint, or its lines are tilted (tested only when the first
+        reading was poor), it is read again corrected; otherwise, and when time runs out, the first
+        reading stands."""
+        what = ocrprep.Look(0.0 if first.legible else ocrprep.level_angle(image), ocrprep.faint(image))
+        if not what.doubt or timeout <= 0:
+            return first
+        again = self.read(ocrprep.corrected(image, what), timeout)
+        if again is None:
+            return first
+        return Reading(
+            first.page, first.latin, first.seconds + again.seconds, first.legible, (again.page, again.latin)
+        )
+
+    def _latin(
+        self,
+        image: Any,
+        boxes: list[tuple[int, int, int, int]],
+        deadline: float,
+        digits: list[tuple[str, int, tuple[int, int, int, int]]] | None = None,
+    ) -> OcrText:
+        digits = digits or []
         t = self._t
         api = self.latin
         assert api is not None
@@ -264,8 +339,11 @@ class Engine:
             # single-line and single-word modes dropped dots; SetRectangle on the page read nothing).
             py = max(4, (y2 - y1) // 3)
             px = max(6, (y2 - y1) // 2)
-            crop = image.crop((max(0, x1 - px), max(0, y1 - py), min(w, x2 + px), min(h, y2 + py)))
+            ox, oy = max(0, x1 - px), max(0, y1 - py)
+            crop = image.crop((ox, oy, min(w, x2 + px), min(h, y2 + py)))
+            scale = 1
             if y2 - y1 < SMALL_TEXT:
+                scale = 2
                 # Small print (a 150 dpi page, a footer): Tesseract reads it best with letters
                 # 20 px high or more. Measured on a rendered PDF page (the shared MIME corpus):
                 # the crop of "www.artspdf.com" under a logo read "www artspdf.com" with two of
@@ -277,19 +355,130 @@ class Engine:
             # per character: a word's confidence is its worst letter's, and a misread path
             # ("/form£") must not sink the host before it
             sym = t.RIL.SYMBOL
+            line: list[str] = []  # this crop's text so far
+            spliced = -1  # the Thai digit run last put in place of Latin letters
             for r in t.iterate_level(api.GetIterator(), sym):
                 ch = _word(r, sym)
                 if not ch:
                     continue
+                c = max(0, min(100, round(r.Confidence(sym))))
+                run = _digit_run_at(digits, r.BoundingBox(sym), ox, oy, scale) if digits else -1
+                if run >= 0 and (run == spliced or (not ch.isdigit() and _in_path("".join(line)))):
+                    # Thai digits of a printed path, which the Latin model reads as letters
+                    # ("/form๕๒๗" read "/formé tac"): the page pass's reading of them instead
+                    if run != spliced:
+                        spliced = run
+                        text, c, _ = digits[run]
+                        parts.append(text)
+                        line.append(text)
+                        conf.extend([c] * len(text))
+                    continue
+                spliced = -1
                 if r.IsAtBeginningOf(t.RIL.WORD) and parts and parts[-1] != "\n":
                     parts.append(" ")
+                    line.append(" ")
                     conf.append(100)
                 parts.append(ch)
-                conf.extend([max(0, min(100, round(r.Confidence(sym))))] * len(ch))
+                line.append(ch)
+                conf.extend([c] * len(ch))
             parts.append("\n")
             conf.append(100)
         api.Clear()
         return OcrText("".join(parts), bytes(conf))
+
+
+LEGIBLE_WORDS = 30  # confident words of a page pass that was read well
+LEGIBLE_CHARS = 400  # characters of text (a letter has 1,000 and more; a tilted letter gave 75)
+LEGIBLE_CONFIDENCE = 85  # the words' mean confidence
+
+
+def _legible(words: list[int], chars: int) -> bool:
+    """Much text, read with confidence: a level, clear page (its skew is not measured)."""
+    sure = [c for c in words if c >= MIN_CONFIDENCE]
+    return (
+        len(sure) >= LEGIBLE_WORDS
+        and chars >= LEGIBLE_CHARS
+        and sum(words) / len(words) >= LEGIBLE_CONFIDENCE
+    )
+
+
+_THAI_DIGIT = re.compile("[\u0e50-\u0e59]")
+_PATH_STARTED = re.compile(r"[^\s/:]/")
+
+
+def _thai_digit_runs(
+    t: Any, api: Any, k: float, boxes: list[tuple[int, int, int, int]]
+) -> list[tuple[str, int, tuple[int, int, int, int]]]:
+    """Runs of two or more Thai digits the page pass read inside the Latin re-read boxes:
+    (digits, worst confidence, box in full-image pixels). A single ๐ is often an "o" misread."""
+    runs: list[tuple[str, int, tuple[int, int, int, int]]] = []
+    cur: list[tuple[str, int, tuple[int, int, int, int]]] = []
+
+    def close() -> None:
+        if len(cur) >= 2:
+            x1 = min(b[0] for _, _, b in cur)
+            y1 = min(b[1] for _, _, b in cur)
+            x2 = max(b[2] for _, _, b in cur)
+            y2 = max(b[3] for _, _, b in cur)
+            runs.append(("".join(ch for ch, _, _ in cur), min(c for _, c, _ in cur), (x1, y1, x2, y2)))
+        cur.clear()
+
+    sym = t.RIL.SYMBOL
+    for r in t.iterate_level(api.GetIterator(), sym):
+        ch = _word(r, sym)
+        box = r.BoundingBox(sym)
+        if len(ch) != 1 or not _THAI_DIGIT.match(ch) or box is None:
+            close()
+            continue
+        b = tuple(round(v / k) for v in box)
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        if not any(x1 <= cx <= x2 and y1 <= cy <= y2 for x1, y1, x2, y2 in boxes):
+            close()
+            continue
+        if cur and b[0] - cur[-1][2][2] > (
+            b[3] - b[1]
+        ):  # a gap: (IsAtBeginningOf says every Thai symbol begins a word)
+            close()
+        cur.append((ch, max(0, min(100, round(r.Confidence(sym)))), (b[0], b[1], b[2], b[3])))
+    close()
+    return runs
+
+
+def _digits_in(text: str, tokens: list[list[int]], boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Does a token inside a Latin re-read box hold Thai digits? (Only then are the page pass's
+    symbols walked: a letter has thousands.)"""
+    if not _THAI_DIGIT.search(text):
+        return False
+    ends = [tok[0] for tok in tokens[1:]] + [len(text)]
+    for (start, x1, y1, x2, y2, _), end in zip(tokens, ends, strict=True):
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        if any(a <= cx <= c and b <= cy <= d for a, b, c, d in boxes) and _THAI_DIGIT.search(text[start:end]):
+            return True
+    return False
+
+
+def _digit_run_at(
+    runs: list[tuple[str, int, tuple[int, int, int, int]]],
+    box: tuple[int, int, int, int] | None,
+    ox: int,
+    oy: int,
+    scale: int,
+) -> int:
+    """The run of Thai digits whose box holds the centre of a symbol of a Latin crop, or -1."""
+    if box is None:
+        return -1
+    cx = ox + (box[0] + box[2]) / 2 / scale
+    cy = oy + (box[1] + box[3]) / 2 / scale
+    for i, (_, _, (x1, y1, x2, y2)) in enumerate(runs):
+        if x1 <= cx <= x2 and y1 <= cy <= y2:
+            return i
+    return -1
+
+
+def _in_path(line: str) -> bool:
+    """Has the address on this line reached its path (a "/" after a host, not the "//" of a scheme)?"""
+    word = line.rsplit("\n", 1)[-1]
+    return bool(_PATH_STARTED.search(word))
 
 
 def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int, int, int]]:
@@ -298,19 +487,26 @@ def _candidate_boxes(text: str, tokens: list[list[int]]) -> list[tuple[int, int,
     out: list[tuple[int, int, int, int]] = []
     ends = [tok[0] for tok in tokens[1:]] + [len(text)]
     i = 0
+    done = 0  # tokens before this one are in a box already
     while i < len(tokens):
         start, x1, y1, x2, y2, line = tokens[i]
         token = text[start : ends[i]].strip()
         if x2 <= x1 or not _candidate(token) or _abbreviation_before_number(text, tokens, ends, i, token):
             i += 1
             continue
+        if i - 1 >= done and tokens[i - 1][5] == line and x1 - tokens[i - 1][3] < (y2 - y1):
+            # the word just before, close and ending in a Latin letter or digit, may be the start of
+            # the address split in two ("โวหทท52 7/แอฮ" for "form527/register")
+            before = text[tokens[i - 1][0] : start].strip()
+            if before and before[-1].isascii() and before[-1].isalnum():
+                x1, y1, y2 = min(x1, tokens[i - 1][1]), min(y1, tokens[i - 1][2]), max(y2, tokens[i - 1][4])
         j = i + 1
         while j < len(tokens) and j - i <= 3 and tokens[j][5] == line and tokens[j][1] - x2 < (y2 - y1):
             _, _, b1, a2, b2, _ = tokens[j]
             x2, y1, y2 = max(x2, a2), min(y1, b1), max(y2, b2)
             j += 1
         out.append((x1, y1, x2, y2))
-        i = j
+        i = done = j
     return out
 
 
@@ -431,6 +627,7 @@ class OcrOptions:
     languages: tuple[str, ...] = ("tha", "eng")
     cache_size: int = 2000
     max_pixels: int = 50_000_000
+    second_look: bool = True  # read a faint or tilted picture again, corrected, when no address was found
 
 
 class OcrFinder:
@@ -504,6 +701,8 @@ class OcrFinder:
                         unscannable=f"image could not be read by OCR ({type(e).__name__})",
                         reason="unparseable",
                     )
+                if reading is not None and self.options.second_look and not self.links(reading, where):
+                    reading = engine.look_again(gray, reading, limit - (time.perf_counter() - started))
                 spent = time.perf_counter() - started
                 budget.spend(spent)
                 if reading is None:
@@ -521,8 +720,8 @@ class OcrFinder:
         loc = where.child("ocr")
         out: list[Link] = []
         seen: set[str] = set()
-        for t in (reading.page, reading.latin):
-            for link in ocr_rule(self.text, t, loc):
+        for t in (reading.page, reading.latin, *reading.again):
+            for link in ocr_rule(self.text, joined_lines(t), loc):
                 if link.url not in seen:
                     seen.add(link.url)
                     out.append(link)
@@ -550,6 +749,39 @@ def _prepare(im: Any) -> Any:
             k = (MAX_OCR_PIXELS / (w * h)) ** 0.5
             gray = gray.resize((max(1, int(w * k)), max(1, int(h * k))), Image.Resampling.BILINEAR)
         return gray
+
+
+# A line that ends in the middle of an address (after a "/", ".", "-", "_", "=", "?" or "&" of a Latin
+# word with a dot or a slash in it), and the next line that starts with a letter or digit: a web address
+# printed over two lines ("https://www.dopa.go.th/" then "form527/register").
+_WRAPPED = re.compile(
+    r"(?<![^\s])([\w\-]*[:./][\w\-.:/%?=&~#+]*[./\-_=?&])\n(?=[A-Za-z0-9\u0e01-\u0e59%])", re.A
+)
+
+
+# "https:/7www" and "https:/|www": the second slash of a scheme misread (seen on bold posters)
+_SLASH_MISREAD = re.compile(r"\b(https?|ftp):/[7|](?=[A-Za-z0-9])", re.I)
+
+
+def joined_lines(text: OcrText) -> OcrText:
+    """The OCR text with the lines of an address printed over two lines joined (the text finder
+    joins a host hard-wrapped before a dot; a picture wraps anywhere, and most often after a "/"),
+    and a scheme's misread second slash put right."""
+    if _SLASH_MISREAD.search(text.text):  # same length: the confidences stay in place
+        text = OcrText(_SLASH_MISREAD.sub(lambda m: m.group(1) + "://", text.text), text.conf)
+    if "\n" not in text.text:
+        return text
+    cuts = [m.end(1) for m in _WRAPPED.finditer(text.text)]
+    if not cuts:
+        return text
+    parts, conf, last = [], bytearray(), 0
+    for at in cuts:
+        parts.append(text.text[last:at])
+        conf += text.conf[last:at]
+        last = at + 1
+    parts.append(text.text[last:])
+    conf += text.conf[last:]
+    return OcrText("".join(parts), bytes(conf))
 
 
 # -- the rule against noise ------------------------------------------------------------------------------

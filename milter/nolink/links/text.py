@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..findings import Kind, Link, Location
 from ..psl import PublicSuffixList
 from . import thai
-from .normalize import Normalized, may_hold_link, normalize
+from .normalize import FILE_EXTENSIONS, Normalized, may_hold_link, normalize
 
 _THAI = "\u0e00-\u0e7f"
 _LABEL = rf"(?:[{_THAI}]++|[^\W_{_THAI}](?:[^\W_{_THAI}]|-)*+)"
@@ -62,96 +62,14 @@ def _url_re(s: str, a: int, b: int) -> re.Pattern[str]:
 _TRAIL = set(".,:;!?'\"*”’»…ฯๆ>")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 
-FILE_EXTENSIONS = frozenset(
-    [
-        "zip",
-        "mov",
-        "md",
-        "sh",
-        "py",
-        "pl",
-        "rs",
-        "ps",
-        "ai",
-        "cc",
-        "mp",
-        "js",
-        "json",
-        "css",
-        "doc",
-        "docx",
-        "xls",
-        "xlsx",
-        "ppt",
-        "pptx",
-        "pdf",
-        "txt",
-        "csv",
-        "jpg",
-        "jpeg",
-        "png",
-        "gif",
-        "bmp",
-        "tif",
-        "tiff",
-        "svg",
-        "mp3",
-        "mp4",
-        "avi",
-        "mkv",
-        "wav",
-        "exe",
-        "msi",
-        "dmg",
-        "iso",
-        "rar",
-        "tar",
-        "gz",
-        "7z",
-        "bz2",
-        "xz",
-        "tgz",
-        "html",
-        "htm",
-        "xml",
-        "log",
-        "bak",
-        "tmp",
-        "ini",
-        "cfg",
-        "conf",
-        "yml",
-        "yaml",
-        "toml",
-        "sql",
-        "db",
-        "dat",
-        "bin",
-        "apk",
-        "ipa",
-        "epub",
-        "odt",
-        "ods",
-        "odp",
-        "rtf",
-        "eml",
-        "msg",
-        "ics",
-        "vcf",
-        "java",
-        "go",
-        "php",
-        "rb",
-        "cs",
-        "ts",
-        "swift",
-        "kt",
-        "sc",
-        "pm",
-    ]
-)
 # "user [at] example dot com" is a disguised address, not a link; "visit us at example dot com" is a link.
 _AT_BEFORE = re.compile(r"(?:(\S+)\s+(at|AT)|@|\[\s?@\s?\]|[\[({]\s?(?i:at)\s?[\])}])\s*$")
+# "e-mail: saraban at dla.go.th", "อีเมล saraban at dla.go.th": after an address label, "name at
+# host" is an e-mail address written out (no web address has a user name in front of "at")
+_ADDRESS_LABEL = re.compile(
+    r"(?:(?<![A-Za-z])(?i:e-?mail|mail)|อี-?เมล์?|อีเมล|ไปรษณีย์อิเล็กทรอนิกส์)[ \t]*[:：]?[ \t]*"
+    r"[\w.+\-]+[ \t]+(?:at|AT|At)[ \t]*\Z"
+)
 _AT_WORDS = frozenset(
     [
         "us",
@@ -434,6 +352,10 @@ _BROKEN = re.compile(
     r"((?:[A-Za-z][A-Za-z0-9+.\-]{1,15}://)?(?:[^\W_][\w-]*+\.){2,}+)[ \t]*+\r?\n[ \t>]*+"
     r"([^\W_][^\s<>\"']*+)"
 )
+_BROKEN_BEFORE_DOT = re.compile(
+    r"((?:[A-Za-z][A-Za-z0-9+.\-]{1,15}://)?[^\W_][\w-]*+(?:\.[^\W_][\w-]*+)++)[ \t]*+\r?\n[ \t>]*+"
+    r"(\.[^\W_][^\s<>\"']*+)"
+)
 MAX_OVERRIDES = 1000
 OVERRIDE_CONTEXT = 256  # characters around an overridden run that a link may share with it
 _OVERRIDE = re.compile(r"\u202e[^\u202c\u2069\n]*")
@@ -493,6 +415,40 @@ def _dot_hit(after_dot: str) -> str:
     # one literal "." first: the engine skips from one "." to the next at C speed (the alternation
     # with "[:@]" in front read every character: 90 us for a 10 KiB Thai letter)
     return rf"\.(?:{after_dot}|\d+\.\d+\.\d)"
+
+
+_BREAK_BEFORE_DOT = re.compile(r"\n[ \t>]{0,8}+\.(?=[\w\u0080-\uffff])")
+_FEW_DOTS = 2000
+
+
+def _lines_begun_by_a_dot(s: str) -> Iterator[int]:
+    """Where each line break is that is followed by "." (after blanks or ">" quoting) and a letter
+    or digit: "www.dla.go" / ".th/form527". The full stops are found by str.find (a regex that
+    begins with "\n" or "." costs 8x more in a Thai letter), the rest looked at around each; or
+    the line breaks, when the text holds fewer of them (1 MB of "." is one line)."""
+    lines, dots = s.count("\n"), s.count(".")
+    if min(lines, dots) > _FEW_DOTS:  # (".\n" repeated: the regex, linear, no Python step per dot)
+        yield from (m.start() for m in _BREAK_BEFORE_DOT.finditer(s))
+        return
+    if lines < dots:
+        n = s.find("\n")
+        while n >= 0:
+            j = n + 1
+            while j < len(s) and s[j] in " \t>" and j - n <= 8:
+                j += 1
+            if j + 1 < len(s) and s[j] == "." and (s[j + 1].isalnum() or s[j + 1] > "\x7f"):
+                yield n
+            n = s.find("\n", n + 1)
+        return
+    i = s.find(".")
+    while i >= 0:
+        if i + 1 < len(s) and (s[i + 1].isalnum() or s[i + 1] > "\x7f"):
+            j = i
+            while j > 0 and s[j - 1] in " \t>" and i - j < 8:
+                j -= 1
+            if j > 0 and s[j - 1] == "\n":
+                yield j - 1
+        i = s.find(".", i + 1)
 
 
 class _Hits:
@@ -680,6 +636,7 @@ class TextFinder:
         out = [self._link(norm, *c, where) for c in itertools.islice(found, MAX_LINKS)]
         if "\n" in s:
             out.extend(self._broken_lines(norm, where))
+            out.extend(self._broken_before_dot(norm, where))
         return out
 
     def _candidates(
@@ -773,7 +730,11 @@ class TextFinder:
         at = self._after_at(s, start)
         # "user@", "user [at]": an address. "login at portal.example.app": a reader sees a
         # web address; only "user at example dot com" (the domain disguised too) is one.
-        if at == "word" and not (norm is not None and norm.disguised(start, start + len(text))):
+        if (
+            at == "word"
+            and not (norm is not None and norm.disguised(start, start + len(text)))
+            and _ADDRESS_LABEL.search(s, max(0, start - 80), start) is None
+        ):
             at = ""
         if at:
             if not self.options.count_email:
@@ -859,6 +820,43 @@ class TextFinder:
                 if not (j < len(first) < j + len(text)):
                     continue
                 if kind == "email":
+                    continue
+                a = m.start(1) + j
+                b = m.start(1) + j + len(text) + gap
+                os_, oe = norm.span(a, b)
+                out.append(Link(norm.original[os_:oe], url, "obfuscated", where.with_offset(os_)))
+        return out
+
+    def _broken_before_dot(self, norm: Normalized, where: Location) -> list[Link]:
+        """A host name broken just before a dot ("www.dla.go" / ".th/form527"), joined when the
+        pieces make a link the first piece alone is not (a line that begins with "." otherwise
+        starts nothing a reader takes for an address)."""
+        s = norm.text
+        out: list[Link] = []
+        for tried, p in enumerate(_lines_begun_by_a_dot(s)):
+            if tried >= MAX_BREAKS:  # bounded work, as _broken_lines
+                break
+            if p > 0 and s[p - 1] == "\r":
+                p -= 1
+            while p > 0 and s[p - 1] in " \t":
+                p -= 1
+            if p == 0 or not (s[p - 1].isalnum() and s[p - 1].isascii()):
+                continue
+            lo = max(0, p - _BROKEN_REACH)
+            start = max(lo, *(s.rfind(c, lo, p) + 1 for c in " \n\t\r(<[\"'"))
+            m = _BROKEN_BEFORE_DOT.match(s, start)
+            if m is None or m.end(1) != p:
+                continue
+            first, second = m.group(1), m.group(2)
+            host_labels = first.split("://")[-1].split(".")
+            if any(len(x) < 2 for x in host_labels):  # "U.S" / ".A": an abbreviation
+                continue
+            if self.domain(".".join(host_labels)) is not None:  # a whole name already: a new sentence
+                continue
+            joined = first + second
+            gap = m.start(2) - m.end(1)
+            for text, url, kind, j in self._candidates(joined, [(0, len(joined))]):
+                if not (j < len(first) < j + len(text)) or kind == "email":
                     continue
                 a = m.start(1) + j
                 b = m.start(1) + j + len(text) + gap

@@ -123,9 +123,11 @@ def _inet_check(sock: str) -> Check:
     family, _, rest = sock.partition(":")
     port, at, host = rest.partition("@")
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    example = "inet:8890@127.0.0.1" if family == "inet" else "inet6:8890@::1"
     if not (port.isdigit() and 0 < int(port) < 65536):
+        example = "inet:8890@127.0.0.1" if family == "inet" else "inet6:8890@::1"
         return Check(False, f"milter socket {sock}: the port must be 1-65535; write e.g. {example}")
+    # the suggestion keeps the configured port: only the address is missing or wrong
+    example = f"inet:{port}@127.0.0.1" if family == "inet" else f"inet6:{port}@::1"
     if at and not bare:
         return Check(False, f"milter socket {sock}: nothing after @; write e.g. {example}, or drop the @")
     if bare:
@@ -202,6 +204,9 @@ def deployment_checks(cfg: Config) -> list[Check]:
     if psl is not None:
         out.extend(scope_checks(cfg, psl))
     out.extend(ocr_checks(cfg))
+    out.extend(journal_checks(cfg))
+    out.extend(text_api_checks(cfg))
+    out.extend(worker_checks(cfg))
     listen = parse_listen(cfg.metrics.listen)
     out.append(Check(True, f"metrics endpoint {cfg.metrics.listen}" if listen else "metrics endpoint off"))
     if cfg.dkim.enabled:
@@ -290,6 +295,18 @@ def ocr_checks(cfg: Config) -> list[Check]:
             )
         ]
     missing = [x for x in langs if x not in have]
+    debian_dir, debian_have = ocr.debian_languages()
+    if missing and debian_dir and debian_dir != path and all(x in debian_have for x in missing):
+        # the packages are installed: this tesserocr looks elsewhere (a PyPI wheel's own Tesseract)
+        return [
+            Check(
+                False,
+                f"links.ocr_languages = {list(langs)}: Tesseract looks in {path}, which lacks "
+                f"{', '.join(missing)}; Debian's data is in {debian_dir}: run TESSDATA_PREFIX={debian_dir} "
+                "nolink ..., or build tesserocr against Debian's Tesseract: pip install --force-reinstall "
+                "--no-binary tesserocr tesserocr (scripts/setup.sh does)",
+            )
+        ]
     if missing:
         return [
             Check(
@@ -299,3 +316,89 @@ def ocr_checks(cfg: Config) -> list[Check]:
             )
         ]
     return [Check(True, f"OCR on: Tesseract languages {'+'.join(langs)} ({path})")]
+
+
+def serve_checks(cfg: Config) -> list[Check]:
+    """What makes serve refuse to start (check-config runs these and more)."""
+    return ocr_checks(cfg) if cfg.links.ocr else []
+
+
+def _nearest_existing(path: str) -> str:
+    d = os.path.abspath(path)
+    while not os.path.exists(d) and d != os.path.dirname(d):
+        d = os.path.dirname(d)
+    return d
+
+
+def journal_checks(cfg: Config) -> list[Check]:
+    """journal.path: can this user (the one serve runs as) create or write the journal? serve
+    would otherwise run and write nothing (issue 22)."""
+    path = cfg.journal.path
+    if not path:
+        return [
+            Check(True, "journal off (journal.path is empty): lookup, quarantine and report have nothing")
+        ]
+    d = os.path.dirname(os.path.abspath(path))
+    me = _user(os.geteuid())
+    fix = f"run: install -d -o {me} -m 0750 {d}  (the systemd unit's StateDirectory makes /var/lib/nolink)"
+    if os.path.isdir(path):
+        return [
+            Check(False, f"journal.path = {path!r} is a directory: name a file, e.g. {path}/journal.sqlite")
+        ]
+    if os.path.exists(path):
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(d, os.W_OK | os.X_OK):
+            return [
+                Check(
+                    False,
+                    f"journal {path}: this user ({me}) cannot write it (or its directory, for SQLite's WAL "
+                    f"files); run: chown -R {me} {d}",
+                )
+            ]
+        return [Check(True, f"journal {path} (writable; kept {cfg.journal.retention_days} days)")]
+    if os.path.isdir(d):
+        if not os.access(d, os.W_OK | os.X_OK):
+            return [Check(False, f"journal {path}: this user ({me}) cannot create it in {d}; {fix}")]
+        return [
+            Check(
+                True,
+                f"journal {path} (created on the first decision; kept {cfg.journal.retention_days} days)",
+            )
+        ]
+    top = _nearest_existing(d)
+    if not os.path.isdir(top) or not os.access(top, os.W_OK | os.X_OK):
+        return [
+            Check(False, f"journal {path}: directory {d} does not exist and {me} cannot create it; {fix}")
+        ]
+    return [Check(True, f"journal {path}: directory {d} does not exist yet; serve creates it", warning=True)]
+
+
+def text_api_checks(cfg: Config) -> list[Check]:
+    """[text_api]: what serve itself refuses (an unreadable or empty token_file) fails here too."""
+    from ..adapters.textapi import read_token
+
+    t = cfg.text_api
+    if not t.listen:
+        return [Check(True, "text API off (text_api.listen is empty)")]
+    try:
+        token = read_token(t)
+    except NolinkError as e:
+        return [Check(False, str(e))]
+    auth = f"bearer token from {t.token_file}" if token else "no token (text_api.token_file is empty)"
+    return [Check(True, f"text API on {t.listen}, {auth}", warning=not token and t.allow_remote)]
+
+
+def worker_checks(cfg: Config) -> list[Check]:
+    m = cfg.milter
+    mem = f"{m.worker_memory // 1024**2} MB address space each" if m.worker_memory else "no memory limit"
+    rss = m.worker_max_rss
+    recycle = f", recycled above {rss // 1024**2} MB resident" if rss else ""
+    cores = os.cpu_count() or 1
+    many = m.workers > 2 * cores
+    note = f" (more than twice the {cores} cores: they only wait for each other)" if many else ""
+    return [
+        Check(
+            True,
+            f"workers: {m.workers} processes, {mem}{recycle}, timeout {m.timeout:g} s{note}",
+            warning=many,
+        )
+    ]

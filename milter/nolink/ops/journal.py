@@ -4,9 +4,11 @@ What a row keeps is listed in COLUMNS: no message bodies, no recipient addresses
 (the first link as scheme://host only). Out-of-scope messages are only counted, per day, listener
 and reason. Rows older than journal.retention_days are deleted.
 
-The milter calls Journal.decided(), which puts a tuple on a bounded queue and returns; a writer
-thread writes the queue in batches. A full queue, a full disk or a broken database is logged and
-counted (nolink_journal_dropped_total, nolink_journal_errors_total) and never delays or loses mail.
+The milter calls Journal.decided(), which appends the row to a write-ahead file (one write
+syscall, see writeahead.py), puts a tuple on a bounded queue and returns; a writer thread writes
+the queue in batches. A failed batch is kept and retried; a deleted or replaced file is reopened
+(nolink_journal_reopened_total). A full queue is dropped and counted (nolink_journal_dropped_total),
+failures are logged and counted (nolink_journal_errors_total); none delays or loses mail.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..config import Config, JournalConfig
 from ..errors import NolinkError
 from ..policy import Decision, safe, sample
 from ..scope import Envelope, domain_of
+from .writeahead import WriteAhead
 
 log = logging.getLogger("nolink")
 DEFAULT_PATH = JournalConfig().path
@@ -136,8 +139,57 @@ def connect(path: str, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def access_problem(path: str) -> str:
+    """What keeps this user from reading the journal at path, with what to do; "" when nothing does.
+    Walks down from / so the first directory the user cannot enter is the one named."""
+    p = Path(os.path.abspath(path))
+    for d in (*reversed(p.parents), p):
+        is_file = d == p
+        try:
+            st = d.stat()
+        except FileNotFoundError:
+            return ""  # "no journal there" is said by the caller
+        except PermissionError:
+            continue  # its parent is named on the way down
+        if not is_file and not os.access(d, os.R_OK | os.X_OK):
+            return _denied(path, d, st, "enter the directory")
+    for f in (p, Path(f"{p}-wal"), Path(f"{p}-shm")):
+        with suppress(FileNotFoundError):
+            st = f.stat()
+            if not os.access(f, os.R_OK):
+                return _denied(path, f, st, "read")
+    return ""
+
+
+def _denied(path: str, where: Path, st: os.stat_result, what: str) -> str:
+    import grp
+    import pwd
+    import stat
+
+    def name(get: Callable[[int], Any], n: int) -> str:
+        try:
+            return str(get(n)[0])
+        except KeyError:
+            return str(n)
+
+    user = name(pwd.getpwuid, os.geteuid())
+    group = name(grp.getgrgid, st.st_gid)
+    owner = name(pwd.getpwuid, st.st_uid)
+    mode = stat.filemode(st.st_mode)
+    need = "g+rx" if stat.S_ISDIR(st.st_mode) else "g+r"
+    return (
+        f"{path}: permission denied: user {user} cannot {what} {where} (owner {owner}, group {group}, "
+        f"{mode}). Run the command as root (sudo nolink ...), or as a member of group {group}: "
+        f"sudo usermod -aG {group} {user}, then log in again"
+        + (f"; the group also needs read access: sudo chmod {need} {where}" if not st.st_mode & 0o040 else "")
+    )
+
+
 def connect_ro(path: str) -> sqlite3.Connection:
     """A read-only connection for the tools (lookup, quarantine, report); never creates a file."""
+    problem = access_problem(path)
+    if problem:
+        raise JournalError(problem)
     if not Path(path).exists():
         raise JournalError(f"{path}: no journal there; is journal.path right (see nolink show-config)?")
     try:
@@ -254,10 +306,24 @@ class Stats:
     written: int = 0
     dropped: int = 0
     errors: int = 0
+    reopened: int = 0
+    recovered: int = 0  # rows of the last run found in the write-ahead files and written
+
+
+_Item = tuple[Any, ...]  # (kind "d"/"o", row, in the write-ahead file); tests also pass (kind, row)
+RETRY_MIN, RETRY_MAX = 0.25, 5.0  # seconds between tries of a batch that could not be written
+GIVE_UP_AFTER = 3.0  # at close: seconds more of failed tries before what is left is given up
 
 
 class Journal:
-    """The writer thread and its bounded queue. decided() never blocks and never raises."""
+    """The writer thread and its bounded queue. decided() never blocks and never raises.
+
+    A batch that cannot be written (a lock held elsewhere, a full disk) is kept and tried again;
+    while it is, the queue fills and only what does not fit in journal.queue_size is dropped
+    (counted). A journal file deleted or replaced is noticed at the next batch (its device and
+    inode), reopened or created again, logged and counted; a batch committed while that happened
+    is written again to the new file. Each row is also appended to a write-ahead file before the
+    milter answers (writeahead.py), so a kill loses none; the next start replays them."""
 
     def __init__(
         self,
@@ -269,62 +335,101 @@ class Journal:
         batch: int = 500,
         prune_every: float = 3600.0,
         linger: float = 0.1,
+        on_reopen: Callable[[], None] | None = None,
+        write_ahead: bool = True,
     ) -> None:
         self.path = path
         self.retention = retention_days * 86400.0
-        self.queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_size)
         self.on_error = on_error or (lambda: None)
         self.on_drop = on_drop or (lambda n: None)
+        self.on_reopen = on_reopen or (lambda: None)
         self.batch = batch
         self.prune_every = prune_every
         # after the first entry the writer waits this long for more before it writes: one wake-up
         # and one transaction per batch instead of per message (the milter's put() then finds no
         # waiting thread to wake; measured: a context switch per message saved at 400 msg/s)
         self.linger = linger
+        self.write_ahead = write_ahead
         self.stats = Stats()
         self._conn: sqlite3.Connection | None = None
+        self._ident: tuple[int, int] | None = None  # (device, inode) of the file _conn has open
         self._retry_at = 0.0
         self._pruned_at = 0.0
         self._last_log = 0.0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # the milter's side: one lock around "append to the write-ahead file, put on the queue",
+        # so that the queue's order is the files' order and _seq counts both
+        self._put_lock = threading.Lock()
+        self._ahead: WriteAhead | None = None
+        self._ahead_failed = False
+        self._seq = 0  # entries put on the queue
+        self._done = 0  # of those, written (the writer's)
+        self._clear_at: int | None = None  # the other write-ahead file is emptied once _done >= this
+        self._give_up_at = 0.0  # set by close(): stop retrying after this
+        self._backlog: list[dict[str, Any]] = []  # the last run's rows, read by start()
 
     @classmethod
-    def for_config(cls, cfg: JournalConfig, on_error: Any = None, on_drop: Any = None) -> Journal:
+    def for_config(
+        cls, cfg: JournalConfig, on_error: Any = None, on_drop: Any = None, on_reopen: Any = None
+    ) -> Journal:
         """The journal of journal.path (journal.path = "": one that writes nothing)."""
-        return cls(cfg.path, cfg.retention_days, cfg.queue_size, on_error, on_drop)
+        return cls(cfg.path, cfg.retention_days, cfg.queue_size, on_error, on_drop, on_reopen=on_reopen)
 
     # -- the milter's side -----------------------------------------------------------------------
 
     def decided(
         self, d: Decision, env: Envelope, queue_id: str, size: int, seconds: float, cfg: Config
     ) -> None:
-        """Queue the journal entry for a final Decision (out-of-scope ones are only counted)."""
+        """Queue the journal entry for a final Decision (out-of-scope ones are only counted).
+        A decided row is in the kernel (the write-ahead file) when this returns."""
         if not self.path:
             return
         try:
             if d.in_scope:
-                self._put(("d", row(d, env, queue_id, size, seconds, cfg)))
+                r = row(d, env, queue_id, size, seconds, cfg)
+                self._put("d", r, WriteAhead.line(r) if self._ahead is not None else b"")
             else:
-                self._put(("o", (day_of(time.time()), safe(env.daemon_name, 40), d.reason)))
+                self._put("o", (day_of(time.time()), safe(env.daemon_name, 40), d.reason))
         except Exception:  # the journal never takes a message down with it
             log.exception("journal: cannot queue the entry for ref %s", d.ref)
             self._dropped(1)
 
     def sms(self, r: SmsRecord, cfg: Config) -> None:
-        """Queue the journal entry for one SMS decision; never blocks, never raises."""
+        """Queue the journal entry for one SMS decision; never blocks, never raises. In the
+        write-ahead file, as a mail decision is, before the proxy answers."""
         if not self.path:
             return
         try:
-            self._put(("d", sms_row(r, cfg)))
+            row_ = sms_row(r, cfg)
+            self._put("d", row_, WriteAhead.line(row_) if self._ahead is not None else b"")
         except Exception:
             log.exception("journal: cannot queue the entry for ref %s", r.ref)
             self._dropped(1)
 
-    def _put(self, item: tuple[str, tuple[Any, ...]]) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
+    def _put(self, kind: str, r: tuple[Any, ...], line: bytes = b"") -> None:
+        failed: OSError | None = None
+        with self._put_lock:
+            if self.queue.full():
+                full = True
+            else:
+                full = False
+                kept = False
+                if line and self._ahead is not None:
+                    try:
+                        self._ahead.append(line)  # the one syscall: the kernel has the row now
+                        kept = True
+                    except OSError as e:
+                        failed = e
+                try:
+                    self.queue.put_nowait((kind, r, kept))
+                    self._seq += 1
+                except queue.Full:  # close()'s marker took the last place
+                    full = True
+        if failed is not None:
+            self._failed(f"journal: cannot append to the write-ahead file: {failed}")
+        if full:
             self._dropped(1)
             self._complain(
                 "journal: queue full (%d entries): entries are dropped; is the disk slow?", self.queue.maxsize
@@ -347,6 +452,20 @@ class Journal:
     def start(self) -> Journal:
         if not self.path:
             return self
+        if self.write_ahead:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+                self._ahead = WriteAhead(self.path, COLUMNS)
+            except OSError as e:
+                log.error(
+                    "journal: no write-ahead file next to %s (%s): a kill of nolink loses the rows of "
+                    "its last 0.1 s",
+                    self.path,
+                    e,
+                )
+                self._failed_quietly()
+        # read before the first decided() appends: what the files hold now is the last run's
+        self._backlog = self._recover()
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
         self._thread.start()
         return self
@@ -355,72 +474,249 @@ class Journal:
         """Write what is queued (for up to timeout seconds), then stop the thread."""
         if self._thread is None:
             return
+        self._give_up_at = time.monotonic() + min(timeout, GIVE_UP_AFTER)
         with suppress(queue.Full):
             self.queue.put(None, timeout=timeout)
         self._thread.join(timeout)
         self._thread = None
 
     def _run(self) -> None:
+        backlog, self._backlog = self._backlog, []
+        pending: list[_Item] = []
         stop = False
-        while not stop:
-            try:
-                item = self.queue.get(timeout=1.0)
-            except queue.Empty:
-                self._maybe_prune()
-                continue
-            if item is not None and self.linger > 0 and self.queue.qsize() < self.batch:
-                time.sleep(self.linger)
-            items: list[tuple[str, tuple[Any, ...]]] = []
-            while item is not None:
-                items.append(item)
-                if len(items) >= self.batch:
+        pause = RETRY_MIN
+        self._maybe_prune()
+        while True:
+            if backlog:
+                ok = self._replay(backlog)
+                if ok:
+                    backlog = []
+            elif not pending:
+                if stop:
                     break
                 try:
-                    item = self.queue.get_nowait()
+                    item = self.queue.get(timeout=1.0)
                 except queue.Empty:
-                    break
-            stop = item is None
-            if items:
-                self.write(items)
-            self._maybe_prune()
+                    self._maybe_prune()
+                    continue
+                if item is not None and self.linger > 0 and self.queue.qsize() < self.batch:
+                    time.sleep(self.linger)
+                while item is not None:
+                    pending.append(item)
+                    if len(pending) >= self.batch:
+                        break
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                stop = item is None
+                continue
+            else:
+                ok = self.write(pending)
+                if ok:
+                    self._done += len(pending)
+                    pending = []
+            if ok:
+                pause = RETRY_MIN
+                self._rotate()
+                self._maybe_prune()
+                continue
+            if self._give_up_at and time.monotonic() >= self._give_up_at:
+                self._give_up(backlog, pending)
+                break
+            time.sleep(pause)  # the batch is kept: a lock held elsewhere, a full disk, a fixed file
+            pause = min(pause * 2, RETRY_MAX)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._ahead is not None:
+            with self._put_lock:
+                a, self._ahead = self._ahead, None  # a late decided() now only queues
+                if not backlog and not pending and self.queue.empty():
+                    with suppress(OSError):  # all of it is in the database
+                        a.clear(0)
+                        a.clear(1)
+                a.close()
+
+    def _give_up(self, backlog: list[dict[str, Any]], pending: list[_Item]) -> None:
+        """close() ran out of time with the journal failing: what is in a write-ahead file waits
+        for the next start; the rest is dropped and counted."""
+        rest = list(pending)
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                rest.append(item)
+        kept = len(backlog) + sum(1 for it in rest if len(it) > 2 and it[2])
+        lost = len(rest) - (kept - len(backlog))
+        if lost:
+            self._dropped(lost)
+        log.error(
+            "journal: %s still cannot be written at stop: %d entries kept in the write-ahead files "
+            "for the next start, %d dropped",
+            self.path,
+            kept,
+            lost,
+        )
+
+    def _recover(self) -> list[dict[str, Any]]:
+        """The rows the last run left in the write-ahead files (replayed before anything new)."""
+        if self._ahead is None:
+            return []
+        rows, torn = self._ahead.recovered()
+        if torn:
+            log.warning("journal: %d torn lines in the write-ahead files skipped (a power loss?)", torn)
+        sizes = self._ahead.sizes()
+        if sizes[1]:
+            self._clear_at = 0  # the milter appends to file 0: file 1 is emptied once these are in
+        elif sizes[0]:
+            with self._put_lock:
+                self._ahead.swap()
+            self._clear_at = 0
+        return rows
+
+    def _replay(self, rows: list[dict[str, Any]]) -> bool:
+        """Write the last run's rows that are not in the database yet (by Ref and time)."""
+        conn = self._connection()
+        if conn is None:
+            return False
+        n = 0
+        try:
+            with _transaction(conn):
+                for d in rows:
+                    if conn.execute(
+                        "SELECT 1 FROM decisions WHERE ref = ? AND time = ?", (d["ref"], d["time"])
+                    ).fetchone():
+                        continue
+                    cols = [c for c in COLUMNS if c in d]
+                    conn.execute(
+                        f"INSERT INTO decisions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [d[c] for c in cols],
+                    )
+                    n += 1
+        except sqlite3.Error as e:
+            self._broken(
+                conn, f"journal: {self.path}: cannot write the {len(rows)} rows of the last run: {e}"
+            )
+            return False
+        with self._lock:
+            self.stats.recovered += n
+        if n:
+            log.warning(
+                "journal: %d decisions of the last run were not in %s (it was killed): written from "
+                "the write-ahead files",
+                n,
+                self.path,
+            )
+        return True
+
+    def _rotate(self) -> None:
+        """After a commit: empty the write-ahead file whose rows are all written, then switch the
+        milter to it, so that neither file grows."""
+        a = self._ahead
+        if a is None:
+            return
+        if self._clear_at is not None and self._done >= self._clear_at:
+            try:
+                a.clear(a.cur ^ 1)
+            except OSError as e:
+                self._failed(f"journal: cannot empty the write-ahead file: {e}")
+                return
+            self._clear_at = None
+        if self._clear_at is None:
+            with self._put_lock:
+                a.swap()
+                self._clear_at = self._seq
 
     def _connection(self) -> sqlite3.Connection | None:
+        if self._conn is not None:
+            moved = self._moved()
+            if moved:
+                self._reopen(moved)
         if self._conn is None and time.monotonic() >= self._retry_at:
             try:
                 self._conn = connect(self.path)
+                st = os.stat(self.path)
+                self._ident = (st.st_dev, st.st_ino)
             except (JournalError, OSError) as e:
-                self._retry_at = time.monotonic() + 10.0
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                self._retry_at = time.monotonic() + 2.0
                 self._failed(f"journal: {e}")
         return self._conn
 
+    def _moved(self) -> str:
+        """ "deleted" or "replaced" when journal.path is no longer the file the connection has open."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "deleted"
+        except OSError:
+            return ""  # cannot tell: the write says
+        if self._ident is None:  # a connection handed in (tests): the file it has is this one
+            self._ident = (st.st_dev, st.st_ino)
+        return "" if (st.st_dev, st.st_ino) == self._ident else "replaced"
+
+    def _reopen(self, why: str) -> None:
+        with self._lock:
+            self.stats.reopened += 1
+        self.on_reopen()
+        log.error(
+            "journal: %s was %s while nolink had it open: opened again at that path (rows written "
+            "before are in the old file only)",
+            self.path,
+            why,
+        )
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                # into the old file, and the -wal beside journal.path emptied: SQLite does not
+                # delete it once the database is renamed or gone, and the new file would read it
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None
+        self._ident = None
+        self._retry_at = 0.0
+
     def _failed(self, what: str) -> None:
+        self._failed_quietly()
+        self._complain("%s", what)
+
+    def _failed_quietly(self) -> None:
         with self._lock:
             self.stats.errors += 1
         self.on_error()
-        self._complain("%s", what)
 
-    def write(self, items: list[tuple[str, tuple[Any, ...]]]) -> bool:
-        """Write one batch in one transaction; on failure the batch is dropped and counted."""
-        conn = self._connection()
-        if conn is None:
-            self._dropped(len(items))
-            return False
-        try:
-            with _transaction(conn):
-                conn.executemany(_INSERT, [r for k, r in items if k == "d"])
-                conn.executemany(_COUNT, [r for k, r in items if k == "o"])
-        except sqlite3.Error as e:
-            self._dropped(len(items))
-            self._failed(f"journal: {self.path}: cannot write {len(items)} entries: {e}")
+    def _broken(self, conn: sqlite3.Connection, what: str) -> None:
+        self._failed(what)
+        with suppress(sqlite3.Error):
             conn.close()
-            self._conn = None  # reopen on the next batch: the disk may have been freed or fixed
-            return False
-        with self._lock:
-            self.stats.written += len(items)
-        return True
+        self._conn = None  # reopen on the next try: the disk may have been freed or fixed
+
+    def write(self, items: list[_Item]) -> bool:
+        """Write one batch in one transaction; False (nothing dropped: the caller tries again) on
+        failure. Written again to the new file if journal.path was deleted or replaced meanwhile."""
+        for _ in range(3):
+            conn = self._connection()
+            if conn is None:
+                return False
+            try:
+                with _transaction(conn):
+                    conn.executemany(_INSERT, [it[1] for it in items if it[0] == "d"])
+                    conn.executemany(_COUNT, [it[1] for it in items if it[0] == "o"])
+            except sqlite3.Error as e:
+                self._broken(conn, f"journal: {self.path}: cannot write {len(items)} entries: {e}")
+                return False
+            moved = self._moved()
+            if not moved:
+                with self._lock:
+                    self.stats.written += len(items)
+                return True
+            self._reopen(moved)  # committed to a file no longer there: write it to the new one
+        return False
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()

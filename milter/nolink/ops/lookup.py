@@ -62,7 +62,7 @@ def describe(d: dict[str, Any]) -> str:
     lines = [f"Ref {d['ref']}, queue id {d['queue_id'] or '-'}, {when(d['time'])}"]
     who = d["sender_domain"] or "(no sender domain)"
     lines.append(
-        f"  from {who} to {d['rcpt_domains']} citizen recipient domain(s), {d['size']} bytes, "
+        f"  from {who} to {d['rcpt_domains']} citizen recipient domain(s), {d['size']} bytes as nolink checked it, "
         f"listener {d['listener'] or '-'}"
     )
     why = REASONS.get(d["reason"], d["reason"])

@@ -24,13 +24,13 @@ from typing import Any
 
 from ..errors import NolinkError
 from ..findings import Link
-from ..policy import HEADER
+from ..policy import HEADER, unquote
 from ..scan import Scanner
 from . import journal
 
 log = logging.getLogger("nolink")
 QUEUE_ID = re.compile(r"^[0-9A-Za-z]{5,32}$")
-_FIELD = re.compile(r'(\w+)=("(?:[^"]*)"|[^;]*)')
+_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
 class QueueError(NolinkError):
@@ -249,5 +249,5 @@ def parse_verdict(value: str) -> dict[str, str]:
     action, _, rest = value.strip().partition(";")
     out = {"action": action.strip()}
     for m in _FIELD.finditer(rest):
-        out[m.group(1)] = m.group(2).strip().strip('"')
+        out[m.group(1)] = unquote(m.group(2).strip())
     return out

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ..dkim.reasons import reason_name
 from ..errors import NolinkError
 from . import journal
 
@@ -137,6 +138,9 @@ def build(
     days.update(_split(a["daily"]))
     dk = a["dkim"]
     checked_dkim = sum(dk.values())
+    dkim_reasons: Counter[str] = Counter()  # nolink's names, not dkimpy's texts (hashes, key names)
+    for why, n in a["dkim_reasons"].items():
+        dkim_reasons[reason_name(why)] += n
     fields = ("checked", "refused", "held", "deferred", "delivered", "with_links")
     sms = a["sms"]
     return {
@@ -186,7 +190,7 @@ def build(
             "pass_share": round(dk["pass"] / checked_dkim, 4) if checked_dkim else None,
             "failures": {k: dk[k] for k in ("fail", "none", "permerror")},
             "dns_trouble": dk["temperror"],
-            "failure_reasons": dict(a["dkim_reasons"].most_common(10)),
+            "failure_reasons": dict(dkim_reasons.most_common(10)),
         },
         "exceptions": dict(exceptions.most_common()),
         "exception_reasons": {n: (exception_reasons or {}).get(n, "") for n in exceptions},

@@ -22,8 +22,9 @@ h2 .en, h1 .en { color: #555; font-weight: normal; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .card { border: 1px solid #ccc; border-radius: 6px; padding: 8px 14px; min-width: 120px; }
 .card .n { font-size: 26px; font-weight: bold; } .card .l { font-size: 12px; color: #555; }
-table { border-collapse: collapse; margin: 6px 0; font-size: 13px; }
-td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; } td.n, th.n { text-align: right; }
+table { border-collapse: collapse; margin: 6px 0; font-size: 13px; max-width: 100%; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; overflow-wrap: anywhere; }
+td.n, th.n { text-align: right; white-space: nowrap; }
 section { break-inside: avoid; page-break-inside: avoid; }
 .note { font-size: 12px; color: #555; }
 @page { size: A4; margin: 14mm; }
@@ -198,6 +199,9 @@ def html(r: dict[str, Any], title: str = "") -> str:
         f"<p>ผ่าน / pass: <b>{k['pass']}</b> of {k['checked']} ({share}); "
         f"ปัญหา DNS / DNS trouble: <b>{k['dns_trouble']}</b></p>",
         hbars([("pass", k["pass"]), *k["failures"].items(), ("DNS trouble", k["dns_trouble"])], "#16a085"),
+        _table(["why (nolink's reason)", "messages"], [[w, n] for w, n in k["failure_reasons"].items()])
+        if k["failure_reasons"]
+        else "",
         "</section><section>",
         _h2("โฮสต์ของลิงก์ที่พบมากที่สุด", "Top 10 link hosts"),
         hbars([(h["host"], h["messages"]) for h in r["top_link_hosts"]], "#8e44ad"),
