@@ -134,6 +134,11 @@ def test_pdf_bombs_are_unscannable_in_time_and_innocent_letters_pass(rig: Pdfs) 
         if marker.startswith("innocent"):
             assert code == 250, (marker, code)
             rig.delivered(marker)
+        elif marker.startswith("bomb3"):
+            # under the byte bound: only the time budget can stop it. On a quiet machine PDFium may
+            # draw it whole within the budget (then it is scanned, and holds no link); what must
+            # never happen is a clean verdict after the budget has run out.
+            assert code == 550 or (code == 250 and results[marker][1] <= 2 * (MAX_SCAN + 1)), (marker, code)
         else:
             assert code == 550, (marker, code)  # unscannable, refused (links.on_unscannable)
     # each PDF takes at most max_scan_seconds + 1 s in a worker; 2 workers for 4 PDFs (and the
