@@ -304,6 +304,57 @@ panel(
     desc="Time Tesseract took per image or page (cache hits not counted).",
 )
 
+# Several relays (README "Several relays"): one series per relay (Prometheus' instance label), and
+# the [central] shipper's health
+panel(
+    "Messages per relay (enforce)",
+    [(f'sum by (instance) (rate(nolink_messages_total{{mode="enforce",{SEL}}}[5m]))', "{{instance}}")],
+    unit="reqps",
+    desc="Decided messages per second on each relay: a relay at zero while others carry mail is worth a look.",
+)
+panel(
+    "Refused share per relay",
+    [
+        (
+            f'sum by (instance) (rate(nolink_messages_total{{mode="enforce",action=~"reject|quarantine",{SEL}}}[15m])) / clamp_min(sum by (instance) (rate(nolink_messages_total{{mode="enforce",{SEL}}}[15m])), 1e-9)',
+            "{{instance}}",
+        )
+    ],
+    unit="percentunit",
+)
+panel(
+    "Decision time p99 per relay",
+    [
+        (
+            f"histogram_quantile(0.99, sum by (instance, le) (rate(nolink_decision_duration_seconds_bucket{{{SEL}}}[5m])))",
+            "{{instance}}",
+        )
+    ],
+    unit="s",
+)
+panel(
+    "Central record: shipping lag per relay",
+    [(f"max by (instance) (nolink_central_ship_lag_seconds{{{SEL}}})", "{{instance}}")],
+    unit="s",
+    desc="Age of the oldest journal row a relay has not shipped to PostgreSQL ([central]); 0: all shipped. "
+    "The NolinkCentralShipLag alert fires past 15 minutes.",
+)
+panel(
+    "Central record: unshipped rows per relay",
+    [(f"max by (instance) (nolink_central_unshipped_rows{{{SEL}}})", "{{instance}}")],
+)
+panel(
+    "Central record: errors by relay and cause",
+    [
+        (
+            f"sum by (instance, cause) (increase(nolink_central_errors_total{{{SEL}}}[5m]))",
+            "{{instance}} {{cause}}",
+        )
+    ],
+    kind="barchart",
+    desc="connect, schema, insert, journal, request: journalctl -u nolink | grep 'ERROR central' on that relay.",
+)
+
 dashboard = {
     "title": "nolink",
     "uid": "nolink",
@@ -326,7 +377,7 @@ dashboard = {
             },
             {
                 "name": "instance",
-                "label": "Instance",
+                "label": "Relay (instance)",
                 "type": "query",
                 "datasource": DS,
                 "query": {"query": "label_values(nolink_build_info, instance)", "refId": "instances"},

@@ -12,12 +12,14 @@ want_test=0
 pkgs=(python3 python3-venv python3-dev gcc libmilter-dev publicsuffix ca-certificates)
 pkgs+=(libthai0 libthai-data)  # Thai word breaker: where a Thai name glued to Thai words begins (links/thai.py)
 pkgs+=(libarchive13)  # RAR attachments, read in-process through libarchive-c
+pkgs+=(libpq5)  # [central]: psycopg talks to PostgreSQL through Debian's libpq
 # OCR (links printed in images): Tesseract with Thai and English, and what tesserocr builds against
 pkgs+=(tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config g++)
 if [ "$want_test" = 1 ]; then
   pkgs+=(postfix dnsmasq-base opendkim prometheus systemd groff-base chromium e2fsprogs)  # promtool; systemd-analyze; groff checks the man pages; the report screenshot test; chattr
   pkgs+=(libreoffice-writer-nogui)  # real-producer PDFs in tests/test_extract_producers.py
   pkgs+=(fonts-thai-tlwg)  # the OCR tests draw Thai letters and posters with these fonts
+  pkgs+=(postgresql)  # tests/pgserver.py starts a private PostgreSQL 15 (initdb, pg_ctl) for [central]
   # tests/test_deb.py: scripts/build-deb.sh (git ls-files, dpkg-deb), then dpkg -i in a mount
   # namespace (unshare, setpriv) over overlays; postinst's systemd-sysusers/-tmpfiles come with systemd
   pkgs+=(git dpkg util-linux)

@@ -58,3 +58,18 @@ def _journal_off_the_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         real(self, mine, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(journal.Journal, "__init__", init)
+
+
+@pytest.fixture(scope="session")
+def pg():  # type: ignore[no-untyped-def]
+    """A private PostgreSQL server for the [central] tests (tests/pgserver.py); skipped without one."""
+    from pgserver import PgServer, have_postgres
+
+    why = have_postgres()
+    if why:
+        pytest.skip(why)
+    server = PgServer().init().start()
+    try:
+        yield server
+    finally:
+        server.destroy()

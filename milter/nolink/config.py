@@ -248,6 +248,36 @@ class JournalConfig:
     queue_size: int = field(default=10000, metadata=_range(10, 10_000_000))
 
 
+SSLMODES = ("", "disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+@dataclass(frozen=True, slots=True)
+class CentralConfig:
+    """[central]: the record shared by several relays on PostgreSQL (nolink/central/). dsn = "": off."""
+
+    dsn: str = (
+        ""  # a libpq connection string ("host=db.example.go.th dbname=nolink user=relay1") or "service=NAME"
+    )
+    password_file: str = (
+        ""  # a file whose first line is the password; "": libpq's own (PGPASSFILE, ~/.pgpass)
+    )
+    relay_id: str = field(default="", metadata={"pattern": "relay_id"})  # "": this host's name
+    postfix_config_dir: str = ""  # the Postfix instance release requests act on; "": Postfix's default
+    # passed to libpq as they are ("": libpq's default, or what the dsn says)
+    sslmode: str = field(default="", metadata=_choice(*SSLMODES))
+    sslrootcert: str = ""
+    sslcert: str = ""
+    sslkey: str = ""
+    retention_days: int = field(default=400, metadata=_range(1, 36600))
+    migrate_at_start: bool = False  # nolink serve creates or upgrades the schema (needs the owner's rights)
+    batch_size: int = field(default=1000, metadata=_range(1, 100000))  # rows per INSERT transaction
+    connect_timeout: int = field(default=5, metadata=_range(1, 600))  # seconds, libpq's connect_timeout
+    request_timeout: float = field(
+        default=60.0, metadata=_range(0, 86400)
+    )  # quarantine release waits this long
+    poll_seconds: float = field(default=30.0, metadata=_range(0.2, 3600))  # requests and hold-queue snapshot
+
+
 @dataclass(frozen=True, slots=True)
 class NamedException:
     """One [[exceptions]] entry: links to link_host (or, without it, every link) in mail that
@@ -275,6 +305,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     text_api: TextApiConfig = TextApiConfig()
     journal: JournalConfig = JournalConfig()
+    central: CentralConfig = CentralConfig()
     exceptions: tuple[NamedException, ...] = field(default=(), metadata={"exceptions": True})
     sms_proxy: tuple[SmsProxyConfig, ...] = field(default=(), metadata={"sms_proxy": True})
     source: str = field(default="(defaults)", compare=False, metadata={"internal": True})
@@ -347,6 +378,15 @@ def _check_value(key: str, t: Any, meta: Any, value: Any) -> Any:
     ):
         raise ConfigError(
             f'{key} = {value!r}: write a host name such as "mail.example.go.th" (or "" for this host\'s name)'
+        )
+    if (
+        meta.get("pattern") == "relay_id"
+        and value
+        and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", value)
+    ):
+        raise ConfigError(
+            f'{key} = {value!r}: write a short name of letters, digits, ".", "_" or "-" such as "relay1" '
+            '(or "" for this host\'s name)'
         )
     if meta.get("pattern") == "text_listen":
         parse_listen(value, key)
@@ -559,6 +599,28 @@ def _check_text_api(t: TextApiConfig) -> None:
         )
 
 
+def _check_central(table: dict[str, Any], c: CentralConfig) -> CentralConfig:
+    """[central] present means on: it needs a dsn, and the password never sits in nolink.toml."""
+    if "central" not in table:
+        return c
+    if not c.dsn.strip():
+        raise ConfigError(
+            'central.dsn is empty: write a libpq connection string, e.g. dsn = "host=db.example.go.th '
+            'dbname=nolink user=nolink_relay", or "service=nolink" (pg_service.conf); or remove [central]'
+        )
+    if re.search(r"(^|\s)password\s*=|://[^/@:]*:[^/@]*@", c.dsn):
+        raise ConfigError(
+            "central.dsn contains a password: nolink.toml is readable by the admins and shown by show-config; "
+            "put the password in a file named by central.password_file (mode 0600), or in ~/.pgpass"
+        )
+    if not c.relay_id:
+        import socket
+
+        host = socket.gethostname().split(".")[0] or "relay"
+        c = replace(c, relay_id=host[:63])
+    return c
+
+
 def parse(text: str, source: str = "(string)") -> Config:
     try:
         table = tomllib.loads(text)
@@ -568,6 +630,7 @@ def parse(text: str, source: str = "(string)") -> Config:
         cfg = _build(Config, table, "")
         cfg = _normalise_domains(cfg)
         _check_text_api(cfg.text_api)
+        cfg = replace(cfg, central=_check_central(table, cfg.central))
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     return replace(cfg, source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:12])

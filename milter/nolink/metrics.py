@@ -49,6 +49,7 @@ STAGES = ("connect", "eoh", "eom", "scan", "reload")
 RELOAD_RESULTS = ("success", "failure")
 REMOVED_HEADERS = ("Authentication-Results", "X-Nolink-Verdict")
 RESTART_CAUSES = ("timeout", "crash", "memory")
+CENTRAL_ERROR_CAUSES = ("connect", "schema", "insert", "journal", "request")  # central/shipper.py
 WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 DECISION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = tuple(float(4096 * 4**i) for i in range(8))  # 4 KiB ... 64 MiB
@@ -233,6 +234,26 @@ class Metrics:
             "Images and pages left unread because links.ocr_budget was used up (the message is unscannable).",
             registry=r,
         )
+        # [central] (central/): the shipper and the release requests
+        self.central_unshipped_rows = Gauge(
+            "nolink_central_unshipped_rows",
+            "Local journal rows not yet in the central PostgreSQL record ([central]).",
+            registry=r,
+        )
+        self.central_ship_lag = Gauge(
+            "nolink_central_ship_lag_seconds",
+            "Age of the oldest local journal row not yet shipped to PostgreSQL (0: all shipped).",
+            registry=r,
+        )
+        self.central_errors = Counter(
+            "nolink_central_errors",
+            "Failures talking to the central PostgreSQL, by cause: connect, schema, insert, journal "
+            "(reading the local one), request (a release or delete request).",
+            ["cause"],
+            registry=r,
+        )
+        for x in CENTRAL_ERROR_CAUSES:
+            self.central_errors.labels(x)
         self.start_time = Gauge("nolink_start_time_seconds", "When this nolink process started.", registry=r)
         self.start_time.set(time.time())
         # every labelled counter from zero; the children counted per message are kept, since a
@@ -345,6 +366,13 @@ class Metrics:
             self.ocr_cache_hits.inc()
         elif event == "skipped":
             self.ocr_skipped.inc()
+
+    def central_unshipped(self, rows: int, lag_seconds: float) -> None:
+        self.central_unshipped_rows.set(rows)
+        self.central_ship_lag.set(lag_seconds)
+
+    def central_error(self, cause: str) -> None:
+        self.central_errors.labels(cause if cause in CENTRAL_ERROR_CAUSES else "connect").inc()
 
     def error(self, stage: str) -> None:
         self.errors.labels(stage if stage in STAGES else "eom").inc()

@@ -1,5 +1,5 @@
-"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, setup,
-version."""
+"""The nolink command: serve, scan, check-config, show-config, lookup, quarantine, report, central,
+setup, version."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ..versions import versions
 from .sources import count_messages, iter_path, lacks_mail_headers, sniff_not_mail
 
 if TYPE_CHECKING:
+    from ..central.requests import Request
     from ..ops.quarantine import Queue
     from ..scan import Scanner
 
@@ -235,6 +236,8 @@ def cmd_show_config(args: argparse.Namespace, cfg: Config, out: TextIO, err: Tex
     out.write(f"# effective configuration from {cfg.source}\n")
     table = as_dict(cfg)
     exceptions = table.pop("exceptions", [])
+    if not cfg.central.dsn:
+        table.pop("central", None)  # [central] present means on: off, it is left out
     _toml_table(out, "", table)
     for e in exceptions:  # an array of tables: [[exceptions]], after every other table
         out.write("\n[[exceptions]]\n")
@@ -297,10 +300,22 @@ def _journals(args: argparse.Namespace, cfg: Config) -> list[str]:
     return paths
 
 
+def _central_on(args: argparse.Namespace, cfg: Config) -> bool:
+    """The central record answers when [central] is set and no --journal FILE was given."""
+    return bool(cfg.central.dsn) and not getattr(args, "journal", None)
+
+
 def cmd_lookup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     from ..ops import lookup
 
-    found = lookup.find(_journals(args, cfg), args.id)
+    if _central_on(args, cfg):
+        from ..central import queries
+        from ..central.db import connect
+
+        with connect(cfg.central, autocommit=True, application="nolink lookup") as conn:
+            found = queries.lookup(conn, args.id)
+    else:
+        found = lookup.find(_journals(args, cfg), args.id)
     if args.json:
         out.write(json.dumps(found, ensure_ascii=False, indent=1) + "\n")
     elif not found:
@@ -309,7 +324,12 @@ def cmd_lookup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) 
             "senders or listeners) are only counted; entries older than journal.retention_days are gone.\n"
         )
     else:
-        out.write("\n\n".join(lookup.describe(d) for d in found) + "\n")
+        out.write(
+            "\n\n".join(
+                (f"Relay {d['relay_id']}: " if "relay_id" in d else "") + lookup.describe(d) for d in found
+            )
+            + "\n"
+        )
     return 0 if found else 1
 
 
@@ -318,9 +338,80 @@ def _age(seconds: float) -> str:
     return f"{s // 86400}d{s % 86400 // 3600}h" if s >= 86400 else f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
+def _quarantine_central(args: argparse.Namespace, cfg: Config, out: TextIO) -> int:
+    """list --all, and release/delete by REF or queue id on whichever relay holds the message."""
+    from ..central import queries, requests
+    from ..central.db import connect
+    from ..ops.quarantine import QueueError, operator
+
+    with connect(cfg.central, autocommit=True, application="nolink quarantine") as conn:
+        if args.action == "list":
+            held, seen, pending = queries.held_everywhere(conn)
+            if args.json:
+                obj = {
+                    "held": [h.to_json() for h in held],
+                    "relays_seen_seconds_ago": {k: int(time.time() - v) for k, v in seen.items()},
+                    "pending_requests": [r.to_json() for r in pending],
+                }
+                out.write(json.dumps(obj, ensure_ascii=False, indent=1) + "\n")
+                return 0
+            out.write(
+                f"{'RELAY':<16} {'QUEUE ID':<12} {'AGE':>7} {'SIZE':>8}  {'SENDER DOMAIN':<24} {'REASON':<14} {'REF':<10}  WHERE\n"
+            )
+            for h in held:
+                out.write(
+                    f"{h.relay_id:<16} {h.queue_id:<12} {_age(time.time() - h.arrival):>7} {h.size:>8}  "
+                    f"{h.sender_domain or '-':<24} {h.reason or '-':<14} {h.ref or '-':<10}  {h.location or '-'}\n"
+                )
+            out.write(f"{len(held)} message(s) held on {len(seen)} relay(s)")
+            stale = [k for k, v in seen.items() if time.time() - v > max(3 * cfg.central.poll_seconds, 120)]
+            out.write(f"; not heard from lately: {', '.join(stale)}\n" if stale else "\n")
+            for r in pending:
+                out.write(
+                    f"pending request {r.id}: {r.action} {r.queue_id} on {r.relay_id}, asked by {r.requested_by} "
+                    f"{_age(time.time() - r.requested_at)} ago ({r.status})\n"
+                )
+            return 0
+        if not args.ids:
+            raise NolinkError(
+                f"nolink quarantine {args.action}: give the ref(s) or queue id(s), see nolink quarantine list --all"
+            )
+        if not args.reason.strip():
+            raise QueueError(f"say why with --reason TEXT: the {args.action} is recorded with it")
+        timeout = cfg.central.request_timeout if args.timeout is None else args.timeout
+        rc = 0
+        results = []
+        for key in args.ids:
+            r = requests.submit(conn, key, args.action, args.reason, operator(), args.relay or "")
+            r = requests.wait(conn, r.id, timeout)
+            results.append(r)
+            if r.status != "ok":
+                rc = EXIT_ERROR
+            if not args.json:
+                out.write(_request_line(key, r, timeout))
+        if args.json:
+            out.write(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=1) + "\n")
+        return rc
+
+
+def _request_line(key: str, r: Request, timeout: float) -> str:
+    if r.status == "ok":
+        return f"{key}: {r.result} on relay {r.relay_id} (request {r.id}, by {r.done_by})\n"
+    if r.status == "error":
+        return f"{key}: relay {r.relay_id} could not {r.action} {r.queue_id}: {r.result} (request {r.id})\n"
+    return (
+        f"{key}: request {r.id} is still {r.status}: relay {r.relay_id} has not answered in {timeout:g} s "
+        "(is its nolink serve running?); it runs once when the relay is back (nolink quarantine list --all)\n"
+    )
+
+
 def cmd_quarantine(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
     from ..ops.quarantine import Queue
 
+    if cfg.central.dsn and not args.postfix_config and (args.all or args.action in ("release", "delete")):
+        return _quarantine_central(args, cfg, out)
+    if args.all:
+        raise NolinkError("nolink quarantine list --all reads the central record: configure [central]")
     q = Queue(args.postfix_config, cfg.journal.path)
     if args.action == "list":
         held = q.held()
@@ -417,7 +508,28 @@ def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) 
     now = datetime.datetime.now().astimezone()
     since = report.parse_when(args.since, now)
     until = report.parse_when(args.until, now, end=True) if args.until else now
-    r = report.build(_journals(args, cfg), since, until, {e.name: e.reason for e in cfg.exceptions})
+    reasons = {e.name: e.reason for e in cfg.exceptions}
+    if _central_on(args, cfg):
+        from ..central import queries
+        from ..central.db import connect
+
+        f = queries.Filters(args.relay or "", args.sender_domain or "", args.reason or "")
+        with connect(cfg.central, autocommit=True, application="nolink report") as conn:
+            got: dict[str, object] = {}
+
+            def aggregate(s: float, u: float) -> dict[str, object]:
+                got.update(queries.aggregate(conn, s, u, f))
+                return got
+
+            r = report.build(["central"], since, until, reasons, aggregate)  # type: ignore[arg-type]
+            r["by_relay"] = queries.by_relay(got)  # type: ignore[arg-type]
+            r["filters"] = {"relay": f.relay, "sender_domain": f.sender_domain, "reason": f.reason}
+    elif args.relay or args.sender_domain or args.reason:
+        raise NolinkError(
+            "--relay, --sender-domain and --reason filter the central record: configure [central]"
+        )
+    else:
+        r = report.build(_journals(args, cfg), since, until, reasons)
     if args.format == "json":
         out.write(json.dumps(r, ensure_ascii=False, indent=1) + "\n")
     elif args.format == "csv":
@@ -427,6 +539,38 @@ def cmd_report(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) 
     else:
         out.write(report.text(r))
     return 0
+
+
+def cmd_central(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
+    """nolink central migrate | status: the central PostgreSQL record ([central])."""
+    from ..central import schema
+    from ..central.db import connect
+
+    if not cfg.central.dsn:
+        raise NolinkError("nolink central: [central] is not configured (central.dsn)")
+    with connect(cfg.central, autocommit=True, application="nolink central") as conn:
+        if args.action == "migrate":
+            before, after = schema.migrate(conn, cfg.central.retention_days)
+            out.write(
+                f"schema version {before} -> {after}"
+                if before != after
+                else f"schema version {after}: up to date"
+            )
+            out.write(f"; partitions: {', '.join(p for p in schema.partitions(conn))}\n")
+            return 0
+        schema.check(conn)
+        rows = conn.execute(
+            "SELECT relay_id, shipped_id, shipped_time, last_ship, version FROM relays ORDER BY 1"
+        ).fetchall()
+        now = time.time()
+        if args.json:
+            keys = ("relay_id", "shipped_id", "shipped_time", "last_ship", "version")
+            out.write(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1) + "\n")
+            return 0
+        out.write(f"{'RELAY':<20} {'SHIPPED ID':>10} {'LAST SHIP':>10}  VERSION\n")
+        for relay, mark, _t, last, ver in rows:
+            out.write(f"{relay:<20} {mark:>10} {_age(now - last) if last else '-':>10}  {ver or '-'}\n")
+        return 0
 
 
 def cmd_setup(args: argparse.Namespace, cfg: Config, out: TextIO, err: TextIO) -> int:
@@ -509,7 +653,11 @@ EXIT STATUS
       0 printed, applied, or nothing to change; 2 postconf failed or main.cf could not be
       backed up (nothing changed)
   quarantine, report
-      0 done; 2 a message not in the hold queue, a Postfix tool or the journal failed, a bad date
+      0 done; 2 a message not in the hold queue, a Postfix tool or the journal failed, a bad date;
+      with [central], 2 also when the holding relay answered with an error or not within the timeout
+      (the request stays pending and runs when the relay is back)
+  central
+      0 done; 2 PostgreSQL cannot be reached, refuses the login, or has a newer schema
   any command
       2 a usage error (unknown command or option)
 
@@ -588,9 +736,21 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quarantine", help="list, show, release or delete messages in Postfix's hold queue")
     with_config(q)
     q.add_argument("action", choices=("list", "show", "release", "delete"))
-    q.add_argument("ids", nargs="*", metavar="QUEUE_ID")
+    q.add_argument(
+        "ids", nargs="*", metavar="QUEUE_ID|REF", help="queue ids; with [central] also refs, on any relay"
+    )
     q.add_argument("--reason", default="", metavar="TEXT", help="why (required for release and delete)")
     q.add_argument("--json", action="store_true")
+    q.add_argument("--all", action="store_true", help="list: what every relay holds ([central])")
+    q.add_argument(
+        "--relay", metavar="RELAY", help="release/delete: the relay, when a ref or id matches on several"
+    )
+    q.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="release/delete: wait this long for the relay (central.request_timeout)",
+    )
     q.add_argument(
         "-C",
         dest="postfix_config",
@@ -609,8 +769,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--journal", action="append", metavar="FILE", help="journal file, repeatable to merge several relays"
     )
+    rp.add_argument("--relay", metavar="RELAY", help="only this relay ([central])")
+    rp.add_argument("--sender-domain", metavar="DOMAIN", help="only mail from this sender domain ([central])")
+    rp.add_argument("--reason", metavar="REASON", help="only this reason, e.g. link_found ([central])")
     rp.set_defaults(func=cmd_report)
 
+    ce = sub.add_parser("central", help="the central PostgreSQL record of several relays ([central])")
+    with_config(ce)
+    ce.add_argument(
+        "action", choices=("migrate", "status"),
+        help="migrate: create or upgrade the schema, partitions ahead, retention; status: each relay's shipping",
+    )  # fmt: skip
+    ce.add_argument("--json", action="store_true")
+    ce.set_defaults(func=cmd_central)
     su = sub.add_parser("setup", help="attach nolink to Postfix: print (or --apply) the main.cf lines")
     su.add_argument("what", choices=("postfix",), help="what to set up")
     su.add_argument("--config", metavar="FILE", help="nolink's config file (default /etc/nolink/nolink.toml)")

@@ -136,6 +136,7 @@ class Service:
             ("text_api", old.text_api, cfg.text_api),
             ("sms_proxy", old.sms_proxy, cfg.sms_proxy),
             ("journal", old.journal, cfg.journal),
+            ("central", old.central, cfg.central),
         ):
             if a != b:
                 log.warning("%s changed from %r to %r: this takes effect only after a restart", key, a, b)
@@ -664,6 +665,9 @@ def serve(config: Config, path: str | None = None) -> int:
     services.append(service)
     service.stopping = "stop" in requests
     serve_http(service.metrics, config.metrics.listen)
+    from ..central import runtime as central_runtime  # [central]: shipper and requests (or nothing)
+
+    central = central_runtime.start(config, service.metrics)
     # SMS (text_api.listen): texts are checked in this process, by a Scanner built on first use
     textapi.start(config, lambda: _text_finder(service.state.config), service.metrics)
     _start_sms_proxies(service)
@@ -719,6 +723,7 @@ def serve(config: Config, path: str | None = None) -> int:
     stopper.join(0.2 if idle else 15)
     loop.join(0.2 if idle else 15)
     service.close()
+    central.stop()
     remove_socket(config, ours)
     if loop_error:
         log.error("the milter loop failed: %s", loop_error[0])

@@ -220,7 +220,20 @@ def deployment_checks(cfg: Config) -> list[Check]:
     else:
         out.append(Check(True, "DKIM off (dkim.enabled = false)"))
     out.extend(exception_checks(cfg, datetime.date.today()))
+    out.extend(central_checks(cfg))
     return out
+
+
+def central_checks(cfg: Config) -> list[Check]:
+    """[central]: can this relay reach PostgreSQL, log in, and use the schema there? A failure here
+    never stops nolink serve (mail is decided and journaled locally; the shipper retries)."""
+    c = cfg.central
+    if not c.dsn:
+        return []
+    from ..central.status import probe
+
+    ok, what = probe(c, cfg.journal.path)
+    return [Check(ok, what)]
 
 
 def exception_checks(cfg: Config, today: datetime.date) -> list[Check]:

@@ -177,13 +177,14 @@ class Queue:
 
     # -- acting ------------------------------------------------------------------------------------
 
-    def release(self, ids: list[str], reason: str) -> list[str]:
-        return self._act(ids, reason, "release")
+    def release(self, ids: list[str], reason: str, user: str | None = None) -> list[str]:
+        return self._act(ids, reason, "release", user)
 
-    def delete(self, ids: list[str], reason: str) -> list[str]:
-        return self._act(ids, reason, "delete")
+    def delete(self, ids: list[str], reason: str, user: str | None = None) -> list[str]:
+        return self._act(ids, reason, "delete", user)
 
-    def _act(self, ids: list[str], reason: str, event: str) -> list[str]:
+    def _act(self, ids: list[str], reason: str, event: str, user: str | None = None) -> list[str]:
+        """user: who asked (default: this process's operator(); a central request: its requester)."""
         check_ids(ids)
         if not reason.strip():
             raise QueueError(f"say why with --reason TEXT: the {event} is recorded with it")
@@ -191,7 +192,7 @@ class Queue:
         missing = [q for q in ids if q not in held]
         if missing:
             raise QueueError(f"not in the hold queue: {', '.join(missing)} (see nolink quarantine list)")
-        user = operator()
+        user = user or operator()
         done = []
         for qid in ids:
             if event == "release":

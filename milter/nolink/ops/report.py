@@ -12,6 +12,7 @@ import io
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from ..dkim.reasons import reason_name
@@ -113,11 +114,13 @@ def build(
     since: datetime.datetime,
     until: datetime.datetime,
     exception_reasons: dict[str, str] | None = None,
+    aggregate: Callable[[float, float], dict[str, Counter[Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The figures; exception_reasons (name -> the config's `reason`) explain the exceptions used."""
+    """The figures; exception_reasons (name -> the config's `reason`) explain the exceptions used.
+    aggregate: where the counts come from instead of the journals in paths (the central record)."""
     if until <= since:
         raise ReportError(f"--until ({until:%Y-%m-%d %H:%M}) must be after --since ({since:%Y-%m-%d %H:%M})")
-    a = _aggregate(paths, since.timestamp(), until.timestamp())
+    a = (aggregate or (lambda s, u: _aggregate(paths, s, u)))(since.timestamp(), until.timestamp())
     applied = Counter({APPLIED.get(k, k): n for k, n in a["applied"].items()})
     hosts: Counter[str] = Counter()
     for sample, n in a["hosts"].items():
@@ -287,6 +290,18 @@ def text(r: dict[str, Any]) -> str:
         "Top link hosts (first link of each message)",
         [(h["host"], h["messages"]) for h in r["top_link_hosts"]],
     )
+    if r.get("by_relay"):
+        _table(
+            out,
+            "By relay: checked / refused / held / deferred / delivered / with links",
+            [
+                (
+                    x["relay"],
+                    f"{x['checked']} / {x['refused']} / {x['held']} / {x['deferred']} / {x['delivered']} / {x['with_links']}",
+                )
+                for x in r["by_relay"]
+            ],
+        )
     q = r["quarantine"]
     _table(out, "Hold queue", [("released", q["released"]), ("deleted", q["deleted"])])
     _table(
@@ -328,6 +343,10 @@ def csv_text(r: dict[str, Any]) -> str:
         w.writerow(["top_link_hosts", h["host"], "messages", h["messages"]])
     for f, v in r["quarantine"].items():
         w.writerow(["quarantine", "", f, v])
+    for x in r.get("by_relay", []):
+        for f, v in x.items():
+            if f != "relay":
+                w.writerow(["by_relay", x["relay"], f, v])
     for x in r["daily"]:
         for f, v in x.items():
             if f != "day":

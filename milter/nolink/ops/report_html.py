@@ -171,6 +171,29 @@ def html(r: dict[str, Any], title: str = "") -> str:
                 for s in r["by_sender_domain"]
             ],
         ),
+        *(
+            [
+                "</section><section>",
+                _h2("ด่านส่งอีเมล", "By relay"),
+                _table(
+                    ["relay", "checked", "refused", "held", "deferred", "delivered", "with links"],
+                    [
+                        [
+                            x["relay"],
+                            x["checked"],
+                            x["refused"],
+                            x["held"],
+                            x["deferred"],
+                            x["delivered"],
+                            x["with_links"],
+                        ]
+                        for x in r["by_relay"]
+                    ],
+                ),
+            ]
+            if r.get("by_relay")
+            else []
+        ),
         "</section><section>",
         _h2("สุขภาพ DKIM", "DKIM health"),
         f"<p>ผ่าน / pass: <b>{k['pass']}</b> of {k['checked']} ({share}); "

@@ -1,0 +1,301 @@
+"""[central]: config, check-config, migrations and partitions, and the shipper, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from centralkit import add_rows, config
+from nolink.adapters.cli import main
+from nolink.central import schema
+from nolink.central.db import connect
+from nolink.central.shipper import Shipper
+from nolink.config import parse
+from nolink.errors import ConfigError
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.backlog: tuple[int, float] = (-1, -1.0)
+
+    def central_unshipped(self, rows: int, lag_seconds: float) -> None:
+        self.backlog = (rows, lag_seconds)
+
+    def central_error(self, cause: str) -> None:
+        self.errors.append(cause)
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def test_without_central_nothing_is_on() -> None:
+    assert parse("").central.dsn == ""
+
+
+def test_central_needs_a_dsn_and_keeps_passwords_out() -> None:
+    with pytest.raises(ConfigError, match=r"central\.dsn is empty"):
+        parse("[central]\n")
+    with pytest.raises(ConfigError, match="password_file"):
+        parse('[central]\ndsn = "host=db user=relay password=secret"\n')
+    with pytest.raises(ConfigError, match="password_file"):
+        parse('[central]\ndsn = "postgresql://relay:secret@db/nolink"\n')
+    with pytest.raises(ConfigError, match=r"central\.sslmode"):
+        parse('[central]\ndsn = "host=db"\nsslmode = "sometimes"\n')
+    with pytest.raises(ConfigError, match=r"central\.relay_id"):
+        parse('[central]\ndsn = "host=db"\nrelay_id = "a b"\n')
+
+
+def test_relay_id_defaults_to_the_host_name() -> None:
+    import socket
+
+    assert parse('[central]\ndsn = "host=db"\n').central.relay_id == socket.gethostname().split(".")[0]
+
+
+def check_config(tmp_path: Path, text: str) -> tuple[int, str]:
+    p = tmp_path / "nolink.toml"
+    p.write_text('[milter]\nsocket = "inet:8890@127.0.0.1"\n[links]\nocr = false\n' + text)
+    out = io.StringIO()
+    rc = main(["check-config", "-c", str(p)], out, io.StringIO())
+    return rc, out.getvalue()
+
+
+def _central_toml(
+    pg, db: str, tmp_path: Path, password: str = "owner-secret", dsn: str = "", extra: str = ""
+) -> str:  # type: ignore[no-untyped-def]
+    pw = tmp_path / "pw"
+    pw.write_text(password + "\n")
+    return (
+        f'[journal]\npath = "{tmp_path / "j.sqlite"}"\n[central]\ndsn = "{dsn or pg.dsn(db)}"\n'
+        f'password_file = "{pw}"\nrelay_id = "r1"\n' + extra
+    )
+
+
+def test_check_config_says_what_is_wrong_with_the_database(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    rc, out = check_config(
+        tmp_path, _central_toml(pg, db, tmp_path, dsn="host=127.0.0.1 port=1 dbname=x user=y")
+    )
+    assert rc == 1 and "FAIL  central: cannot reach PostgreSQL at 127.0.0.1 port 1" in out
+    rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path, password="wrong"))
+    assert rc == 1 and "refused the password of user nolink_owner" in out and "wrong" not in out
+    rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path))
+    assert rc == 1 and "run nolink central migrate" in out
+    rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path, extra="migrate_at_start = true\n"))
+    assert rc == 0 and "nolink serve migrates it" in out
+    # migrate, then a newer nolink's schema
+    p = tmp_path / "nolink.toml"
+    assert main(["central", "migrate", "-c", str(p)], io.StringIO(), io.StringIO()) == 0
+    rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path))
+    assert rc == 0 and "relay r1 logs in as nolink_owner, schema version 1" in out
+    with pg.admin(db) as c:
+        c.execute("INSERT INTO nolink_schema (version) VALUES (99)")
+    rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path))
+    assert rc == 1 and "schema version 99, newer than this nolink knows (1): upgrade nolink" in out
+    err = io.StringIO()
+    assert main(["central", "migrate", "-c", str(p)], io.StringIO(), err) == 2
+    assert "newer than this nolink knows" in err.getvalue()
+
+
+# -- schema ---------------------------------------------------------------------------------------
+
+
+def test_migrate_is_idempotent_and_two_at_once_migrate_once(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    cfg = config(pg, db, tmp_path)
+    results: list[tuple[int, int]] = []
+
+    def run() -> None:
+        with connect(cfg.central, autocommit=True) as c:
+            results.append(schema.migrate(c))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [(0, 1), (1, 1), (1, 1)]
+    with connect(cfg.central, autocommit=True) as c:
+        assert schema.migrate(c) == (1, 1)
+        assert c.execute("SELECT count(*) FROM nolink_schema").fetchone() == (1,)
+        parts = schema.partitions(c)
+    this = datetime.datetime.now(datetime.UTC)
+    assert f"decisions_{this:%Y_%m}" in parts and "decisions_default" in parts
+    assert len([p for p in parts if p != "decisions_default"]) == schema.MONTHS_AHEAD + 1
+
+
+def test_retention_drops_whole_old_months(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    cfg = config(pg, db, tmp_path)
+    with connect(cfg.central, autocommit=True) as c:
+        schema.migrate(c)
+        schema.ensure_partitions(c, datetime.date(2025, 1, 15), ahead=2)  # Jan, Feb, Mar 2025
+        old = datetime.datetime(2025, 1, 20, tzinfo=datetime.UTC).timestamp()
+        c.execute(
+            "INSERT INTO decisions (relay_id, local_id, time, ref, action, applied, mode, reason) "
+            "VALUES ('r', 1, %s, 'OLD', 'reject', 'reject', 'enforce', 'link_found')",
+            (old,),
+        )
+        now = datetime.datetime(2025, 4, 10, tzinfo=datetime.UTC)
+        assert schema.drop_old_partitions(c, 60, now) == [
+            "decisions_2025_01"
+        ]  # Feb ends Mar 1: kept (< 60 d)
+        assert c.execute("SELECT count(*) FROM decisions WHERE ref = 'OLD'").fetchone() == (0,)
+        assert "decisions_2025_02" in schema.partitions(c)
+
+
+# -- shipping -------------------------------------------------------------------------------------
+
+
+def central_rows(pg, db: str, relay: str = "relay1") -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    with pg.admin(db) as c:
+        return [
+            tuple(r)
+            for r in c.execute("SELECT local_id, ref FROM decisions WHERE relay_id = %s ORDER BY 1", (relay,))
+        ]
+
+
+def ship_all(s: Shipper, limit: int = 100) -> None:
+    for _ in range(limit):
+        if not s.step():
+            return
+
+
+def test_shipping_twice_sends_nothing_twice_and_resumes_from_the_mark(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    cfg = config(pg, db, tmp_path)
+    path = cfg.journal.path
+    add_rows(path, 250)
+    seen = Seen()
+    s = Shipper(cfg.central, path, seen)
+    ship_all(s)
+    assert seen.backlog == (0, 0.0) and not seen.errors
+    rows = central_rows(pg, db)
+    assert [r[0] for r in rows] == list(range(1, 251))
+    # a second shipper from mark 0 (the batch sent again after a crash before the mark): no duplicates
+    again = Shipper(cfg.central, path, Seen())
+    again.mark = 0
+    again._pg_conn()
+    again.mark = 0
+    ship_all(again)
+    assert len(central_rows(pg, db)) == 250
+    # a new shipper (a restart) starts from the central mark; new rows only
+    add_rows(path, 30, start=250)
+    restarted = Shipper(cfg.central, path, Seen())
+    restarted.step()
+    assert restarted.stats.shipped == 30
+    assert len(central_rows(pg, db)) == 280
+
+
+def test_the_journal_may_have_more_columns_than_the_central_table(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    db = pg.database()
+    cfg = config(pg, db, tmp_path)
+    path = cfg.journal.path
+    add_rows(path, 3)
+    with sqlite3.connect(path) as c:
+        c.execute("UPDATE decisions SET channel = 'sms'")  # the column of issue 21's journal migration
+        c.execute("ALTER TABLE decisions ADD COLUMN something_new TEXT NOT NULL DEFAULT 'x'")
+    ship_all(Shipper(cfg.central, path, Seen()))
+    with pg.admin(db) as c:
+        assert c.execute("SELECT count(*), min(channel) FROM decisions").fetchone() == (3, "sms")
+
+
+def test_postgresql_down_then_up_every_row_arrives_once(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    cfg = config(pg, db, tmp_path)
+    path = cfg.journal.path
+    add_rows(path, 10)
+    with connect(cfg.central, autocommit=True) as c:
+        schema.migrate(c)
+    seen = Seen()
+    s = Shipper(cfg.central, path, seen, idle=0.1).start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(central_rows(pg, db)) < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pg.stop("immediate")
+        try:
+            for i in range(5):  # decisions keep being journaled locally while PostgreSQL is away
+                add_rows(path, 20, start=10 + 20 * i)
+                time.sleep(0.3)
+            time.sleep(1.0)
+            assert seen.backlog[0] > 0 and seen.backlog[1] > 0
+        finally:
+            pg.start()
+        deadline = time.monotonic() + 40
+        while len(central_rows(pg, db)) < 110 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        s.stop()
+    rows = central_rows(pg, db)
+    assert [r[0] for r in rows] == list(range(1, 111))
+    assert seen.backlog == (0, 0.0)
+    assert set(seen.errors) <= {"connect", "insert"} and seen.errors
+
+
+def test_the_shipped_roles_let_each_do_its_job_and_no_more(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    db = pg.database()
+    owner = config(pg, db, tmp_path)
+    with connect(owner.central, autocommit=True) as c:
+        schema.migrate(c)
+        c.execute((Path(__file__).parent.parent / "config" / "central" / "roles.sql").read_text())
+        for user, role in (
+            ("relay1", "nolink_relay"),
+            ("rev", "nolink_reviewer"),
+            ("audit", "nolink_reader"),
+        ):
+            c.execute(f"DROP ROLE IF EXISTS {user}")
+            c.execute(f"CREATE ROLE {user} LOGIN PASSWORD 'pw-{user}' IN ROLE {role}")
+    relay = parse(
+        f'[journal]\npath = "{tmp_path / "r.sqlite"}"\n[central]\ndsn = "{pg.dsn(db, "relay1")}"\n'
+        f'password_file = "{tmp_path / "relay1.pw"}"\nrelay_id = "relay1"\n'
+    )
+    (tmp_path / "relay1.pw").write_text("pw-relay1\n")
+    add_rows(relay.journal.path, 5)
+    seen = Seen()
+    ship_all(Shipper(relay.central, relay.journal.path, seen))
+    assert seen.backlog == (0, 0.0) and not seen.errors
+    with psycopg.connect(pg.dsn(db, "audit") + " password=pw-audit", autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM decisions").fetchone() == (5,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(
+                "INSERT INTO requests (relay_id, queue_id, action, reason, requested_by, requested_at) VALUES ('relay1', 'ABC123', 'release', 'x', 'audit', 0)"
+            )
+    with psycopg.connect(pg.dsn(db, "rev") + " password=pw-rev", autocommit=True) as c:
+        c.execute(
+            "INSERT INTO requests (relay_id, queue_id, action, reason, requested_by, requested_at) VALUES ('relay1', 'ABC123', 'release', 'x', 'rev', 0)"
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("DELETE FROM decisions")
+
+
+def test_at_start_a_refused_password_or_a_newer_schema_is_logged_and_retried(
+    pg, tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    db = pg.database()
+    bad = config(pg, db, tmp_path, "wrongpw", password="not-the-password")
+    add_rows(bad.journal.path, 3)
+    seen = Seen()
+    Shipper(bad.central, bad.journal.path, seen).step()
+    assert seen.errors == ["connect"] and seen.backlog[0] == 3
+    assert (
+        "refused the password of user nolink_owner" in caplog.text and "not-the-password" not in caplog.text
+    )
+    good = config(pg, db, tmp_path, "newer")
+    with connect(good.central, autocommit=True) as c:
+        schema.migrate(c)
+        c.execute("INSERT INTO nolink_schema (version) VALUES (%s)", (schema.SCHEMA_VERSION + 1,))
+    add_rows(good.journal.path, 2)
+    seen = Seen()
+    Shipper(good.central, good.journal.path, seen).step()
+    assert seen.errors == ["schema"] and seen.backlog == (2, seen.backlog[1])
+    assert "newer than this nolink knows" in caplog.text
