@@ -381,3 +381,36 @@ def test_write_ahead_files_stay_small_under_a_steady_flow(tmp_path: Path) -> Non
         j.close()
     assert len(rows(path)) == 3000
     assert biggest < 1000 * 700, biggest  # a few batches of ~600-byte lines, not 3000 of them
+
+
+def test_a_new_journal_opened_by_many_at_once_is_migrated_once(tmp_path: Path) -> None:
+    """serve, serve --no-milter and the tools may open a journal that does not exist yet at the same
+    moment: each must find it migrated, none may fail on "table decisions already exists"."""
+    import threading
+
+    from nolink.ops.journal import SCHEMA_VERSION, connect
+
+    for round_ in range(10):
+        path = str(tmp_path / f"j{round_}.sqlite")
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def open_it(
+            path: str = path, start: threading.Barrier = start, errors: list[BaseException] = errors
+        ) -> None:
+            start.wait()
+            try:
+                connect(path).close()
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        conn = connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+        conn.close()

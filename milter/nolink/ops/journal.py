@@ -108,17 +108,49 @@ class JournalError(NolinkError):
     """The journal cannot be opened, read or written."""
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the journal to SCHEMA_VERSION; returns the version it had."""
+def _version(conn: sqlite3.Connection) -> int:
     have = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if have > SCHEMA_VERSION:
         raise JournalError(
             f"the journal has schema version {have}, newer than this nolink knows ({SCHEMA_VERSION}): "
             "run the nolink version that wrote it, or give journal.path a new file"
         )
-    for version in range(have + 1, SCHEMA_VERSION + 1):
-        # executescript commits first; the whole step and its version number are one transaction
-        conn.executescript(f"BEGIN;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;")
+    return have
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script cut into the statements sqlite3's execute() takes one at a time."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf)
+            buf = ""
+    if buf.strip():
+        out.append(buf)
+    return out
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the journal to SCHEMA_VERSION; returns the version it had.
+
+    Under SQLite's write lock (BEGIN IMMEDIATE), with the version read again inside it: two
+    processes opening a new journal at once (serve, serve --no-milter, a worker) migrate it once."""
+    have = _version(conn)
+    if have == SCHEMA_VERSION:
+        return have
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = _version(conn)
+        for version in range(have + 1, SCHEMA_VERSION + 1):
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return have
 
 
