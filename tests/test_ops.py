@@ -78,7 +78,11 @@ def exec_start(config: Path) -> list[str]:
 def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:
     sock = tmp_path / "run" / "nolink.sock"
     cfg = tmp_path / "nolink.toml"
-    cfg.write_text(f'{extra}\n[milter]\nsocket = "unix:{sock}"\ntimeout = 5.0\n[metrics]\nlisten = ""\n')
+    # the journal too lives in the test's directory: a real `nolink serve` would write /var/lib/nolink
+    cfg.write_text(
+        f'{extra}\n[milter]\nsocket = "unix:{sock}"\ntimeout = 5.0\n[metrics]\nlisten = ""\n'
+        f'[journal]\npath = "{tmp_path}/journal.sqlite"\n'
+    )
     return cfg, sock
 
 
