@@ -485,6 +485,19 @@ class Dnsmasq:
         return f"127.0.0.1:{self.port}"
 
 
+def wait_listening(proc: subprocess.Popen[bytes], port: int, seconds: float = 30.0) -> None:
+    """Wait until proc accepts TCP connections on 127.0.0.1:port; fail with its stderr if it exits."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{port} after {seconds} s"
+            time.sleep(0.1)
+
+
 def free_port_udp() -> int:
     return free_port(socket.SOCK_DGRAM)
 

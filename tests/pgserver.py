@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from harness import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 OWNER = "nolink_owner"
@@ -35,18 +36,12 @@ def have_postgres() -> str:
     return ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgServer:
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="nolink-pg-"))
         os.chmod(self.base, 0o755)
         self.data = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()  # honours NOLINK_TEST_PORTS
         self.password_file = self.base / "owner.password"
         self.password_file.write_text(PASSWORD + "\n")
         self.password_file.chmod(0o600)

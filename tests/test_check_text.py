@@ -11,13 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from harness import wait_listening
 from nolink.adapters.cli import main
 from nolink.adapters.textapi import MAX_BATCH, MAX_TEXT_BYTES, PATH, Server, make_server, read_token
 from nolink.config import parse
@@ -313,15 +313,7 @@ def test_serve_no_milter_process(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert p.poll() is None, p.stderr.read() if p.stderr else b""
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_listening(p, port, 30)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         headers = {"Authorization": "Bearer tok"}
         status, obj = post(conn, json.dumps({"texts": [LINK_TH, CLEAN_TH]}).encode(), headers)

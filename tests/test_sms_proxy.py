@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness import free_port
+from harness import free_port, wait_listening
 from nolink.adapters.smsproxy.server import Server, make_server, sender_name
 from nolink.config import Config, parse
 from nolink.errors import ConfigError
@@ -408,15 +408,7 @@ def test_nolink_serve_with_the_milter_starts_the_proxy(tmp_path: Path, upstream:
         [sys.executable, "-m", "nolink", "serve", "-c", str(cfg)], env=env, stderr=subprocess.PIPE, cwd=ROOT
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert p.poll() is None, p.stderr.read() if p.stderr else b""
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        wait_listening(p, port, 60)
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c.request("GET", "/cgi-bin/sendsms?" + q(text=LINK))
         r = c.getresponse()

@@ -20,16 +20,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from harness import free_port, wait_listening  # free_port honours NOLINK_TEST_PORTS
 from nolink.adapters.textapi import PATH
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "milter"))
 MAX = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Api:
@@ -91,15 +86,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert p.poll() is None, p.stderr.read() if p.stderr else b""
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_listening(p, port, 30)
         yield Api(p, port)
     finally:
         p.send_signal(signal.SIGTERM)
