@@ -808,23 +808,26 @@ class TextFinder:
             m = _BROKEN.match(s, start)
             if m is None or m.end(1) != p + 1:
                 continue
-            first, second = m.group(1), m.group(2)
-            host_labels = first.split("://")[-1].rstrip(".").split(".")
-            if any(len(x) < 2 for x in host_labels):  # "U.S.A." / "company": an abbreviation
+            out.extend(self._joined(norm, where, m))
+        return out
+
+    def _joined(self, norm: Normalized, where: Location, m: re.Match[str]) -> list[Link]:
+        """The links that the two pieces of a broken host (m's groups 1 and 2) make together and
+        the first piece alone does not: none when a label of the first piece is a single letter (an
+        abbreviation) or the first piece is a whole name already (the next line is a new sentence)."""
+        first, second = m.group(1), m.group(2)
+        host_labels = first.split("://")[-1].rstrip(".").split(".")
+        if any(len(x) < 2 for x in host_labels) or self.domain(".".join(host_labels)) is not None:
+            return []
+        joined = first + second
+        gap = m.start(2) - m.end(1)
+        out: list[Link] = []
+        for text, url, kind, j in self._candidates(joined, [(0, len(joined))]):
+            if not (j < len(first) < j + len(text)) or kind == "email":
                 continue
-            if self.domain(".".join(host_labels)) is not None:  # a whole name already: a new sentence
-                continue
-            joined = first + second
-            gap = m.start(2) - m.end(1)
-            for text, url, kind, j in self._candidates(joined, [(0, len(joined))]):
-                if not (j < len(first) < j + len(text)):
-                    continue
-                if kind == "email":
-                    continue
-                a = m.start(1) + j
-                b = m.start(1) + j + len(text) + gap
-                os_, oe = norm.span(a, b)
-                out.append(Link(norm.original[os_:oe], url, "obfuscated", where.with_offset(os_)))
+            a = m.start(1) + j
+            os_, oe = norm.span(a, a + len(text) + gap)
+            out.append(Link(norm.original[os_:oe], url, "obfuscated", where.with_offset(os_)))
         return out
 
     def _broken_before_dot(self, norm: Normalized, where: Location) -> list[Link]:
@@ -847,21 +850,7 @@ class TextFinder:
             m = _BROKEN_BEFORE_DOT.match(s, start)
             if m is None or m.end(1) != p:
                 continue
-            first, second = m.group(1), m.group(2)
-            host_labels = first.split("://")[-1].split(".")
-            if any(len(x) < 2 for x in host_labels):  # "U.S" / ".A": an abbreviation
-                continue
-            if self.domain(".".join(host_labels)) is not None:  # a whole name already: a new sentence
-                continue
-            joined = first + second
-            gap = m.start(2) - m.end(1)
-            for text, url, kind, j in self._candidates(joined, [(0, len(joined))]):
-                if not (j < len(first) < j + len(text)) or kind == "email":
-                    continue
-                a = m.start(1) + j
-                b = m.start(1) + j + len(text) + gap
-                os_, oe = norm.span(a, b)
-                out.append(Link(norm.original[os_:oe], url, "obfuscated", where.with_offset(os_)))
+            out.extend(self._joined(norm, where, m))
         return out
 
     def _overridden(self, original: str, where: Location, seen: set[str]) -> list[Link]:
