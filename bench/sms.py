@@ -12,8 +12,10 @@ from /proc and getrusage): the client, the upstream and the proxy share the two 
 proxy's CPU per answer is the figure that says what it would do on cores of its own.
 
 With closed-loop senders, latency at N senders is about N / throughput (Little's law): at 100
-senders and 2,000/s every request waits ~50 ms in the queue, whatever the proxy adds on its own;
-the "added p50" that says what the proxy costs one SMS is the 1-sender row.
+senders and 2,000/s every request waits ~50 ms in the queue, whatever the proxy adds on its own.
+So the last row is open loop: 100 senders on a schedule that adds up to --rate (default 2,000)
+requests/s, latency counted from each request's scheduled time: the proxy's added latency at the
+target load.
 
 Target: >= 2,000 checked SMS/s on the 2-core machine, added p50 <= 2 ms.
 
@@ -92,8 +94,8 @@ def requests() -> list[bytes]:
 # alive connection sending its next request as soon as the answer is in (asyncio streams cost
 # the generator more CPU per request than the upstream uses)
 CLIENT = r"""
-import json, re, selectors, socket, sys, time
-port, conc, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+import heapq, json, re, selectors, socket, sys, time
+port, conc, seconds, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 reqs = [bytes.fromhex(x) for x in sys.stdin.read().split()]
 CL = re.compile(rb"(?i)content-length: *(\d+)")
 lat, statuses = [], {}
@@ -109,14 +111,24 @@ for k in range(conc):
     c.i, c.buf = k, b""
     sel.register(c.s, selectors.EVENT_READ, c)
     conns.append(c)
+# rate > 0: each sender sends on a schedule (rate / conc a second), latency counted from the
+# scheduled time, so a late answer also delays what should have followed it (open loop)
+period = conc / rate if rate else 0.0
 t0 = time.perf_counter()
 stop = t0 + seconds
-for c in conns:
-    c.t = time.perf_counter()
+waiting = []
+def send(c):
     c.s.send(reqs[c.i % len(reqs)])
+for k, c in enumerate(conns):
+    c.due = t0 + period * k / conc
+    heapq.heappush(waiting, (c.due, k, c))
 live = conc
 while live:
-    for key, _ in sel.select(1.0):
+    now = time.perf_counter()
+    while waiting and waiting[0][0] <= now:
+        send(heapq.heappop(waiting)[2])
+    timeout = min(1.0, waiting[0][0] - now) if waiting else 1.0
+    for key, _ in sel.select(timeout):
         c = key.data
         data = c.s.recv(65536)
         if not data:
@@ -129,7 +141,7 @@ while live:
         if len(c.buf) < end + 4 + n:
             continue
         now = time.perf_counter()
-        lat.append(now - c.t)
+        lat.append(now - c.due)
         st = c.buf[9:12].decode()
         statuses[st] = statuses.get(st, 0) + 1
         c.buf = c.buf[end + 4 + n:]
@@ -139,8 +151,11 @@ while live:
             live -= 1
             continue
         c.i += 1
-        c.t = now
-        c.s.send(reqs[c.i % len(reqs)])
+        c.due = c.due + period if period else now
+        if c.due <= now:
+            send(c)
+        else:
+            heapq.heappush(waiting, (c.due, c.i, c))
 print(json.dumps({"lat": lat, "statuses": statuses, "seconds": time.perf_counter() - t0}))
 """
 
@@ -160,13 +175,16 @@ class Run:
     cpu_us: dict[str, float]  # CPU microseconds per answer, by process
 
 
-def run(port: int, conc: int, seconds: float, reqs: list[bytes], watch: dict[str, int]) -> Run:
-    """One client process, `conc` kept-alive senders for `seconds`; the CPU of the processes in
-    `watch` (name: pid) and of the client itself, per answer."""
+def run(
+    port: int, conc: int, seconds: float, reqs: list[bytes], watch: dict[str, int], rate: float = 0.0
+) -> Run:
+    """One client process, `conc` kept-alive senders for `seconds`, each sending as soon as its
+    answer is in (rate 0) or on a schedule that adds up to `rate` requests/s; the CPU of the
+    processes in `watch` (name: pid) and of the client itself, per answer."""
     before = {name: cpu(pid) for name, pid in watch.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(
-        [sys.executable, "-c", CLIENT, str(port), str(conc), str(seconds)],
+        [sys.executable, "-c", CLIENT, str(port), str(conc), str(seconds), str(rate)],
         input=" ".join(r.hex() for r in reqs),
         capture_output=True,
         text=True,
@@ -222,6 +240,7 @@ def start_proxy(d: Path, milter: Path, up_port: int) -> tuple[subprocess.Popen[b
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rate", type=float, default=2000.0, help="requests/s of the paced (open-loop) row")
     ap.add_argument(
         "--compare",
         type=Path,
@@ -250,12 +269,17 @@ def main() -> None:
             print(f"'other' is the proxy of {args.compare}")
         print(f"{'senders':>7} {'':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} | {'added p50':>9} {'added p99':>9} | "
               f"CPU us/req: {'proxy':>6} {'upstr.':>6} {'client':>6}  statuses")  # fmt: skip
-        for conc in (1, 10, 100):
-            base = run(up_port, conc, args.seconds, reqs, {"upstream": up.pid})
+        rows = [(1, 0.0), (10, 0.0), (100, 0.0), (100, args.rate)]
+        for conc, rate in rows:
+            if rate:
+                print(
+                    f"100 senders sending {rate:,.0f} requests/s between them (open loop: latency at that load)"
+                )
+            base = run(up_port, conc, args.seconds, reqs, {"upstream": up.pid}, rate)
             print(f"{conc:>7} {'upstr.':>6} {base.rate:>7,.0f} {base.p50:>7.2f} {base.p99:>7.2f} | {'':>9} {'':>9} | "
                   f"{'':>11} {'':>6} {base.cpu_us['upstream']:>6.0f} {base.cpu_us['client']:>6.0f}")  # fmt: skip
             for name, (proc, port) in proxies.items():
-                r = run(port, conc, args.seconds, reqs, {"proxy": proc.pid, "upstream": up.pid})
+                r = run(port, conc, args.seconds, reqs, {"proxy": proc.pid, "upstream": up.pid}, rate)
                 print(f"{'':>7} {name:>6} {r.rate:>7,.0f} {r.p50:>7.2f} {r.p99:>7.2f} | {r.p50 - base.p50:>9.2f} "
                       f"{r.p99 - base.p99:>9.2f} | {'':>11} {r.cpu_us['proxy']:>6.0f} {r.cpu_us['upstream']:>6.0f} "
                       f"{r.cpu_us['client']:>6.0f}  {dict(sorted(r.statuses.items()))}")  # fmt: skip
