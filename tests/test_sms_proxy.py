@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import resource
 import select
 import socket
@@ -292,6 +293,23 @@ def test_1000_admitted_slow_connections_do_not_hold_up_a_sender(upstream: Upstre
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_pipelined_requests_and_a_half_close(kannel: tuple[Server, Metrics, Upstream]) -> None:
+    """Requests sent back to back on one connection are answered in order (LF-only line ends
+    too), and a sender that half-closes after its requests still gets every answer."""
+    srv, _, up = kannel
+    clean = b"GET /cgi-bin/sendsms?" + q(text="hello").encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    link = b"GET /cgi-bin/sendsms?" + q(text=LINK).encode() + b" HTTP/1.1\nHost: x\n\n"
+    s = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=10)
+    s.sendall(clean + link + clean)
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    assert re.findall(rb"HTTP/1.1 (\d{3}) ", data) == [b"202", b"403", b"202"]
+    assert len(up.requests) == 2
 
 
 def test_a_trickling_sender_is_cut_off_after_client_timeout(kannel: tuple[Server, Metrics, Upstream]) -> None:

@@ -259,12 +259,13 @@ def answer_bytes(a: Answer, close: bool) -> bytes:
 
 
 def _head_end(buf: bytearray) -> int:
-    """Where the request's head ends (after its empty line), or -1 while it is not all there."""
-    a = buf.find(b"\r\n\r\n")
+    """Where the request's head ends (after its empty line, CRLF or LF as HTTP allows), or -1
+    while it is not all there."""
+    a = buf.find(b"\n\r\n")
     b = buf.find(b"\n\n")
     if a < 0:
         return b + 2 if b >= 0 else -1
-    return a + 4 if b < 0 or a + 2 < b else b + 2
+    return a + 3 if b < 0 or a < b else b + 2
 
 
 class _Client(asyncio.Protocol):
@@ -282,6 +283,7 @@ class _Client(asyncio.Protocol):
         self.paused = False
         self.continued = False
         self.admitted = False
+        self.eof = False  # the sender has half-closed: answer what it sent, then close
 
     # -- the connection -------------------------------------------------------------------------
 
@@ -348,6 +350,7 @@ class _Client(asyncio.Protocol):
             self.transport.pause_reading()
 
     def eof_received(self) -> bool:
+        self.eof = True
         return self.busy  # half-closed after its request: answer it, then close
 
     def _refuse(self, kind: Refusal, detail: str, drain: int = 0) -> None:
@@ -431,7 +434,7 @@ class _Client(asyncio.Protocol):
             log.exception("sms_proxy %s: cannot answer a request", self.proxy.listener)
             a, close = self.proxy.refusal("error", new_ref()), True
         self.busy = False
-        self._write(a, close)
+        self._write(a, close or (self.eof and not self.buf))  # half-closed: after its last request
         if not self.done:
             if self.paused and self.transport is not None and not self.transport.is_reading():
                 self.paused = False
@@ -479,13 +482,23 @@ class Server:
         try:
             self.loop.run_until_complete(self._serve())
         finally:
-            for c in list(self.clients):
-                if c.transport is not None:
-                    c.transport.abort()
-            self.proxy.upstream.close()
-            self.loop.run_until_complete(asyncio.sleep(0))  # let the aborts run
-            self.loop.close()
-            self._stopped.set()
+            try:
+                self.loop.run_until_complete(self._close())
+                self.loop.close()
+            finally:
+                self._stopped.set()  # shutdown() never waits forever
+
+    async def _close(self) -> None:
+        for c in list(self.clients):
+            if c.transport is not None:
+                c.transport.abort()
+        self.proxy.upstream.close()
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]  # requests in flight: not sent on
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # let the aborts run
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
