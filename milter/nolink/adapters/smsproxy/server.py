@@ -8,24 +8,30 @@ ref; nothing is forwarded unchecked (sms_proxy.on_error = "forward" forwards the
 nolink's own failures, never an unreachable upstream's). One log line and one journal row per SMS
 decision, with no text, no phone numbers and no credentials.
 
-Each listener is a ThreadingHTTPServer with a bound on concurrent connections (max_connections:
-one more is answered "busy" and closed at once) and a read time-out per connection
-(client_timeout); the upstream has its own (upstream_timeout) and a kept-alive connection per
-thread.
+Each listener is one asyncio event loop in a thread of its own: HTTP/1.1 with keep-alive read by
+a small parser of its own, a bound on concurrent connections (max_connections: one more is
+answered "busy" and closed at once), the whole request (its line, headers and body) within
+client_timeout of the connection's last answer, however slowly it trickles, and a pool of kept-
+alive connections to the upstream (upstream_timeout). A short text (any SMS) is checked inline
+on the loop, which costs less than handing it to a thread; a large request is checked in a
+worker thread so that it does not hold up the other senders.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import resource
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from ...config import Config, SmsProxyConfig, parse_listen
 from ...errors import NolinkError
@@ -33,10 +39,11 @@ from ...metrics import Metrics
 from ...ops.journal import Journal, SmsRecord
 from ...policy import new_ref, safe
 from ...textcheck import check_text
-from .common import HOP_BY_HOP, Answer, Dialect, Refusal, Request, Sms, Unreadable
+from .common import Answer, Dialect, Refusal, Request, Sms, Unreadable
 from .jasmin import Jasmin
 from .jsonapi import JsonApi
 from .kannel import Kannel
+from .upstream import Upstream
 
 if TYPE_CHECKING:
     from ...links.text import TextFinder
@@ -46,7 +53,9 @@ MAX_BODY_BYTES = 256 * 1024  # a long SMS is a few KiB; Kannel's own default lim
 MAX_DRAIN_BYTES = 4 * 1024 * 1024  # a larger body than this is cut off unread
 MAX_LINE = 64 * 1024  # request line (a GET's query holds the text) and each header line
 MAX_HEADERS = 100
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
+MAX_HEAD = 2 * MAX_LINE + 16 * 1024  # the request line, the headers and their line ends
+INLINE_BYTES = 16 * 1024  # requests up to this size are checked on the event loop itself
+BACKLOG = 1024
 _PHONE = re.compile(r"[+0-9 ()-]*")
 
 
@@ -71,132 +80,34 @@ def _sample(url: str) -> str:
         return "?"
 
 
-class UpstreamError(OSError):
-    """The upstream's answer cannot be read as HTTP/1.x."""
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
-class _Conn:
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.rfile = sock.makefile("rb")
+def _checker() -> ThreadPoolExecutor:
+    """The worker threads for large requests, shared by all listeners: two, one per core here."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sms-check")
+        return _executor
 
-    def close(self) -> None:
-        self.rfile.close()
-        self.sock.close()
 
+@dataclass(slots=True)
+class Decision:
+    """What the check made of one request, carried to its journal row."""
 
-class Upstream:
-    """Forwards requests to the upstream on a kept-alive connection per thread. HTTP/1.1 written
-    and read directly on the socket: http.client parses headers with the e-mail parser, which
-    took a third of the proxy's time per SMS."""
-
-    def __init__(self, base: str, timeout: float) -> None:
-        u = urllib.parse.urlsplit(base)
-        self.https = u.scheme == "https"
-        self.host = u.hostname or ""
-        self.port = u.port or (443 if self.https else 80)
-        self.netloc = u.netloc
-        self.prefix = u.path.rstrip("/")
-        self.timeout = timeout
-        self.local = threading.local()
-        self.context = ssl.create_default_context() if self.https else None
-
-    def _new(self) -> _Conn:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.context is not None:
-            sock = self.context.wrap_socket(sock, server_hostname=self.host)
-        return _Conn(sock)
-
-    def send(self, req: Request) -> Answer:
-        """The upstream's answer, or OSError when it cannot be had."""
-        head = [f"{req.method} {self.prefix}{req.target} HTTP/1.1", f"Host: {self.netloc}"]
-        head += [f"{k}: {v}" for k, v in req.headers if k.lower() not in HOP_BY_HOP and k.lower() != "host"]
-        if req.body and not any(k.lower() == "content-length" for k, _ in req.headers):
-            head.append(f"Content-Length: {len(req.body)}")
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + req.body
-        conn: _Conn | None = getattr(self.local, "conn", None)
-        reused = conn is not None
-        for attempt in (0, 1):
-            c = conn or self._new()
-            conn = None
-            self.local.conn = None
-            try:
-                c.sock.sendall(data)
-                answer, keep = self._read(c, req.method)
-            except (ConnectionResetError, BrokenPipeError, UpstreamError) as e:
-                c.close()
-                # a kept-alive connection the upstream closed while idle: once more on a new one
-                if attempt or not reused or (isinstance(e, UpstreamError) and str(e) != "closed"):
-                    raise
-                continue
-            except BaseException:
-                c.close()
-                raise
-            if keep:
-                self.local.conn = c
-            else:
-                c.close()
-            return answer
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _read(c: _Conn, method: str) -> tuple[Answer, bool]:
-        line = c.rfile.readline(MAX_LINE + 1)
-        if not line:
-            raise UpstreamError("closed")
-        parts = line.decode("latin-1").split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise UpstreamError(f"not an HTTP/1.x answer: {line[:40]!r}")
-        status = int(parts[1])
-        headers: list[tuple[str, str]] = []
-        length: int | None = None
-        chunked = False
-        keep = parts[0] == "HTTP/1.1"
-        for _ in range(MAX_HEADERS):
-            raw = c.rfile.readline(MAX_LINE + 1)
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = raw.decode("latin-1").partition(":")
-            name, value = name.strip(), value.strip()
-            low = name.lower()
-            if low == "content-length" and value.isdigit():
-                length = int(value)
-            elif low == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif low == "connection":
-                keep = value.lower() != "close" if keep else value.lower() == "keep-alive"
-            if low not in HOP_BY_HOP and low != "content-length":
-                headers.append((name, value))
-        else:
-            raise UpstreamError("too many header lines in the answer")
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            body = b""
-        elif chunked:
-            out = []
-            total = 0
-            while True:
-                size = int(c.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while c.rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                total += size
-                if total > MAX_ANSWER_BYTES:
-                    raise UpstreamError("the answer is too large")
-                out.append(c.rfile.read(size))
-                c.rfile.readline(3)
-            body = b"".join(out)
-        elif length is not None:
-            if length > MAX_ANSWER_BYTES:
-                raise UpstreamError("the answer is too large")
-            body = c.rfile.read(length)
-            if len(body) < length:
-                raise UpstreamError("the answer ended early")
-        else:
-            body = c.rfile.read(MAX_ANSWER_BYTES)
-            keep = False
-        return Answer(status, "", body, tuple(headers)), keep
+    ref: str
+    cfg: Config
+    sms: Sms | None = None
+    passed: bool = False  # not a send request: forwarded as it is, no decision
+    refusal: Answer | None = None
+    verdict: str = "clean"
+    reason: str = "clean"
+    kind: str = ""
+    sample: str = ""
+    findings: int = 0
+    seconds: float = 0.0
 
 
 class Proxy:
@@ -236,75 +147,67 @@ class Proxy:
         }[kind]
         return self.dialect.refuse(kind, text)
 
-    def handle(self, req: Request) -> Answer:
+    def check(self, req: Request) -> Decision:
+        """The decision on one request before it is forwarded (CPU only, no I/O)."""
         t0 = time.perf_counter()
         ref = new_ref()
-        sms: Sms | None = None
-        verdict, reason, kind, sample, findings = "clean", "clean", "", "", 0
-        refusal: Answer | None = None
-        cfg = self.config()
+        d = Decision(ref, self.config())
         try:
-            sms = self.dialect.read(req)
-            if sms is None:  # not a send request (Jasmin's /balance, a provider's GET)
-                return self._forward(req, ref, None, t0)
-            result = check_text(sms.text, self.finder())
+            d.sms = self.dialect.read(req)
+            if d.sms is None:  # not a send request (Jasmin's /balance, a provider's GET)
+                d.passed = True
+                return d
+            result = check_text(d.sms.text, self.finder())
             if result.findings:
                 f = result.findings[0]
-                verdict, reason, kind, sample = "link", "link_found", f.kind, _sample(f.url)
-                findings = len(result.findings)
-                refusal = self.refusal("link", ref, safe(f.text, 80))
-            elif sms.options:
-                verdict, reason = "link", "refused_option"
-                refusal = self.refusal("option", ref, safe(sms.options[0], 40))
+                d.verdict, d.reason, d.kind, d.sample = "link", "link_found", f.kind, _sample(f.url)
+                d.findings = len(result.findings)
+                d.refusal = self.refusal("link", ref, safe(f.text, 80))
+            elif d.sms.options:
+                d.verdict, d.reason = "link", "refused_option"
+                d.refusal = self.refusal("option", ref, safe(d.sms.options[0], 40))
         except Unreadable as e:
-            verdict, reason = "error", "unreadable"
+            d.verdict, d.reason = "error", "unreadable"
             if self.p.on_error != "forward" or e.refusal == "too_large":
-                refusal = self.refusal(e.refusal, ref, safe(str(e), 200))
+                d.refusal = self.refusal(e.refusal, ref, safe(str(e), 200))
         except Exception:
             log.exception("sms_proxy %s: cannot check a send request (ref %s)", self.listener, ref)
-            verdict, reason = "error", "error"
+            d.verdict, d.reason = "error", "error"
             if self.p.on_error != "forward":
-                refusal = self.refusal("error", ref)
-        if refusal is not None and cfg.mode == "dry_run" and verdict == "link":
-            refusal = None  # dry_run: journaled and counted as refused, sent all the same
-        seconds = time.perf_counter() - t0
-        self.metrics.sms_duration.observe(seconds)
-        if refusal is not None:
-            self._decided(cfg, sms, ref, verdict, reason, "reject", "reject", seconds, kind, sample, findings)
-            return refusal
-        answer = self._forward(req, ref, sms, t0)
-        if answer.status < 0:  # the upstream failed: an error, and nothing was sent
-            self._decided(cfg, sms, ref, "error", "upstream_error", "reject", "reject", seconds)
-            return self.refusal("upstream", ref)
-        action = "reject" if verdict == "link" else "accept"
-        self._decided(cfg, sms, ref, verdict, reason, action, "accept", seconds, kind, sample, findings)
-        return answer
+                d.refusal = self.refusal("error", ref)
+        if d.refusal is not None and d.cfg.mode == "dry_run" and d.verdict == "link":
+            d.refusal = None  # dry_run: journaled and counted as refused, sent all the same
+        d.seconds = time.perf_counter() - t0
+        self.metrics.sms_duration.observe(d.seconds)
+        if d.refusal is not None:
+            self._decided(d, "reject", "reject")
+        return d
 
-    def _forward(self, req: Request, ref: str, sms: Sms | None, t0: float) -> Answer:
+    async def handle(self, req: Request) -> Answer:
+        """The answer to one request: checked (inline when short, else in a worker thread, so that
+        one large text does not hold up the other senders), then refused or forwarded."""
+        if len(req.target) + len(req.body) <= INLINE_BYTES:
+            d = self.check(req)
+        else:
+            d = await asyncio.get_running_loop().run_in_executor(_checker(), self.check, req)
+        if d.refusal is not None:
+            return d.refusal
         try:
-            return self.upstream.send(req)
+            answer = await self.upstream.send(req)
         except (OSError, ValueError) as e:
             self.metrics.sms_upstream_errors.inc()
-            log.error("sms_proxy %s: upstream %s: %s (ref %s)", self.listener, self.p.upstream, e, ref)
-            if sms is None:
-                return self.refusal("upstream", ref)
-            return Answer(-1, "", b"")
+            log.error("sms_proxy %s: upstream %s: %s (ref %s)", self.listener, self.p.upstream, e, d.ref)
+            if not d.passed:  # the upstream failed: an error, and nothing was sent
+                d.verdict, d.reason, d.kind, d.sample, d.findings = "error", "upstream_error", "", "", 0
+                self._decided(d, "reject", "reject")
+            return self.refusal("upstream", d.ref)
+        if not d.passed:
+            self._decided(d, "reject" if d.verdict == "link" else "accept", "accept")
+        return answer
 
-    def _decided(
-        self,
-        cfg: Config,
-        sms: Sms | None,
-        ref: str,
-        verdict: str,
-        reason: str,
-        action: str,
-        applied: str,
-        seconds: float,
-        kind: str = "",
-        sample: str = "",
-        findings: int = 0,
-    ) -> None:
-        self.metrics.sms.labels(self.p.dialect, verdict).inc()
+    def _decided(self, d: Decision, action: str, applied: str) -> None:
+        sms = d.sms
+        self.metrics.sms.labels(self.p.dialect, d.verdict).inc()
         sender = sender_name(sms.sender) if sms else ""
         recipients = sms.recipients if sms else 0
         log.info(
@@ -312,186 +215,338 @@ class Proxy:
             self.listener,
             action,
             applied,
-            reason,
-            ref,
+            d.reason,
+            d.ref,
             sender or "-",
             recipients,
-            seconds * 1000,
+            d.seconds * 1000,
         )
         size = len(sms.text.encode("utf-8", "replace")) if sms else 0
         record = SmsRecord(
-            ref,
+            d.ref,
             self.listener,
             action,
             applied,
-            reason,
+            d.reason,
             sender,
             recipients,
             size,
-            seconds,
-            kind,
-            sample,
-            findings,
+            d.seconds,
+            d.kind,
+            d.sample,
+            d.findings,
         )
-        self.journal.sms(record, cfg)
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "nolink"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    proxy: Proxy  # set on the subclass made by make_server
-    raw_requestline: bytes
-    deadline: float = 0.0
-
-    def handle_one_request(self) -> None:
-        try:
-            # the whole request (its line, headers and body) within client_timeout, so a sender
-            # that trickles a byte at a time holds its slot no longer than a silent one
-            self.deadline = time.monotonic() + self.proxy.p.client_timeout
-            self.connection.settimeout(self.proxy.p.client_timeout)
-            self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
-        except OSError:  # the time-out, or the sender went away
-            self.close_connection = True
-            return
-        if not self.raw_requestline:
-            self.close_connection = True
-            return
-        if len(self.raw_requestline) > MAX_LINE:
-            self._send(
-                self.proxy.refusal("too_large", new_ref(), f"the request line is over {MAX_LINE} bytes"), True
-            )
-            return
-        try:
-            req = self._read()
-        except OSError:
-            self.close_connection = True
-            return
-        if isinstance(req, Answer):
-            self._send(req, True)
-            return
-        self._send(self.proxy.handle(req), self.close_connection)
-
-    def _left(self) -> None:
-        """The socket's time-out for the next read: what is left of the request's time."""
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request took longer than client_timeout")
-        self.connection.settimeout(left)
-
-    def _read(self) -> Request | Answer:
-        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        parts = line.split()
-        bad = self.proxy.refusal
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            return bad("unreadable", new_ref(), "not an HTTP/1.x request line")
-        method, target, version = parts
-        headers: list[tuple[str, str]] = []
-        for _ in range(MAX_HEADERS):
-            self._left()
-            raw = self.rfile.readline(MAX_LINE + 1)
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            if len(raw) > MAX_LINE:
-                return bad("too_large", new_ref(), "a header line is too long")
-            name, _, value = raw.decode("iso-8859-1").partition(":")
-            name, value = name.strip(), value.strip()
-            if "\r" in value or not name or any(c in name for c in " \t\r"):  # no smuggling upstream
-                return bad("unreadable", new_ref(), "a malformed header line")
-            headers.append((name, value))
-        else:
-            return bad("too_large", new_ref(), "too many headers")
-        fields = {k.lower(): v for k, v in headers}
-        conn = fields.get("connection", "").lower()
-        self.close_connection = conn == "close" or (version == "HTTP/1.0" and conn != "keep-alive")
-        if "transfer-encoding" in fields:
-            return bad("unreadable", new_ref(), "chunked bodies are not read; send a Content-Length")
-        length = fields.get("content-length", "0")
-        if not length.isdigit():
-            return bad("unreadable", new_ref(), "Content-Length is not a number")
-        n = int(length)
-        if n > MAX_BODY_BYTES:
-            if n <= MAX_DRAIN_BYTES:  # read it, so that the sender sees the answer, not a reset
-                while n > 0:
-                    self._left()
-                    chunk = self.rfile.read(min(n, 65536))
-                    if not chunk:
-                        break
-                    n -= len(chunk)
-            return bad("too_large", new_ref(), f"the body is over {MAX_BODY_BYTES} bytes")
-        if fields.get("expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self._left()
-        body = self.rfile.read(n) if n else b""
-        if len(body) < n:
-            raise ConnectionResetError("the body ended early")
-        return Request(method, target, tuple(headers), body)
-
-    def _send(self, a: Answer, close: bool) -> None:
-        head = [f"HTTP/1.1 {a.status} {_phrase(a.status)}"]
-        if a.headers:
-            head += [f"{k}: {v}" for k, v in a.headers if k.lower() != "content-length"]
-        else:
-            head.append(f"Content-Type: {a.content_type}")
-        head.append(f"Content-Length: {len(a.body)}")
-        if close:
-            head.append("Connection: close")
-            self.close_connection = True
-        try:
-            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + a.body)
-        except OSError:
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # request lines hold texts and passwords
-        return
+        self.journal.sms(record, d.cfg)
 
 
 def _phrase(status: int) -> str:
     try:
-        from http import HTTPStatus
-
         return HTTPStatus(status).phrase
     except ValueError:
         return "Status"
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 1024
-    proxy: Proxy
-    slots: threading.BoundedSemaphore
+def answer_bytes(a: Answer, close: bool) -> bytes:
+    head = [f"HTTP/1.1 {a.status} {_phrase(a.status)}"]
+    if a.headers:
+        head += [f"{k}: {v}" for k, v in a.headers if k.lower() != "content-length"]
+    else:
+        head.append(f"Content-Type: {a.content_type}")
+    head.append(f"Content-Length: {len(a.body)}")
+    if close:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + a.body
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):  # over max_connections: answer at once, close
-            a = self.proxy.refusal("busy", new_ref())
-            try:
-                request.settimeout(1.0)
-                request.sendall(
-                    f"HTTP/1.1 {a.status} {_phrase(a.status)}\r\nContent-Type: {a.content_type}\r\n"
-                    f"Content-Length: {len(a.body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
-                    + a.body
-                )
-            except OSError:
-                pass
-            self.shutdown_request(request)
+
+def _head_end(buf: bytearray) -> int:
+    """Where the request's head ends (after its empty line, CRLF or LF as HTTP allows), or -1
+    while it is not all there."""
+    a = buf.find(b"\n\r\n")
+    b = buf.find(b"\n\n")
+    if a < 0:
+        return b + 2 if b >= 0 else -1
+    return a + 3 if b < 0 or a < b else b + 2
+
+
+class _Client(asyncio.Protocol):
+    """One sender's connection: requests read one after the other (pipelined ones wait)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.proxy = server.proxy
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.deadline = 0.0  # loop time by which the next request must be in whole; 0: none
+        self.busy = False  # a request is being checked or forwarded
+        self.done = False  # answered for the last time (or gone): nothing more is read
+        self.drain = 0  # bytes of a refused request still to be read and dropped before the close
+        self.paused = False
+        self.continued = False
+        self.admitted = False
+        self.eof = False  # the sender has half-closed: answer what it sent, then close
+
+    # -- the connection -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        srv = self.server
+        if srv.active >= srv.max_connections:  # over max_connections: answer at once, close
+            self.done = True
+            transport.write(answer_bytes(self.proxy.refusal("busy", new_ref()), True))
+            transport.close()
             return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
+        srv.active += 1
+        self.admitted = True
+        srv.clients.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._arm()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.done = True
+        self.deadline = 0.0
+        if self.admitted:
+            self.admitted = False
+            self.server.active -= 1
+            self.server.clients.discard(self)
+
+    def _arm(self) -> None:
+        """The next request, all of it, within client_timeout from now (Server._sweep looks)."""
+        self.deadline = self.server.loop.time() + self.proxy.p.client_timeout
+
+    def _timed_out(self) -> None:
+        self.deadline = 0.0  # a sender that is silent, trickles or reads no answers: cut off
+        self.done = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_writing(self) -> None:  # the sender reads no answers: read no more requests
+        if self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and self.paused and not self.busy:
+            self.paused = False
+            self.transport.resume_reading()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.drain:
+            self.drain -= min(self.drain, len(data))
+            if not self.drain and self.transport is not None:
+                self.transport.close()
+            return
+        if self.done:
+            return
+        self.buf += data
+        if not self.busy:
+            self._next()
+        elif len(self.buf) > MAX_HEAD and not self.paused and self.transport is not None:
+            self.paused = True  # pipelined requests wait, read no further than this
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return self.busy  # half-closed after its request: answer it, then close
+
+    def _refuse(self, kind: Refusal, detail: str, drain: int = 0) -> None:
+        self._write(self.proxy.refusal(kind, new_ref(), detail), True, drain)
+
+    def _next(self) -> None:
+        buf = self.buf
+        end = _head_end(buf)
+        if end < 0:
+            if buf.find(b"\n") < 0 and len(buf) > MAX_LINE:
+                self._refuse("too_large", f"the request line is over {MAX_LINE} bytes", MAX_DRAIN_BYTES)
+            elif len(buf) > MAX_HEAD:
+                self._refuse("too_large", "the request's head is too large", MAX_DRAIN_BYTES)
+            return
+        head = self._head(bytes(buf[:end]))
+        if isinstance(head, Answer):
+            self._write(head, True)
+            return
+        method, target, headers, n, close = head
+        if n > MAX_BODY_BYTES:  # read it (up to a bound), so that the sender sees the answer
+            left = min(n, MAX_DRAIN_BYTES) - (len(buf) - end)
+            del buf[:]
+            self._refuse("too_large", f"the body is over {MAX_BODY_BYTES} bytes", max(left, 0))
+            return
+        if len(buf) - end < n:
+            if not self.continued and any(
+                k.lower() == "expect" and v.lower() == "100-continue" for k, v in headers
+            ):
+                self.continued = True
+                assert self.transport is not None
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        body = bytes(buf[end : end + n])
+        del buf[: end + n]
+        self.continued = False
+        req = Request(method, target, headers, body)
+        self.busy = True
+        self.deadline = 0.0  # read whole: upstream_timeout governs from here
+        self.server.loop.create_task(self._answer(req, close))
+
+    def _head(self, raw: bytes) -> tuple[str, str, tuple[tuple[str, str], ...], int, bool] | Answer:
+        """(method, target, headers, Content-Length, close after) of a request's head, or the
+        refusal of a head that cannot be read."""
+        bad = self.proxy.refusal
+        lines = raw.decode("iso-8859-1").split("\n")
+        parts = lines[0].rstrip("\r").split()
+        if len(lines[0]) > MAX_LINE:
+            return bad("too_large", new_ref(), f"the request line is over {MAX_LINE} bytes")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            return bad("unreadable", new_ref(), "not an HTTP/1.x request line")
+        method, target, version = parts
+        lines = lines[1:-2] if lines[-2] in ("", "\r") else lines[1:-1]
+        if len(lines) > MAX_HEADERS:
+            return bad("too_large", new_ref(), "too many headers")
+        headers = []
+        fields = {}
+        for line in lines:
+            if len(line) > MAX_LINE:
+                return bad("too_large", new_ref(), "a header line is too long")
+            name, _, value = line.partition(":")
+            name, value = name.strip(), value.strip()
+            if "\r" in value or not name or any(c in name for c in " \t\r"):  # no smuggling upstream
+                return bad("unreadable", new_ref(), "a malformed header line")
+            headers.append((name, value))
+            fields[name.lower()] = value
+        conn = fields.get("connection", "").lower()
+        close = conn == "close" or (version == "HTTP/1.0" and conn != "keep-alive")
+        if "transfer-encoding" in fields:
+            return bad("unreadable", new_ref(), "chunked bodies are not read; send a Content-Length")
+        length = fields.get("content-length", "0")
+        if not length.isdigit():
+            return bad("unreadable", new_ref(), "Content-Length is not a number")
+        return method, target, tuple(headers), int(length), close
+
+    # -- answering ------------------------------------------------------------------------------
+
+    async def _answer(self, req: Request, close: bool) -> None:
         try:
-            super().process_request_thread(request, client_address)
+            a = await self.proxy.handle(req)
+        except Exception:  # nolink's own failure: an error to the sender, nothing forwarded
+            log.exception("sms_proxy %s: cannot answer a request", self.proxy.listener)
+            a, close = self.proxy.refusal("error", new_ref()), True
+        self.busy = False
+        self._write(a, close or (self.eof and not self.buf))  # half-closed: after its last request
+        if not self.done:
+            if self.paused and self.transport is not None and not self.transport.is_reading():
+                self.paused = False
+                self.transport.resume_reading()
+            if self.buf:
+                self._next()
+
+    def _write(self, a: Answer, close: bool, drain: int = 0) -> None:
+        t = self.transport
+        if t is None or self.done or t.is_closing():
+            return
+        t.write(answer_bytes(a, close))
+        if not close:
+            self._arm()
+            return
+        self.done = True
+        self.buf.clear()
+        if drain > 0:  # read on (and drop) what the sender still sends, then close
+            self.drain = drain
+            if self.paused:
+                t.resume_reading()
+            if not self.deadline:
+                self._arm()
+        else:
+            t.close()
+
+
+class Server:
+    """One [[sms_proxy]] listener: serve_forever() runs its event loop in the calling thread,
+    shutdown() (from another thread) stops it, server_close() closes the listening socket."""
+
+    def __init__(self, sock: socket.socket, proxy: Proxy) -> None:
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.proxy = proxy
+        self.max_connections = proxy.p.max_connections
+        self.active = 0
+        self.clients: set[_Client] = set()
+        self.loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+
+    def serve_forever(self) -> None:
+        try:
+            self.loop.run_until_complete(self._serve())
         finally:
-            self.slots.release()
+            try:
+                self.loop.run_until_complete(self._close())
+                self.loop.close()
+            finally:
+                self._stopped.set()  # shutdown() never waits forever
+
+    async def _close(self) -> None:
+        for c in list(self.clients):
+            if c.transport is not None:
+                c.transport.abort()
+        self.proxy.upstream.close()
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]  # requests in flight: not sent on
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # let the aborts run
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        server = await self.loop.create_server(lambda: _Client(self), sock=self.socket, backlog=BACKLOG)
+        self._sweep()
+        self._running.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+
+    def _sweep(self) -> None:
+        """Cut off the connections past their deadline; a look every tenth of client_timeout (at
+        most every half second) instead of a timer per request, which cost more than the parser."""
+        now = self.loop.time()
+        for c in [c for c in self.clients if c.deadline and c.deadline <= now]:
+            c._timed_out()
+        self.loop.call_later(min(0.5, self.proxy.p.client_timeout / 10), self._sweep)
+
+    def shutdown(self) -> None:
+        if not self._running.is_set() or self._stopped.is_set():
+            return
+        stop = self._stop
+        assert stop is not None
+        self.loop.call_soon_threadsafe(stop.set)
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
-class Server6(Server):
-    address_family = socket.AF_INET6
+def raise_fd_limit(needed: int) -> None:
+    """Raise the soft limit on open files to `needed` (up to the hard limit): each admitted
+    connection takes a descriptor, and one more to the upstream, and 1024 is a common default."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError) as e:
+            log.warning("sms_proxy: cannot raise the open-files limit from %d to %d: %s", soft, want, e)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        log.warning(
+            "sms_proxy: max_connections needs about %d open files, the hard limit is %d: raise it "
+            "(LimitNOFILE= in the systemd unit) or lower max_connections",
+            needed,
+            hard,
+        )
 
 
 def make_server(
@@ -504,15 +559,16 @@ def make_server(
     addr = parse_listen(p.listen, "sms_proxy.listen")
     assert addr is not None
     proxy = Proxy(p, config, finder, metrics, journal)
-    # StreamRequestHandler puts `timeout` on each connection's socket: the read time-out
-    handler = type("BoundSmsHandler", (Handler,), {"proxy": proxy, "timeout": p.client_timeout})
+    sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        server = (Server6 if ":" in addr[0] else Server)(addr, handler)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(BACKLOG)
     except OSError as e:
+        sock.close()
         raise NolinkError(f"sms_proxy.listen = {p.listen!r}: cannot listen there: {e.strerror}") from None
-    server.proxy = proxy
-    server.slots = threading.BoundedSemaphore(p.max_connections)
-    return server
+    sock.setblocking(False)
+    return Server(sock, proxy)
 
 
 def start_all(
@@ -520,6 +576,7 @@ def start_all(
 ) -> list[Server]:
     """Every [[sms_proxy]] listener, serving in daemon threads (nolink serve)."""
     servers = []
+    raise_fd_limit(256 + sum(2 * p.max_connections for p in config().sms_proxy))
     for p in config().sms_proxy:
         server = make_server(p, config, finder, metrics, journal)
         threading.Thread(target=server.serve_forever, name=f"sms-proxy-{p.listen}", daemon=True).start()
