@@ -92,11 +92,14 @@ def test_check_config_says_what_is_wrong_with_the_database(pg, tmp_path: Path) -
     p = tmp_path / "nolink.toml"
     assert main(["central", "migrate", "-c", str(p)], io.StringIO(), io.StringIO()) == 0
     rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path))
-    assert rc == 0 and "relay r1 logs in as nolink_owner, schema version 1" in out
+    assert rc == 0 and f"relay r1 logs in as nolink_owner, schema version {schema.SCHEMA_VERSION}" in out
     with pg.admin(db) as c:
         c.execute("INSERT INTO nolink_schema (version) VALUES (99)")
     rc, out = check_config(tmp_path, _central_toml(pg, db, tmp_path))
-    assert rc == 1 and "schema version 99, newer than this nolink knows (1): upgrade nolink" in out
+    assert (
+        rc == 1
+        and f"schema version 99, newer than this nolink knows ({schema.SCHEMA_VERSION}): upgrade" in out
+    )
     err = io.StringIO()
     assert main(["central", "migrate", "-c", str(p)], io.StringIO(), err) == 2
     assert "newer than this nolink knows" in err.getvalue()
@@ -119,10 +122,11 @@ def test_migrate_is_idempotent_and_two_at_once_migrate_once(pg, tmp_path: Path) 
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [(0, 1), (1, 1), (1, 1)]
+    v = schema.SCHEMA_VERSION
+    assert sorted(results) == [(0, v), (v, v), (v, v)]
     with connect(cfg.central, autocommit=True) as c:
-        assert schema.migrate(c) == (1, 1)
-        assert c.execute("SELECT count(*) FROM nolink_schema").fetchone() == (1,)
+        assert schema.migrate(c) == (v, v)
+        assert c.execute("SELECT count(*) FROM nolink_schema").fetchone() == (v,)
         parts = schema.partitions(c)
     this = datetime.datetime.now(datetime.UTC)
     assert f"decisions_{this:%Y_%m}" in parts and "decisions_default" in parts
