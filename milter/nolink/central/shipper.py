@@ -190,7 +190,7 @@ class Shipper:
                 self.mark,
             )
             self._set_mark(pg, 0, 0.0)
-            return 0
+            return self._ship(pg, local)
         if not rows:
             return 0
         names_sql = sql.SQL(", ").join(map(sql.Identifier, ["relay_id", "local_id", *cols]))
