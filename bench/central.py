@@ -68,7 +68,7 @@ def timed(f, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
 
 def fmt_ms(xs: list[float]) -> str:
     xs = sorted(xs)
-    return f"median {statistics.median(xs) * 1000:.1f} ms, p95 {xs[int(len(xs) * 0.95) - 1] * 1000:.1f} ms"
+    return f"median {statistics.median(xs) * 1e6:.1f} us, p95 {xs[int(len(xs) * 0.95) - 1] * 1e6:.1f} us"
 
 
 def main() -> None:
@@ -110,7 +110,8 @@ def main() -> None:
             schema.migrate(conn)
             conn.execute("ALTER TABLE decisions DISABLE TRIGGER decisions_count_days")
         ship(bare, args.ship_rows, "without the summary trigger (A/B)")
-        reply_path(cfg)
+        reply_path(cfg, "(summary trigger on)")
+        reply_path(bare, "(summary trigger off, A/B)")
         with pg.admin() as c:
             if not c.execute("SELECT 1 FROM pg_database WHERE datname = 'bench'").fetchone():
                 c.execute("CREATE DATABASE bench")
@@ -148,7 +149,7 @@ def ship(cfg: Config, n: int, what: str = "") -> None:
     print(f"shipping the same rows again (all conflicts): {n / dt:,.0f} rows/s")
 
 
-def reply_path(cfg: Config) -> None:
+def reply_path(cfg: Config, what: str = "") -> None:
     """Journal.decided() as the milter calls it: idle shipper, then a shipper with a backlog."""
     env = Envelope("<saraban@example.go.th>", ("<somchai@example.com>",), "submission")
     link = Link(
@@ -158,7 +159,7 @@ def reply_path(cfg: Config) -> None:
         Location("1", "text/plain", "body", 5),
     )
     d = Decision("reject", "link_found", "enforce", "AAAAA00001", 1, link, 1)
-    path = str(Path(cfg.journal.path).with_name("reply.sqlite"))
+    path = str(Path(cfg.journal.path).with_name(Path(cfg.journal.path).stem + "-reply.sqlite"))
     j = Journal(path, queue_size=1_000_000).start()
     central = replace(cfg.central, relay_id="reply")
 
@@ -179,7 +180,7 @@ def reply_path(cfg: Config) -> None:
     s.stop()
     j.close()
     print(
-        f"reply path, Journal.decided(): shipper idle {fmt_ms(idle)}; shipper shipping "
+        f"reply path{' ' + what if what else ''}, Journal.decided(): shipper idle {fmt_ms(idle)}; shipper shipping "
         f"({s.stats.shipped} rows meanwhile) {fmt_ms(busy)}"
     )
     for name, xs in (("idle", idle), ("busy", busy)):
