@@ -161,14 +161,38 @@ def connect(path: str, create: bool = True) -> sqlite3.Connection:
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     elif not p.exists():
         raise JournalError(f"{path}: no journal there; is journal.path right (see nolink show-config)?")
-    try:
-        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn)
-    except sqlite3.Error as e:
-        raise JournalError(f"{path}: cannot open the journal: {e}") from None
-    return conn
+    deadline = time.monotonic() + _OPEN_SECONDS
+    pause = 0.005
+    while True:
+        conn = None
+        try:
+            conn = sqlite3.connect(path, timeout=_OPEN_SECONDS, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn)
+            return conn
+        except sqlite3.OperationalError as e:
+            if conn is not None:
+                conn.close()
+            # Switching a new file to WAL, or upgrading a read to a write lock, can answer "database
+            # is locked" at once (SQLite skips its busy handler where waiting could deadlock) while
+            # another process opens the same new journal: try again until the open time is up.
+            if not _is_busy(e) or time.monotonic() >= deadline:
+                raise JournalError(f"{path}: cannot open the journal: {e}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        except sqlite3.Error as e:
+            if conn is not None:
+                conn.close()
+            raise JournalError(f"{path}: cannot open the journal: {e}") from None
+
+
+_OPEN_SECONDS = 5.0
+
+
+def _is_busy(e: sqlite3.Error) -> bool:
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
 
 
 def access_problem(path: str) -> str:
