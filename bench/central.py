@@ -8,7 +8,9 @@
 
 The N rows are made server-side with generate_series over the last 365 days (monthly partitions).
 
-    .venv/bin/python bench/central.py [--rows 10000000] [--relays 8] [--ship-rows 100000]
+    .venv/bin/python bench/central.py [--rows 10000000] [--relays 8] [--ship-rows 100000] [--data DIR]
+
+--data DIR keeps the server (and the N rows) in DIR: a second run with the same --rows reuses them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -65,7 +68,7 @@ def timed(f, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
 
 def fmt_ms(xs: list[float]) -> str:
     xs = sorted(xs)
-    return f"median {statistics.median(xs) * 1000:.1f} ms, p95 {xs[int(len(xs) * 0.95) - 1] * 1000:.1f} ms"
+    return f"median {statistics.median(xs) * 1e6:.1f} us, p95 {xs[int(len(xs) * 0.95) - 1] * 1e6:.1f} us"
 
 
 def main() -> None:
@@ -76,32 +79,57 @@ def main() -> None:
     ap.add_argument("--relays", type=int, default=8)
     ap.add_argument("--ship-rows", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--data", type=Path, help="keep the server here and reuse its rows on the next run")
     args = ap.parse_args()
-    pg = PgServer().init()
-    with open(pg.data / "postgresql.conf", "a") as f:
-        f.write("shared_buffers = 256MB\nwork_mem = 64MB\nmax_wal_size = 4GB\n")
+    kept = bool(args.data and (args.data / "data" / "PG_VERSION").exists())
+    pg = PgServer(args.data)
+    if kept:
+        pg.reuse()
+    else:
+        pg.init()
+        with open(pg.data / "postgresql.conf", "a") as f:
+            f.write("shared_buffers = 256MB\nwork_mem = 64MB\nmax_wal_size = 4GB\n")
     pg.start()
     tmp = Path(tempfile.mkdtemp(prefix="nolink-bench-central-"))
     try:
-        db = pg.database()
         pw = tmp / "pw"
         pw.write_text(PASSWORD + "\n")
-        cfg = parse(
-            f'[journal]\npath = "{tmp / "journal.sqlite"}"\n[central]\ndsn = "{pg.dsn(db)}"\n'
-            f'password_file = "{pw}"\nrelay_id = "bench"\nbatch_size = {args.batch}\n'
-        )
+
+        def cfg_for(db: str, journal: str = "journal.sqlite") -> Config:
+            return parse(
+                f'[journal]\npath = "{tmp / journal}"\n[central]\ndsn = "{pg.dsn(db)}"\n'
+                f'password_file = "{pw}"\nrelay_id = "bench"\nbatch_size = {args.batch}\n'
+            )
+
+        cfg = cfg_for(pg.database())
         with connect(cfg.central, autocommit=True) as conn:
+            schema.migrate(conn)
+        ship(cfg, args.ship_rows)
+        bare = cfg_for(pg.database(), "bare.sqlite")  # the same without the summary's trigger
+        with connect(bare.central, autocommit=True) as conn:
+            schema.migrate(conn)
+            conn.execute("ALTER TABLE decisions DISABLE TRIGGER decisions_count_days")
+        ship(bare, args.ship_rows, "without the summary trigger (A/B)")
+        reply_path(cfg, "(summary trigger on)")
+        reply_path(bare, "(summary trigger off, A/B)")
+        with pg.admin() as c:
+            if not c.execute("SELECT 1 FROM pg_database WHERE datname = 'bench'").fetchone():
+                c.execute("CREATE DATABASE bench")
+        big = cfg_for("bench", "unused.sqlite")
+        with connect(big.central, autocommit=True) as conn:
             schema.migrate(conn)
             year_ago = datetime.date.today() - datetime.timedelta(days=366)
             schema.ensure_partitions(conn, year_ago, ahead=13)
-        ship(cfg, args.ship_rows)
-        reply_path(cfg)
-        fill_and_query(cfg, args.rows, args.relays)
+        fill_and_query(big, args.rows, args.relays)
     finally:
-        pg.destroy()
+        if args.data:
+            pg.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            pg.destroy()
 
 
-def ship(cfg: Config, n: int) -> None:
+def ship(cfg: Config, n: int, what: str = "") -> None:
     add_rows(cfg.journal.path, n)
     s = Shipper(cfg.central, cfg.journal.path)
     s._pg_conn()
@@ -109,7 +137,7 @@ def ship(cfg: Config, n: int) -> None:
     while s.step():
         pass
     dt = time.perf_counter() - t
-    print(f"shipping: {s.stats.shipped} rows in {dt:.2f} s = {s.stats.shipped / dt:,.0f} rows/s "
+    print(f"shipping{' ' + what if what else ''}: {s.stats.shipped} rows in {dt:.2f} s = {s.stats.shipped / dt:,.0f} rows/s "
           f"(batches of {cfg.central.batch_size}, COPY + INSERT ... ON CONFLICT DO NOTHING)")  # fmt: skip
     t = time.perf_counter()
     again = Shipper(cfg.central, cfg.journal.path)
@@ -121,7 +149,7 @@ def ship(cfg: Config, n: int) -> None:
     print(f"shipping the same rows again (all conflicts): {n / dt:,.0f} rows/s")
 
 
-def reply_path(cfg: Config) -> None:
+def reply_path(cfg: Config, what: str = "") -> None:
     """Journal.decided() as the milter calls it: idle shipper, then a shipper with a backlog."""
     env = Envelope("<saraban@example.go.th>", ("<somchai@example.com>",), "submission")
     link = Link(
@@ -131,7 +159,7 @@ def reply_path(cfg: Config) -> None:
         Location("1", "text/plain", "body", 5),
     )
     d = Decision("reject", "link_found", "enforce", "AAAAA00001", 1, link, 1)
-    path = str(Path(cfg.journal.path).with_name("reply.sqlite"))
+    path = str(Path(cfg.journal.path).with_name(Path(cfg.journal.path).stem + "-reply.sqlite"))
     j = Journal(path, queue_size=1_000_000).start()
     central = replace(cfg.central, relay_id="reply")
 
@@ -152,7 +180,7 @@ def reply_path(cfg: Config) -> None:
     s.stop()
     j.close()
     print(
-        f"reply path, Journal.decided(): shipper idle {fmt_ms(idle)}; shipper shipping "
+        f"reply path{' ' + what if what else ''}, Journal.decided(): shipper idle {fmt_ms(idle)}; shipper shipping "
         f"({s.stats.shipped} rows meanwhile) {fmt_ms(busy)}"
     )
     for name, xs in (("idle", idle), ("busy", busy)):
@@ -166,12 +194,24 @@ def fill_and_query(cfg: Config, n: int, relays: int) -> None:
     with connect(cfg.central, autocommit=True) as conn:
         t = time.perf_counter()
         step = 1_000_000
-        for lo in range(1, n + 1, step):
-            conn.execute(
-                FILL, {"relays": relays, "now": time.time(), "n": n, "lo": lo, "hi": min(n, lo + step - 1)}
-            )  # type: ignore[arg-type]
-        conn.execute("ANALYZE decisions")
-        print(f"filled {n:,} central rows from {relays} relays in {time.perf_counter() - t:.1f} s")
+        have = conn.execute("SELECT count(*) FROM decisions").fetchone()
+        if have and int(have[0]) == n:
+            print(f"reusing the {n:,} central rows of an earlier run (--data)")
+        else:
+            conn.execute("TRUNCATE decisions, decision_days")
+            for lo in range(1, n + 1, step):
+                conn.execute(
+                    FILL,
+                    {"relays": relays, "now": time.time(), "n": n, "lo": lo, "hi": min(n, lo + step - 1)},
+                )  # type: ignore[arg-type]
+            conn.execute("ANALYZE decisions")
+            conn.execute("ANALYZE decision_days")
+            print(
+                f"filled {n:,} central rows from {relays} relays in {time.perf_counter() - t:.1f} s "
+                "(the summary trigger counting them)"
+            )
+        days = conn.execute("SELECT count(*) FROM decision_days").fetchone()
+        print(f"decision_days: {days[0] if days else '?':,} summary rows")
         refs = [f"{random.randint(1, n):010X}" for _ in range(50)]
         it = iter(refs * 2)
         ref_times = timed(lambda: queries.lookup(conn, next(it)), 50)
@@ -188,8 +228,16 @@ def fill_and_query(cfg: Config, n: int, relays: int) -> None:
 
         times = timed(month, 3)
         print(
-            f"a month's report (all relays) over {n:,} rows: best {min(times):.2f} s, median {statistics.median(times):.2f} s"
+            f"a month's report (all relays) over {n:,} rows: best {min(times):.2f} s, median {statistics.median(times):.2f} s "
+            f"(whole days from decision_days, the first and last partial day from decisions)"
         )
+        real = schema.summary_offset
+        schema.summary_offset = lambda c: None  # type: ignore[assignment]  # A/B: the raw rows only
+        try:
+            raw = timed(month, 1 if n >= 5_000_000 else 3)
+        finally:
+            schema.summary_offset = real  # type: ignore[assignment]
+        print(f"  the same from the raw rows only (no summary): best {min(raw):.2f} s")
         f1 = queries.Filters(relay="relay1")
         times = timed(
             lambda: report.build(["central"], since, now, {}, lambda s, u: queries.aggregate(conn, s, u, f1)),  # type: ignore[arg-type,return-value]

@@ -37,8 +37,11 @@ def have_postgres() -> str:
 
 
 class PgServer:
-    def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="nolink-pg-"))
+    def __init__(self, base: Path | None = None) -> None:
+        """base: a directory to keep the server in (bench/central.py --data: reused when it holds
+        one already); default a new temporary one."""
+        self.base = base or Path(tempfile.mkdtemp(prefix="nolink-pg-"))
+        self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)
         self.data = self.base / "data"
         self.port = free_port()  # honours NOLINK_TEST_PORTS
@@ -70,6 +73,12 @@ class PgServer:
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
                 "max_connections = 60\n"
             )
+        return self
+
+    def reuse(self) -> PgServer:
+        """The server already in base, on a new free port."""
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(f"port = {self.port}\n")
         return self
 
     def start(self) -> PgServer:

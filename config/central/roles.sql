@@ -16,22 +16,25 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA public TO nolink_relay, nolink_reviewer, nolink_reader;
-GRANT SELECT ON nolink_schema TO nolink_relay, nolink_reviewer, nolink_reader;
+GRANT SELECT ON nolink_schema, summary_settings TO nolink_relay, nolink_reviewer, nolink_reader;
 
 -- relay: ship its decisions and counts, keep its mark, publish its hold queue, answer its requests
+-- (decision_days, the report's daily summary, is kept by a SECURITY DEFINER trigger on decisions:
+-- no role writes it directly)
 GRANT SELECT, INSERT ON decisions TO nolink_relay;
+GRANT SELECT, INSERT ON events TO nolink_relay;
 GRANT SELECT, INSERT, UPDATE ON out_of_scope TO nolink_relay;
 GRANT SELECT, INSERT, UPDATE ON relays TO nolink_relay;
 GRANT SELECT, INSERT, UPDATE, DELETE ON held TO nolink_relay;
 GRANT SELECT, UPDATE (status, result, done_by, done_at) ON requests TO nolink_relay;
 
 -- reviewer: read everything, ask for a release or a delete (the holding relay executes it)
-GRANT SELECT ON decisions, out_of_scope, relays, held, requests TO nolink_reviewer;
+GRANT SELECT ON decisions, decision_days, events, out_of_scope, relays, held, requests TO nolink_reviewer;
 GRANT INSERT (relay_id, queue_id, ref, action, reason, requested_by, requested_at) ON requests TO nolink_reviewer;
 GRANT USAGE ON SEQUENCE requests_id_seq TO nolink_reviewer;
 
 -- reader: the report and lookups only (requests: the released/deleted counts)
-GRANT SELECT ON decisions, out_of_scope, relays, held, requests TO nolink_reader;
+GRANT SELECT ON decisions, decision_days, events, out_of_scope, relays, held, requests TO nolink_reader;
 
 -- Optional, when each relay logs in under its relay_id as its user name: a relay sees and answers
 -- only its own requests and replaces only its own hold-queue rows.

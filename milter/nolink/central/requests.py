@@ -30,6 +30,21 @@ log = logging.getLogger("nolink")
 CHANNEL, RESULTS = "nolink_requests", "nolink_results"
 
 
+# a row h of held that is still held: no release or delete of it since it arrived, neither done
+# on the relay itself (its journal's events, shipped) nor by a central request; the relay's next
+# snapshot drops it anyway, this keeps list --all right in between
+def _still_held(alias: str, since: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM events e WHERE e.relay_id = {alias}.relay_id AND e.queue_id = "
+        f"{alias}.queue_id AND e.time >= {alias}.{since}) AND NOT EXISTS (SELECT 1 FROM requests r WHERE "
+        f"r.relay_id = {alias}.relay_id AND r.queue_id = {alias}.queue_id AND r.status = 'ok' AND "
+        f"r.done_at >= {alias}.{since})"
+    )
+
+
+HELD_NOW = _still_held("h", "arrival")
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     id: int
@@ -66,12 +81,14 @@ def locate(conn: psycopg.Connection[Any], key: str, relay: str = "") -> list[tup
     where = " AND relay_id = %s" if relay else ""
     args: tuple[Any, ...] = (k, k, relay) if relay else (k, k)
     rows = conn.execute(
-        f"SELECT relay_id, queue_id, ref FROM held WHERE (queue_id = %s OR ref = %s){where} ORDER BY 1", args
+        f"SELECT relay_id, queue_id, ref FROM held h WHERE (queue_id = %s OR ref = %s){where} AND {HELD_NOW} "
+        "ORDER BY 1",
+        args,
     ).fetchall()
     if not rows:
         rows = conn.execute(
-            "SELECT DISTINCT relay_id, queue_id, ref FROM decisions WHERE (queue_id = %s OR ref = %s) "
-            f"AND applied = 'quarantine' AND queue_id != ''{where} ORDER BY 1",
+            "SELECT DISTINCT relay_id, queue_id, ref FROM decisions d WHERE (queue_id = %s OR ref = %s) "
+            f"AND applied = 'quarantine' AND queue_id != ''{where} AND {_still_held('d', 'time')} ORDER BY 1",
             args,
         ).fetchall()
     return [(str(a), str(b), str(c)) for a, b, c in rows]

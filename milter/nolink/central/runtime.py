@@ -1,5 +1,10 @@
 """What nolink serve starts when [central] is set: the shipper and the request worker, as daemon
-threads that never raise into the milter (a failure is logged, counted and retried)."""
+threads that never raise into the milter (a failure is logged, counted and retried).
+
+Each thread holds one connection of its own, not one from a pool (psycopg-pool): the shipper's
+carries a session temporary table for its COPY, the request worker's must stay one session for
+LISTEN, neither ever needs a second at once, and reconnecting with back-off is their own loop, which
+counts each failure by cause. The commands open one connection and close it on exit."""
 
 from __future__ import annotations
 

@@ -5,9 +5,20 @@ plus relay_id and local_id (the row's id in that relay's SQLite journal). It is 
 of `time` (unix seconds, as in the journal); a DEFAULT partition catches rows no monthly one takes, so
 an insert never fails for want of a partition. Retention drops whole monthly partitions.
 
-The key is (relay_id, local_id, time): PostgreSQL requires a partitioned table's unique keys to hold
-the partition key, and a row shipped twice has the same time, so ON CONFLICT still makes a re-sent
-batch a no-op (and a journal re-created from id 1 cannot collide with the old rows).
+The key is (relay_id, local_id, time). PostgreSQL requires a partitioned table's unique keys to hold
+the partition key; for shipping it is the same as (relay_id, local_id): a local row's time is set
+once when the journal writes it, never updated, and shipped bit for bit (COPY text of repr(), the
+shortest text of the same double), so the same row always arrives with the same time, lands in the
+same partition (the one whose range holds its time, or decisions_default) and meets its earlier
+copy's key there: ON CONFLICT DO NOTHING makes a batch sent again, or a resume from an older mark,
+a no-op (tests/test_central.py, a mark rolled back to 0, 37, 139, 205 over three partitions). What
+time adds is the one case where the same (relay, id) are two decisions: a journal file re-created
+with ids from 1 again; both are kept (a key without time would drop the new file's rows silently).
+
+decision_days (schema 2) is the report's daily summary: one row per day and combination of the
+columns the report groups and filters by, with its count, kept by a statement-level trigger from
+the rows an INSERT really inserted (the transition table leaves out ON CONFLICT's skipped rows).
+events (schema 2) are the relays' quarantine events (release, delete) from their journals.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -71,8 +83,77 @@ CREATE TABLE requests (
 );
 CREATE INDEX requests_open ON requests (relay_id) WHERE status IN ('pending', 'running');
 """,
+    # The report's daily summary, kept by a trigger in the transaction that inserts the rows, and
+    # the relays' local quarantine events (a release done with -C on the relay itself).
+    2: """
+LOCK TABLE decisions IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE summary_settings (utc_offset integer NOT NULL);
+CREATE TABLE decision_days (
+  day integer NOT NULL, relay_id text NOT NULL, channel text NOT NULL, sender_domain text NOT NULL,
+  reason text NOT NULL, applied text NOT NULL, action text NOT NULL, mode text NOT NULL,
+  category text NOT NULL, kind text NOT NULL, sample text NOT NULL, exceptions text NOT NULL,
+  dkim_result text NOT NULL, dkim_reason text NOT NULL, count bigint NOT NULL,
+  PRIMARY KEY (day, relay_id, channel, sender_domain, reason, applied, action, mode, category, kind,
+    sample, exceptions, dkim_result, dkim_reason)
+);
+CREATE FUNCTION nolink_count_days() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path FROM CURRENT AS $f$
+BEGIN
+  INSERT INTO decision_days AS d (day, relay_id, channel, sender_domain, reason, applied, action, mode,
+    category, kind, sample, exceptions, dkim_result, dkim_reason, count)
+  SELECT floor((n.time + s.utc_offset) / 86400)::integer, n.relay_id, n.channel, n.sender_domain,
+    n.reason, n.applied, n.action, n.mode, n.category, n.kind, n.sample, n.exceptions, n.dkim_result,
+    n.dkim_reason, count(*)
+  FROM new_rows n CROSS JOIN summary_settings s
+  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+  ON CONFLICT (day, relay_id, channel, sender_domain, reason, applied, action, mode, category, kind,
+    sample, exceptions, dkim_result, dkim_reason) DO UPDATE SET count = d.count + EXCLUDED.count;
+  RETURN NULL;
+END
+$f$;
+CREATE TRIGGER decisions_count_days AFTER INSERT ON decisions REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION nolink_count_days();
+CREATE TABLE events (
+  relay_id text NOT NULL, local_id bigint NOT NULL, time double precision NOT NULL,
+  queue_id text NOT NULL, ref text NOT NULL DEFAULT '', event text NOT NULL,
+  user_name text NOT NULL DEFAULT '', reason text NOT NULL DEFAULT '',
+  PRIMARY KEY (relay_id, local_id, time)
+);
+CREATE INDEX events_queue_id ON events (relay_id, queue_id);
+CREATE INDEX events_time ON events (time);
+ALTER TABLE relays ADD COLUMN events_shipped_id bigint NOT NULL DEFAULT 0;
+""",
 }
+# Python run after a step's SQL, in the same transaction
+AFTER: dict[int, Callable[[psycopg.Connection[Any]], None]] = {}
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def _fill_days(conn: psycopg.Connection[Any]) -> None:
+    """Step 2: the summary of the rows already there. Its days are this host's local days (the
+    offset from UTC now: an agency's relays and reviewers share one time zone); a report run where
+    the offset differs reads the raw rows instead (queries.aggregate), so it is right either way.
+    The table is locked (SHARE ROW EXCLUSIVE) first: no insert slips between this count and the
+    trigger, which counts every later one."""
+    off = datetime.datetime.now().astimezone().utcoffset() or datetime.timedelta()
+    conn.execute("INSERT INTO summary_settings (utc_offset) VALUES (%s)", (int(off.total_seconds()),))
+    conn.execute(
+        "INSERT INTO decision_days SELECT floor((time + %s) / 86400)::integer, relay_id, channel, "
+        "sender_domain, reason, applied, action, mode, category, kind, sample, exceptions, dkim_result, "
+        "dkim_reason, count(*) FROM decisions GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14",
+        (int(off.total_seconds()),),
+    )
+
+
+AFTER[2] = _fill_days
+
+
+def summary_offset(conn: psycopg.Connection[Any]) -> int | None:
+    """The UTC offset (seconds) of decision_days' days; None before schema 2."""
+    if version(conn) < 2:
+        return None
+    row = conn.execute("SELECT utc_offset FROM summary_settings LIMIT 1").fetchone()
+    return int(row[0]) if row else None
 
 
 def version(conn: psycopg.Connection[Any]) -> int:
@@ -120,6 +201,8 @@ def migrate(conn: psycopg.Connection[Any], retention_days: int = 0) -> tuple[int
 
         for step in range(have + 1, SCHEMA_VERSION + 1):
             conn.execute(MIGRATIONS[step])  # our own constant SQL
+            if step in AFTER:
+                AFTER[step](conn)
             conn.execute("INSERT INTO nolink_schema (version, nolink) VALUES (%s, %s)", (step, __version__))
     ensure_partitions(conn)
     if retention_days:
@@ -184,10 +267,19 @@ def drop_old_partitions(
         if end <= cutoff:
             with conn.transaction():
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                _forget_days(conn, end.timestamp())
             dropped.append(name)
     if dropped:
         log.info("central: retention (%d days) dropped partitions %s", retention_days, ", ".join(dropped))
     return dropped
+
+
+def _forget_days(conn: psycopg.Connection[Any], before: float) -> None:
+    """The summary days and quarantine events that ended before a dropped partition's end go with it."""
+    off = summary_offset(conn)
+    if off is not None:
+        conn.execute("DELETE FROM decision_days WHERE (day + 1) * 86400 - %s <= %s", (off, before))
+        conn.execute("DELETE FROM events WHERE time < %s", (before,))
 
 
 def decision_columns(conn: psycopg.Connection[Any]) -> list[str]:

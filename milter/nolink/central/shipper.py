@@ -41,6 +41,7 @@ class ShipStats:
     shipped: int = 0
     batches: int = 0
     errors: int = 0
+    events: int = 0
 
 
 class Observer:
@@ -98,6 +99,8 @@ class Shipper:
         self.stats = ShipStats()
         self.mark_path = journal_path + ".shipped" if journal_path else ""
         self.mark = self._read_mark()
+        self._mark_time = 0.0  # the time of the row at the mark, as shipped (relays.shipped_time)
+        self._events_mark = 0
         self._pg: psycopg.Connection[Any] | None = None
         self._columns: list[str] = []
         self._local: sqlite3.Connection | None = None
@@ -154,6 +157,7 @@ class Shipper:
             try:
                 self._maintain(pg)
                 shipped = self._ship(pg, local)
+                self._ship_events(pg, local)
                 self._ship_out_of_scope(pg, local)
             except psycopg.Error as e:
                 self._error("insert", describe_error(e, self.cfg))
@@ -177,17 +181,17 @@ class Shipper:
             f"SELECT ?, rowid, {listed} FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (self.cfg.relay_id, self.mark, self.cfg.batch_size),
         ).fetchall()
+        if self._replaced(local):
+            # the journal was re-created (ids begin at 1 again): the key holds the time as well, so
+            # old and new rows never collide; start again from the beginning
+            log.warning(
+                "central: %s is a new journal file (its row %d is not the one shipped): shipping it from its first row",
+                self.journal_path,
+                self.mark,
+            )
+            self._set_mark(pg, 0, 0.0)
+            return self._ship(pg, local)
         if not rows:
-            top = local.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
-            if top is not None and int(top) < self.mark:
-                # the journal was re-created (ids begin at 1 again): the key holds the time as well,
-                # so old and new rows never collide; start again from the beginning
-                log.warning(
-                    "central: %s restarts below the shipped mark %d (a new journal file): shipping it from its first row",
-                    self.journal_path,
-                    self.mark,
-                )
-                self._set_mark(pg, 0, 0.0)
             return 0
         names_sql = sql.SQL(", ").join(map(sql.Identifier, ["relay_id", "local_id", *cols]))
         last_id, last_time = int(rows[-1][1]), float(rows[-1][2 + cols.index("time")])
@@ -213,14 +217,57 @@ class Shipper:
         self._backoff = 1.0
         return len(rows)
 
+    def _replaced(self, local: sqlite3.Connection) -> bool:
+        """Is the journal another file than the one the mark counts in? The row at the mark has
+        another time than the one shipped, or there is no such row and the journal ends below it.
+        (Rows above the mark are never deleted, and a row's time never changes: retention deletes
+        the oldest rows whole.)"""
+        if self.mark <= 0:
+            return False
+        got = local.execute("SELECT time FROM decisions WHERE rowid = ?", (self.mark,)).fetchone()
+        if got is not None:
+            return self._mark_time > 0 and float(got[0]) != self._mark_time
+        top = local.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
+        return top is None or int(top) < self.mark
+
     def _set_mark(self, pg: psycopg.Connection[Any], mark: int, t: float) -> None:
         pg.execute(
             "UPDATE relays SET shipped_id = %s, shipped_time = %s, last_ship = %s, version = %s "
             "WHERE relay_id = %s",
             (mark, t, self.clock(), _version(), self.cfg.relay_id),
         )
-        self.mark = mark
+        self.mark, self._mark_time = mark, t
         self._write_mark(mark)
+
+    def _ship_events(self, pg: psycopg.Connection[Any], local: sqlite3.Connection) -> int:
+        """The relay's quarantine events (release, delete: by a central request or with -C on the
+        relay) into the central events table, above their own mark, the same way as the rows."""
+        try:
+            top = local.execute("SELECT max(rowid) FROM events").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0  # a journal from before events (schema 1): nothing to ship
+        if top is not None and int(top) < self._events_mark:
+            self._events_mark = 0  # a new journal file
+        rows = local.execute(
+            "SELECT rowid, time, queue_id, ref, event, user, reason FROM events WHERE rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (self._events_mark, self.cfg.batch_size),
+        ).fetchall()
+        if not rows:
+            return 0
+        with pg.transaction(), pg.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO events (relay_id, local_id, time, queue_id, ref, event, user_name, reason) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (relay_id, local_id, time) DO NOTHING",
+                [(self.cfg.relay_id, *tuple(r)) for r in rows],
+            )
+            cur.execute(
+                "UPDATE relays SET events_shipped_id = %s WHERE relay_id = %s",
+                (int(rows[-1][0]), self.cfg.relay_id),
+            )
+        self._events_mark = int(rows[-1][0])
+        self.stats.events += len(rows)
+        return len(rows)
 
     def _maintain(self, pg: psycopg.Connection[Any]) -> None:
         """With migrate_at_start: the partitions ahead and retention again once a day, so a relay
@@ -292,9 +339,12 @@ class Shipper:
                 (self.cfg.relay_id,),
             )
             got = pg.execute(
-                "SELECT shipped_id FROM relays WHERE relay_id = %s", (self.cfg.relay_id,)
+                "SELECT shipped_id, shipped_time, events_shipped_id FROM relays WHERE relay_id = %s",
+                (self.cfg.relay_id,),
             ).fetchone()
-            self.mark = int(got[0]) if got else 0
+            self.mark, self._mark_time, self._events_mark = (
+                (int(got[0]), float(got[1]), int(got[2])) if got else (0, 0.0, 0)
+            )
             self._write_mark(self.mark)
         except CentralError as e:
             cause = "schema" if "schema version" in str(e) else "connect"
